@@ -1,0 +1,103 @@
+//! In-memory key-value backend: a hash map behind a mutex, for one process.
+//!
+//! The lock is held only for the map operation itself, never across an await,
+//! so jobs on different threads contend for nanoseconds at most.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{own_key, KvError, KvStore};
+
+/// An in-process [`KvStore`]; its contents live as long as the process.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    map: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryKv {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every entry, sorted by key (for `--kv-dump` and tests).
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let map = self.lock();
+        let mut entries: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (every operation is a single map call), so a poisoned lock is safe
+        // to keep using.
+        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl KvStore for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.lock().get(key).cloned())
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.lock().insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, KvError> {
+        Ok(self.lock().remove(key).is_some())
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let mut map = self.lock();
+        let current = match map.get(key) {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| KvError::NotAnInteger {
+                    key: own_key(key).to_owned(),
+                })?,
+        };
+        let next = current.checked_add(delta).ok_or_else(|| KvError::Overflow {
+            key: own_key(key).to_owned(),
+        })?;
+        map.insert(key.to_owned(), next.to_string().into_bytes());
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn increment_counts_from_zero_and_rejects_non_integers() {
+        let kv = MemoryKv::new();
+        assert_eq!(kv.increment("p:n", 2).await.unwrap(), 2);
+        assert_eq!(kv.increment("p:n", -5).await.unwrap(), -3);
+        assert_eq!(kv.get("p:n").await.unwrap().unwrap(), b"-3");
+        kv.set("p:s", b"abc".to_vec()).await.unwrap();
+        let err = kv.increment("p:s", 1).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "value under `s` is not a decimal integer, so it cannot be incremented"
+        );
+        kv.set("p:m", i64::MAX.to_string().into_bytes()).await.unwrap();
+        assert!(matches!(
+            kv.increment("p:m", 1).await,
+            Err(KvError::Overflow { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn delete_reports_whether_the_key_existed() {
+        let kv = MemoryKv::new();
+        kv.set("p:k", b"v".to_vec()).await.unwrap();
+        assert!(kv.delete("p:k").await.unwrap());
+        assert!(!kv.delete("p:k").await.unwrap());
+        assert_eq!(kv.get("p:k").await.unwrap(), None);
+    }
+}

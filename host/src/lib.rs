@@ -1,0 +1,29 @@
+//! jobhost: a job host that pulls tasks from a queue, fetches the content each
+//! task points to, and hands it to a sandboxed WebAssembly component (a
+//! plugin) that decides how it is processed.
+//!
+//! Module map (one concern each):
+//! - [`cli`]: command-line flags and their validation into typed configs.
+//! - [`run`]: batch mode, from input lines to a summary.
+//! - [`worker`]: the per-job loop: fetch, route, run, record, ack or retry.
+//! - [`queue`]: the [`queue::Queue`] trait and its backends (in memory).
+//! - [`task`]: the task model and the input line formats.
+//! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
+//! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
+//! - [`registry`]: the plugins folder, loaded and indexed by name.
+//! - [`routing`]: which plugin handles a task.
+//! - [`kv`]: the key-value store behind the plugins' `kv` import.
+//! - [`sink`]: where records go (JSON Lines).
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod fetch;
+pub mod kv;
+pub mod queue;
+pub mod registry;
+pub mod routing;
+pub mod run;
+pub mod runtime;
+pub mod sink;
+pub mod task;
+pub mod worker;

@@ -1,0 +1,303 @@
+//! The embedded default queue: one process, in memory.
+//!
+//! Ready tasks sit in a FIFO, delayed ones (retries with backoff) in a heap
+//! ordered by due time. One mutex guards both plus the in-flight count, and is
+//! never held across an await. Workers that find nothing ready wait on a
+//! [`Notify`] until a push, a completion or the next due time; the queue
+//! counts as drained when it is closed and nothing is ready, delayed or in
+//! flight, which is how batch mode knows to stop.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{DeadLetter, Queue, QueueError, QueueStats};
+use crate::task::{now_millis, Task};
+
+/// Options fixed when the queue is made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryQueueOptions {
+    /// Drop tasks whose URL was already enqueued in this run.
+    pub dedupe_urls: bool,
+}
+
+/// A delayed task; ordered by due time, then by insertion.
+#[derive(Debug)]
+struct Delayed {
+    due: Instant,
+    seq: u64,
+    task: Task,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: VecDeque<Task>,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    seq: u64,
+    in_flight: usize,
+    closed: bool,
+    seen: Option<HashSet<String>>,
+    dead: Vec<DeadLetter>,
+    stats: QueueStats,
+}
+
+impl State {
+    fn drained(&self) -> bool {
+        self.closed && self.ready.is_empty() && self.delayed.is_empty() && self.in_flight == 0
+    }
+
+    /// Move every due delayed task to the ready FIFO; return the next due
+    /// time of what is left.
+    fn promote_due(&mut self, now: Instant) -> Option<Instant> {
+        while let Some(Reverse(next)) = self.delayed.peek() {
+            if next.due > now {
+                return Some(next.due);
+            }
+            if let Some(Reverse(due)) = self.delayed.pop() {
+                self.ready.push_back(due.task);
+            }
+        }
+        None
+    }
+
+    fn accept(&mut self, tasks: Vec<Task>) -> usize {
+        let mut accepted = 0;
+        for task in tasks {
+            if let Some(seen) = &mut self.seen {
+                // Inline tasks have unique `inline:<id>` URLs, so they are
+                // only dropped when the same id is pushed twice.
+                if !seen.insert(task.url.clone()) {
+                    self.stats.duplicates += 1;
+                    continue;
+                }
+            }
+            self.ready.push_back(task);
+            accepted += 1;
+        }
+        self.stats.enqueued += accepted as u64;
+        accepted
+    }
+}
+
+/// The in-memory [`Queue`].
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl MemoryQueue {
+    /// An empty, open queue.
+    pub fn new(options: MemoryQueueOptions) -> Self {
+        let state = State {
+            seen: options.dedupe_urls.then(HashSet::new),
+            ..State::default()
+        };
+        MemoryQueue {
+            state: Mutex::new(state),
+            changed: Notify::new(),
+        }
+    }
+
+    /// The dead letters so far, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.lock().dead.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent before anything
+        // that could panic, so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish_one(&self, state: &mut State) {
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
+}
+
+impl Queue for MemoryQueue {
+    async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
+        let accepted = self.lock().accept(tasks);
+        if accepted > 0 {
+            self.changed.notify_waiters();
+        }
+        Ok(accepted)
+    }
+
+    async fn pop(&self) -> Result<Option<Task>, QueueError> {
+        loop {
+            // Register interest before looking, so that a push between the
+            // look and the wait still wakes us.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let next_due = {
+                let mut state = self.lock();
+                let next_due = state.promote_due(Instant::now());
+                if let Some(mut task) = state.ready.pop_front() {
+                    state.in_flight += 1;
+                    task.attempt += 1;
+                    return Ok(Some(task));
+                }
+                if state.drained() {
+                    return Ok(None);
+                }
+                next_due
+            };
+            match next_due {
+                Some(due) => {
+                    tokio::select! {
+                        _ = changed => {}
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+
+    async fn ack(&self, _task: Task, follow_ups: Vec<Task>) -> Result<usize, QueueError> {
+        let accepted = {
+            let mut state = self.lock();
+            let accepted = state.accept(follow_ups);
+            self.finish_one(&mut state);
+            state.stats.done += 1;
+            accepted
+        };
+        self.changed.notify_waiters();
+        Ok(accepted)
+    }
+
+    async fn retry(&self, task: Task, delay: Duration, _error: String) -> Result<(), QueueError> {
+        {
+            let mut state = self.lock();
+            state.seq += 1;
+            let seq = state.seq;
+            state.delayed.push(Reverse(Delayed {
+                due: Instant::now() + delay,
+                seq,
+                task,
+            }));
+            self.finish_one(&mut state);
+            state.stats.retried += 1;
+        }
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    async fn bury(&self, task: Task, error: String) -> Result<(), QueueError> {
+        {
+            let mut state = self.lock();
+            state.dead.push(DeadLetter {
+                task,
+                error,
+                died_at: now_millis(),
+            });
+            self.finish_one(&mut state);
+            state.stats.dead += 1;
+        }
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_waiters();
+    }
+
+    fn stats(&self) -> QueueStats {
+        self.lock().stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(url: &str) -> Task {
+        Task::new(url)
+    }
+
+    #[tokio::test]
+    async fn fifo_then_drained_once_closed() {
+        let q = MemoryQueue::new(MemoryQueueOptions::default());
+        q.push(vec![task("https://a/1"), task("https://a/2")])
+            .await
+            .unwrap();
+        q.close();
+        let first = q.pop().await.unwrap().unwrap();
+        assert_eq!((first.url.as_str(), first.attempt), ("https://a/1", 1));
+        let second = q.pop().await.unwrap().unwrap();
+        q.ack(first, vec![task("https://a/3")]).await.unwrap();
+        q.ack(second, vec![]).await.unwrap();
+        let third = q.pop().await.unwrap().unwrap();
+        assert_eq!(third.url, "https://a/3");
+        q.ack(third, vec![]).await.unwrap();
+        assert!(q.pop().await.unwrap().is_none());
+        assert_eq!(q.stats().done, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delayed_retries_are_not_run_early() {
+        let q = MemoryQueue::new(MemoryQueueOptions::default());
+        q.push(vec![task("https://a/1")]).await.unwrap();
+        q.close();
+        let t = q.pop().await.unwrap().unwrap();
+        let start = Instant::now();
+        q.retry(t, Duration::from_secs(30), "later".into())
+            .await
+            .unwrap();
+        let again = q.pop().await.unwrap().unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(30));
+        assert_eq!(again.attempt, 2);
+        q.bury(again, "gave up".into()).await.unwrap();
+        assert!(q.pop().await.unwrap().is_none());
+        let dead = q.dead_letters();
+        assert_eq!((dead.len(), dead[0].error.as_str()), (1, "gave up"));
+        assert_eq!(dead[0].task.attempt, 2);
+    }
+
+    #[tokio::test]
+    async fn dedupe_drops_repeated_urls() {
+        let q = MemoryQueue::new(MemoryQueueOptions { dedupe_urls: true });
+        let n = q
+            .push(vec![task("https://a/1"), task("https://a/1"), task("https://a/2")])
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(q.stats().duplicates, 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_worker_wakes_on_push() {
+        let q = std::sync::Arc::new(MemoryQueue::new(MemoryQueueOptions::default()));
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.pop().await.unwrap().map(|t| t.url) }
+        });
+        tokio::task::yield_now().await;
+        q.push(vec![task("https://a/late")]).await.unwrap();
+        assert_eq!(waiter.await.unwrap().as_deref(), Some("https://a/late"));
+    }
+}

@@ -1,0 +1,104 @@
+//! Queues: where tasks wait, and what happens to them after a worker is done.
+//!
+//! One trait, [`Queue`], with backends as equals. A backend owns delivery
+//! (ready, delayed, in flight), acknowledgement together with follow-ups,
+//! retries and the dead letters. It does not fetch, route or run plugins:
+//! that is the worker's job (`worker.rs`).
+
+pub mod memory;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use memory::MemoryQueue;
+
+use crate::task::Task;
+
+/// A job that ended dead, kept with everything needed to judge and replay it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// The task as it was last delivered (its `attempt` is the count).
+    pub task: Task,
+    /// The last error.
+    pub error: String,
+    /// Milliseconds since the Unix epoch when it died.
+    pub died_at: u64,
+}
+
+impl DeadLetter {
+    /// The JSON Lines form: the task (re-runnable with `jobhost run --input`)
+    /// plus `error`, `attempts` and `died_at`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = self.task.to_json();
+        if let serde_json::Value::Object(obj) = &mut value {
+            obj.insert("error".into(), self.error.clone().into());
+            obj.insert("attempts".into(), self.task.attempt.into());
+            obj.insert("died_at".into(), self.died_at.into());
+        }
+        value
+    }
+}
+
+/// Counts a queue keeps for the run summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Tasks accepted (input and follow-ups).
+    pub enqueued: u64,
+    /// Jobs acknowledged as done.
+    pub done: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Jobs in the dead letters.
+    pub dead: u64,
+    /// Tasks not enqueued because their URL was already seen in this run.
+    pub duplicates: u64,
+}
+
+/// A queue backend failed (not a job: the queue itself).
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The backend is unreachable or broken.
+    #[error("queue backend failed: {0}")]
+    Backend(String),
+}
+
+/// Delivery of tasks to workers, at least once.
+///
+/// The life of a task: [`push`](Queue::push) → [`pop`](Queue::pop) (now in
+/// flight) → exactly one of [`ack`](Queue::ack), [`retry`](Queue::retry) or
+/// [`bury`](Queue::bury). A backend never forgets a task in flight.
+pub trait Queue: Send + Sync + 'static {
+    /// Enqueue tasks; returns how many were accepted (URL de-duplication may
+    /// drop some).
+    fn push(&self, tasks: Vec<Task>) -> impl Future<Output = Result<usize, QueueError>> + Send;
+
+    /// The next task to run, with its `attempt` already counted. Waits while
+    /// nothing is ready; `None` once the queue is closed and drained.
+    fn pop(&self) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
+
+    /// The job succeeded: remove it and enqueue its follow-ups in the same
+    /// step, so that neither can be lost without the other.
+    fn ack(
+        &self,
+        task: Task,
+        follow_ups: Vec<Task>,
+    ) -> impl Future<Output = Result<usize, QueueError>> + Send;
+
+    /// Run the task again after `delay`.
+    fn retry(
+        &self,
+        task: Task,
+        delay: Duration,
+        error: String,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Move the task to the dead letters.
+    fn bury(&self, task: Task, error: String) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// No more input: [`pop`](Queue::pop) returns `None` once nothing is
+    /// ready, delayed or in flight.
+    fn close(&self);
+
+    /// Counts so far.
+    fn stats(&self) -> QueueStats;
+}

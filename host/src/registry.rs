@@ -1,0 +1,119 @@
+//! The plugin registry: every `*.wasm` in the plugins folder, loaded and
+//! checked, indexed by name.
+//!
+//! A broken file never stops the others from loading: its error (which names
+//! the file and what is wrong) is returned beside the plugins that did load.
+//! Files load in name order, so routing by claims is deterministic.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::runtime::{LoadError, Plugin, Runtime};
+
+/// Why the registry itself could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The folder cannot be listed.
+    #[error("cannot read the plugins folder {path}: {source} (create it, or point --plugins at the folder with your .wasm files)")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A problem with one file, reported while the others load.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    /// The file did not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Two files claim the same plugin name; the later one is skipped.
+    #[error("{path}: plugin name `{name}` is already used by {first}; the file was skipped (rename one of the plugins)")]
+    DuplicateName {
+        /// The skipped file.
+        path: String,
+        /// The name.
+        name: String,
+        /// The file that kept the name.
+        first: String,
+    },
+}
+
+/// Loaded plugins in load order, with a name index.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    plugins: Vec<Arc<Plugin>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Registry {
+    /// Load every `*.wasm` file directly inside `dir`.
+    pub async fn load_dir(
+        runtime: &Runtime,
+        dir: &Path,
+    ) -> Result<(Registry, Vec<FileProblem>), RegistryError> {
+        let folder_error = |source| RegistryError::Folder {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(folder_error)? {
+            let path = entry.map_err(folder_error)?.path();
+            if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut registry = Registry::default();
+        let mut problems = Vec::new();
+        for path in files {
+            match runtime.load_file(&path).await {
+                Ok(plugin) => {
+                    if let Err(problem) = registry.insert(plugin) {
+                        problems.push(problem);
+                    }
+                }
+                Err(error) => problems.push(FileProblem::Load(error)),
+            }
+        }
+        Ok((registry, problems))
+    }
+
+    /// Add a plugin; refuses a second plugin with the same name.
+    pub fn insert(&mut self, plugin: Plugin) -> Result<(), FileProblem> {
+        if let Some(&index) = self.by_name.get(plugin.name()) {
+            return Err(FileProblem::DuplicateName {
+                path: plugin.path().display().to_string(),
+                name: plugin.name().to_owned(),
+                first: self.plugins[index].path().display().to_string(),
+            });
+        }
+        self.by_name
+            .insert(plugin.name().to_owned(), self.plugins.len());
+        self.plugins.push(Arc::new(plugin));
+        Ok(())
+    }
+
+    /// The plugin called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.by_name.get(name).map(|&i| &self.plugins[i])
+    }
+
+    /// All plugins, in load order.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    /// Names of all plugins, for error messages.
+    pub fn names(&self) -> Vec<&str> {
+        self.plugins.iter().map(|p| p.name()).collect()
+    }
+
+    /// Whether no plugin loaded.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}

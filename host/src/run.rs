@@ -1,0 +1,281 @@
+//! Batch mode: load the plugins, feed the input to the in-memory queue, run
+//! the workers until the queue drains, and report.
+//!
+//! Input is streamed: workers start on the first tasks while later lines are
+//! still being read, so a million-line file never sits in memory twice. A bad
+//! line is reported with its line number and skipped; every good line is
+//! still run. The dead letters can be written as JSON Lines that `--input`
+//! reads back, so nothing accepted is lost when the process ends.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::io::AsyncBufReadExt;
+
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::kv::{AnyKv, MemoryKv};
+use crate::queue::memory::MemoryQueueOptions;
+use crate::queue::{MemoryQueue, Queue};
+use crate::registry::Registry;
+use crate::routing::Router;
+use crate::runtime::engine::EngineLimits;
+use crate::runtime::{CallLimits, Runtime};
+use crate::sink::Sink;
+use crate::task::Task;
+use crate::worker::{WorkerConfig, WorkerStats, Workers};
+
+/// Where task lines come from besides the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Standard input (`--input -`).
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+/// A validated configuration for `jobhost run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Folder of `.wasm` plugins.
+    pub plugins_dir: PathBuf,
+    /// Task lines given as arguments.
+    pub tasks: Vec<String>,
+    /// More task lines.
+    pub input: Option<Input>,
+    /// `--plugin`: the fallback route.
+    pub default_plugin: Option<String>,
+    /// Drop repeated URLs within the run.
+    pub dedupe: bool,
+    /// JSON Lines output file; standard output when `None`.
+    pub output: Option<PathBuf>,
+    /// Where to write the dead letters as JSON Lines.
+    pub dead_letters: Option<PathBuf>,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Fetcher settings.
+    pub fetch: FetchConfig,
+    /// Engine-wide limits.
+    pub engine: EngineLimits,
+    /// Per-call limits.
+    pub call: CallLimits,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Jobs done.
+    pub done: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Jobs in the dead letters.
+    pub dead: u64,
+    /// Input lines rejected.
+    pub invalid: u64,
+    /// Tasks dropped as repeated URLs.
+    pub duplicates: u64,
+    /// Follow-ups dropped for depth.
+    pub too_deep: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    /// Whether everything accepted ended done and every line was valid.
+    pub fn all_ok(&self) -> bool {
+        self.dead == 0 && self.invalid == 0
+    }
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "done {}, retried {}, dead {}, invalid input {}, duplicates {}, too deep {} in {:.2?}",
+            self.done,
+            self.retried,
+            self.dead,
+            self.invalid,
+            self.duplicates,
+            self.too_deep,
+            self.elapsed
+        )
+    }
+}
+
+/// Build a runtime and load every plugin in `dir`, logging each file that
+/// fails (the rest still load).
+pub async fn load_plugins(
+    dir: &Path,
+    engine: &EngineLimits,
+    call: CallLimits,
+    kv: Arc<AnyKv>,
+) -> anyhow::Result<(Runtime, Registry)> {
+    let runtime = Runtime::new(engine, call, kv)?;
+    let (registry, problems) = Registry::load_dir(&runtime, dir).await?;
+    for problem in &problems {
+        tracing::error!("plugin not loaded: {problem}");
+    }
+    for plugin in registry.plugins() {
+        tracing::info!(
+            "loaded plugin {} {} from {}",
+            plugin.name(),
+            plugin.info().version,
+            plugin.path().display()
+        );
+    }
+    Ok((runtime, registry))
+}
+
+/// Run a batch to the end.
+pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+    let (_runtime, registry) =
+        load_plugins(&config.plugins_dir, &config.engine, config.call.clone(), kv).await?;
+    if registry.is_empty() {
+        anyhow::bail!(
+            "no plugin loaded from {}: put component files (*.wasm) there, or build the examples with plugins/build.sh",
+            config.plugins_dir.display()
+        );
+    }
+    let router = Router::new(Arc::new(registry), config.default_plugin.clone())
+        .context("--plugin")?;
+    let sink = Arc::new(match &config.output {
+        Some(path) => Sink::file(path)
+            .with_context(|| format!("cannot create the output file {}", path.display()))?,
+        None => Sink::stdout(),
+    });
+    let fetcher = Fetcher::new(config.fetch.clone())?;
+    let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
+        dedupe_urls: config.dedupe,
+    }));
+    let workers = Arc::new(Workers {
+        queue: queue.clone(),
+        router,
+        fetcher,
+        sink: sink.clone(),
+        config: config.worker.clone(),
+        stats: WorkerStats::default(),
+    });
+    let running = tokio::spawn(workers.clone().run());
+    let flusher = tokio::spawn({
+        let sink = sink.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                if let Err(error) = sink.flush() {
+                    tracing::error!("flushing the output: {error}");
+                }
+            }
+        }
+    });
+
+    let fed = feed(&config, queue.as_ref()).await;
+    queue.close();
+    let worked = running.await.context("the workers stopped unexpectedly")?;
+    flusher.abort();
+    sink.flush().context("flushing the output")?;
+    let invalid = fed?;
+    worked?;
+
+    let dead = queue.dead_letters();
+    if let Some(path) = &config.dead_letters {
+        write_dead_letters(path, &dead)?;
+    }
+    let stats = queue.stats();
+    Ok(RunSummary {
+        done: stats.done,
+        retried: stats.retried,
+        dead: stats.dead,
+        invalid,
+        duplicates: stats.duplicates,
+        too_deep: workers.stats.too_deep.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Push the argument tasks and the input lines; returns how many lines were
+/// rejected.
+async fn feed(config: &RunConfig, queue: &MemoryQueue) -> anyhow::Result<u64> {
+    let mut invalid = 0;
+    let mut batch = Vec::new();
+    for (index, line) in config.tasks.iter().enumerate() {
+        match Task::parse_line(line) {
+            Ok(Some(task)) => batch.push(task),
+            Ok(None) => {}
+            Err(error) => {
+                invalid += 1;
+                tracing::error!("task argument {}: {error}", index + 1);
+            }
+        }
+    }
+    queue.push(std::mem::take(&mut batch)).await?;
+    let Some(input) = &config.input else {
+        return Ok(invalid);
+    };
+    let (name, reader): (String, Box<dyn tokio::io::AsyncRead + Unpin + Send>) = match input {
+        Input::Stdin => ("standard input".into(), Box::new(tokio::io::stdin())),
+        Input::File(path) => (
+            path.display().to_string(),
+            Box::new(
+                tokio::fs::File::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the input file {}", path.display()))?,
+            ),
+        ),
+    };
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .await
+            .with_context(|| format!("reading {name}"))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let parsed = match std::str::from_utf8(&line) {
+            Ok(text) => Task::parse_line(text),
+            Err(error) => {
+                invalid += 1;
+                tracing::error!("{name} line {number}: not UTF-8 text ({error}); line skipped");
+                continue;
+            }
+        };
+        match parsed {
+            Ok(Some(task)) => batch.push(task),
+            Ok(None) => {}
+            Err(error) => {
+                invalid += 1;
+                tracing::error!("{name} line {number}: {error}; line skipped");
+            }
+        }
+        // Hand tasks over in small batches: workers start early, and the
+        // queue lock is taken once per batch rather than once per line.
+        if batch.len() >= 256 {
+            queue.push(std::mem::take(&mut batch)).await?;
+        }
+    }
+    queue.push(batch).await?;
+    Ok(invalid)
+}
+
+fn write_dead_letters(path: &Path, dead: &[crate::queue::DeadLetter]) -> anyhow::Result<()> {
+    let context = || format!("writing the dead letters to {}", path.display());
+    let file = std::fs::File::create(path).with_context(context)?;
+    let mut out = std::io::BufWriter::new(file);
+    for letter in dead {
+        serde_json::to_writer(&mut out, &letter.to_json()).with_context(context)?;
+        out.write_all(b"\n").with_context(context)?;
+    }
+    out.flush().with_context(context)?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! What a plugin instance can reach: the per-job store data and the host
+//! side of the `log` and `kv` imports.
+//!
+//! WASI is linked because guest toolchains import it (their standard
+//! libraries print, read clocks and ask for randomness), but the context is
+//! empty: no preopened directories, no environment, no arguments, no sockets
+//! or name lookups. Clocks and randomness work. What the guest prints goes
+//! into a bounded in-memory pipe, shown in the job's error when it traps.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::jobhost::plugin::{kv, log, types};
+use crate::kv::{namespaced, AnyKv, KvStore};
+
+/// Most bytes of guest stdout/stderr kept per job.
+pub const GUEST_OUTPUT_CAPACITY: usize = 16 * 1024;
+/// Longest key a plugin may use, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest value a plugin may store, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Longest log line kept, in bytes; longer ones are cut.
+pub const MAX_LOG_BYTES: usize = 4096;
+
+/// Everything one instance's store holds. A new one is made for every job.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) task_id: String,
+    pub(crate) deadline: Instant,
+    pub(crate) output: MemoryOutputPipe,
+    kv: Arc<AnyKv>,
+}
+
+impl HostState {
+    /// Store data for one call of `plugin` on `task_id`.
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        task_id: String,
+        kv: Arc<AnyKv>,
+        limits: StoreLimits,
+        deadline: Instant,
+    ) -> Self {
+        let output = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            plugin,
+            task_id,
+            deadline,
+            output,
+            kv,
+        }
+    }
+
+    /// What the guest printed so far, lossily decoded, trimmed.
+    pub(crate) fn guest_output(&self) -> String {
+        String::from_utf8_lossy(&self.output.contents())
+            .trim()
+            .to_owned()
+    }
+
+    fn key(&self, key: &str) -> Result<String, String> {
+        if key.is_empty() {
+            return Err("key must not be empty".into());
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(format!(
+                "key of {} bytes is longer than the limit of {MAX_KEY_BYTES}",
+                key.len()
+            ));
+        }
+        Ok(namespaced(&self.plugin, key))
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, mut message: String) {
+        if message.len() > MAX_LOG_BYTES {
+            let mut cut = MAX_LOG_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let plugin: &str = &self.plugin;
+        let task = self.task_id.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+            log::Level::Info => tracing::info!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+            log::Level::Error => tracing::error!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+        }
+    }
+}
+
+impl kv::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        let key = self.key(&key)?;
+        self.kv.get(&key).await.map_err(|e| e.to_string())
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        let key = self.key(&key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "value of {} bytes is larger than the limit of {MAX_VALUE_BYTES}",
+                value.len()
+            ));
+        }
+        self.kv.set(&key, value).await.map_err(|e| e.to_string())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, String> {
+        let key = self.key(&key)?;
+        self.kv.delete(&key).await.map_err(|e| e.to_string())
+    }
+
+    async fn increment(&mut self, key: String, delta: i64) -> Result<i64, String> {
+        let key = self.key(&key)?;
+        self.kv.increment(&key, delta).await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,511 @@
+//! The plugin runtime: loads component files, checks them against the
+//! `jobhost:plugin` world and runs one fresh instance per job.
+//!
+//! Compilation happens once per file; the linker is built once per runtime;
+//! each file gets a pre-instantiated [`PluginPre`], so a job pays only for a
+//! new store, instantiation from the pool, the call and the slot reset. No
+//! state survives between jobs except what the plugin put in the key-value
+//! store. A trap fails the job it happened in, never the host.
+//!
+//! Modules: `engine` (wasmtime settings, epoch clock), `bindings` (generated
+//! from the WIT), `host_imports` (what a plugin can call).
+
+pub mod bindings;
+pub mod engine;
+pub mod host_imports;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
+
+use self::bindings::{PluginPre, Task as WitTask};
+use self::engine::{build_engine, EngineLimits, EpochTicker};
+use self::host_imports::HostState;
+use crate::fetch::Fetched;
+use crate::kv::AnyKv;
+use crate::task::{valid_plugin_name, Task};
+
+/// The world every plugin must target, as users see it in errors.
+pub const WORLD: &str = "jobhost:plugin/plugin@0.1.0";
+
+/// Defaults and operator maximums for each call.
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    /// Deadline of one `handle` call unless the plugin asks for another.
+    pub default_timeout: Duration,
+    /// Largest deadline a plugin may ask for.
+    pub max_timeout: Duration,
+    /// Memory of one instance unless the plugin asks for less.
+    pub default_memory: u64,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            default_timeout: Duration::from_secs(5),
+            max_timeout: Duration::from_secs(60),
+            default_memory: 64 << 20,
+        }
+    }
+}
+
+/// Why a plugin file could not be loaded. Each names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No `\0asm` header.
+    #[error("{path}: not a WebAssembly file (it does not start with the \\0asm header)")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A core module rather than a component.
+    #[error("{path}: is a core WebAssembly module, not a component; build it for wasm32-wasip2, or wrap it with `wasm-tools component new`")]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Wasmtime could not compile it.
+    #[error("{path}: not a valid component: {message}")]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// Wasmtime's error chain.
+        message: String,
+    },
+    /// Imports or exports that do not match the world.
+    #[error("{path}: does not match the world {WORLD}: {message}")]
+    WrongWorld {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or mismatched.
+        message: String,
+    },
+    /// `describe()` trapped or answered nonsense.
+    #[error("{path}: describe() failed: {message}")]
+    Describe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Why one call of `handle` did not produce an outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin returned `handle-error::retry`.
+    #[error("{message}")]
+    Retry {
+        /// The plugin's message.
+        message: String,
+        /// The delay it asked for.
+        delay: Option<Duration>,
+    },
+    /// The plugin returned `handle-error::fail`.
+    #[error("{0}")]
+    Fail(String),
+    /// The instance trapped (panic, unreachable, deadline, memory).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The instance could not be created.
+    #[error("could not instantiate plugin: {0}")]
+    Instantiate(String),
+}
+
+/// Limits a plugin asked for in `describe()`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RequestedLimits {
+    /// Deadline per call, milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Memory per instance, bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// A plugin's `describe()` answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PluginInfo {
+    /// Routing name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// One line about it.
+    pub description: String,
+    /// URL patterns it claims.
+    pub url_patterns: Vec<String>,
+    /// Media types it claims.
+    pub content_types: Vec<String>,
+    /// Limits it asked for.
+    pub limits: Option<RequestedLimits>,
+}
+
+/// State shared by the runtime and every plugin it loaded.
+struct Shared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    kv: Arc<AnyKv>,
+    limits: CallLimits,
+    /// One permit per pool slot: jobs wait here instead of failing when the
+    /// pool is full.
+    slots: Semaphore,
+    _ticker: EpochTicker,
+}
+
+/// Loads plugins and owns the engine they run in.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// A loaded, checked plugin, ready to run jobs.
+pub struct Plugin {
+    shared: Arc<Shared>,
+    pre: PluginPre<HostState>,
+    name: Arc<str>,
+    info: PluginInfo,
+    path: PathBuf,
+    timeout: Duration,
+    memory: u64,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("info", &self.info)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with its own engine, epoch clock and pool.
+    pub fn new(
+        engine_limits: &EngineLimits,
+        limits: CallLimits,
+        kv: Arc<AnyKv>,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let engine = build_engine(engine_limits)
+            .map_err(flatten)
+            .context("configuring the WebAssembly engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(flatten)
+            .context("linking WASI")?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(flatten)
+            .context("linking the jobhost imports")?;
+        let ticker = EpochTicker::start(&engine).context("starting the epoch thread")?;
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                kv,
+                limits,
+                slots: Semaphore::new(engine_limits.max_instances.max(1) as usize),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The wasmtime engine (for tools and benchmarks).
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// Load and check one file: a component of the right world whose
+    /// `describe()` answers sensibly.
+    pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_bytes(path, &bytes).await
+    }
+
+    /// Load and check a component from memory; `path` names it in errors.
+    pub async fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let path = path.to_owned();
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(LoadError::NotWasm { path });
+        }
+        // Bytes 4..8: version and layer; layer 1 is a component.
+        if bytes[6..8] == [0, 0] {
+            return Err(LoadError::CoreModule { path });
+        }
+        let engine = self.shared.engine.clone();
+        let owned = bytes.to_vec();
+        // Compiling a large component takes seconds of CPU: keep it off the
+        // async worker threads.
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
+            .await
+            .map_err(|e| LoadError::Compile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| LoadError::Compile {
+                path: path.clone(),
+                message: format!("{e:#}"),
+            })?;
+        check_imports(&self.shared.engine, &component, &path)?;
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld {
+                path: path.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let info = self.describe(&pre, &path).await?;
+        let limits = &self.shared.limits;
+        let requested = info.limits.clone().unwrap_or_default();
+        let timeout = requested
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(limits.default_timeout)
+            .min(limits.max_timeout);
+        // A plugin may ask for less memory than the operator's cap, never more.
+        let memory = requested
+            .memory_bytes
+            .unwrap_or(limits.default_memory)
+            .min(limits.default_memory);
+        Ok(Plugin {
+            shared: self.shared.clone(),
+            pre,
+            name: Arc::from(info.name.as_str()),
+            info,
+            path,
+            timeout,
+            memory,
+        })
+    }
+
+    async fn describe(
+        &self,
+        pre: &PluginPre<HostState>,
+        path: &Path,
+    ) -> Result<PluginInfo, LoadError> {
+        let describe_error = |message: String| LoadError::Describe {
+            path: path.to_owned(),
+            message,
+        };
+        let name: Arc<str> = Arc::from(
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("plugin"),
+        );
+        let mut store = self.store(name, "describe".into(), self.shared.limits.default_memory, self.shared.limits.default_timeout);
+        let _slot = self.shared.slots.acquire().await.map_err(|e| describe_error(e.to_string()))?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| describe_error(format!("instantiating: {e:#}")))?;
+        let raw = instance
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| describe_error(trap_message(&e, &store)))?;
+        if !valid_plugin_name(&raw.name) {
+            return Err(describe_error(format!(
+                "invalid plugin name `{}`: use 1 to 64 lower-case letters, digits and `-`",
+                raw.name
+            )));
+        }
+        Ok(PluginInfo {
+            name: raw.name,
+            version: raw.version,
+            description: raw.description,
+            url_patterns: raw.url_patterns,
+            content_types: raw.content_types,
+            limits: raw.limits.map(|l| RequestedLimits {
+                timeout_ms: l.timeout_ms,
+                memory_bytes: l.memory_bytes,
+            }),
+        })
+    }
+
+    fn store(&self, plugin: Arc<str>, task_id: String, memory: u64, timeout: Duration) -> Store<HostState> {
+        make_store(&self.shared, plugin, task_id, memory, timeout)
+    }
+}
+
+fn make_store(
+    shared: &Shared,
+    plugin: Arc<str>,
+    task_id: String,
+    memory: u64,
+    timeout: Duration,
+) -> Store<HostState> {
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(memory as usize)
+        .instances(64)
+        .tables(64)
+        .memories(8)
+        .build();
+    let state = HostState::new(plugin, task_id, shared.kv.clone(), limits, Instant::now() + timeout);
+    let mut store = Store::new(&shared.engine, state);
+    store.limiter(|state| &mut state.limits);
+    // Check the deadline at every epoch tick; yield to the executor in
+    // between so that a long call never blocks other jobs on this thread.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx| {
+        if Instant::now() >= ctx.data().deadline {
+            Err(wasmtime::Error::msg("deadline exceeded"))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// Interfaces a plugin may import: ours, and the WASI interfaces that guest
+/// standard libraries import (served by an empty, capability-free context).
+const PROVIDED_IMPORTS: &[&str] = &[
+    "jobhost:plugin/",
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
+/// Name the first import jobhost does not provide, before wasmtime's linker
+/// (which reports type mismatches of the ones it does) gets to it.
+fn check_imports(engine: &Engine, component: &Component, path: &Path) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        if !PROVIDED_IMPORTS.iter().any(|prefix| name.starts_with(prefix)) {
+            return Err(LoadError::WrongWorld {
+                path: path.to_owned(),
+                message: format!(
+                    "it imports `{name}`, which jobhost does not provide; plugins get the \
+                     jobhost:plugin log and kv interfaces and WASI cli, io, clocks, random \
+                     (and filesystem and sockets with nothing in them)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Wasmtime's own error type does not convert into `anyhow`; keep its chain
+/// as text.
+fn flatten(error: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{error:#}")
+}
+
+/// A trap's message, with what the guest printed (a Rust panic message, for
+/// example) appended.
+fn trap_message(error: &wasmtime::Error, store: &Store<HostState>) -> String {
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => format!("{error:#}"),
+    };
+    if message.contains("deadline exceeded") {
+        message = "deadline exceeded".to_owned();
+    }
+    let output = store.data().guest_output();
+    if !output.is_empty() {
+        // The end of the output is where a panic message is.
+        let tail_start = output.len().saturating_sub(1024);
+        let mut start = tail_start;
+        while !output.is_char_boundary(start) {
+            start += 1;
+        }
+        message.push_str("; plugin output: ");
+        message.push_str(&output[start..]);
+    }
+    message
+}
+
+impl Plugin {
+    /// The `describe()` answer.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The routing name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The deadline each call gets.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Run `handle` for one job on a fresh instance.
+        pub async fn handle(
+        &self,
+        task: &Task,
+        content: Fetched,
+    ) -> Result<bindings::Outcome, CallError> {
+        let shared = &self.shared;
+        let _slot = shared
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| CallError::Instantiate(e.to_string()))?;
+        let mut store = make_store(shared, self.name.clone(), task.id.clone(), self.memory, self.timeout);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        // The WIT types own their strings, so the task's fields are copied
+        // once here (a few short strings); the body is moved, not copied.
+        let wit_task = WitTask {
+            id: task.id.clone(),
+            url: task.url.clone(),
+            attempt: task.attempt,
+            metadata: task.metadata.clone(),
+            enqueued_at: task.enqueued_at,
+        };
+        let wit_content = bindings::Content {
+            status: content.status,
+            final_url: content.final_url,
+            headers: content.headers,
+            content_type: content.content_type,
+            body: content.body,
+        };
+        let result = instance
+            .call_handle(&mut store, &wit_task, &wit_content)
+            .await
+            .map_err(|e| CallError::Trap(trap_message(&e, &store)))?;
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(bindings::HandleError::Fail(message)) => Err(CallError::Fail(message)),
+            Err(bindings::HandleError::Retry(retry)) => Err(CallError::Retry {
+                message: retry.message,
+                delay: retry.delay_ms.map(Duration::from_millis),
+            }),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The sink: where plugin records go. JSON Lines, to stdout or a file.
+//!
+//! Each line carries the task id, URL, plugin and the record. A JSON record
+//! is embedded as JSON (validated, not re-parsed into a tree); text as a
+//! string; binary as base64. Records of a job are validated together before
+//! any is written, so a job never leaves half its output behind.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::runtime::bindings::SinkRecord;
+use crate::task::Task;
+
+/// A record that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A record labelled JSON that does not parse.
+    #[error("record {index} is labelled {content_type} but is not valid JSON: {message}")]
+    BadJson {
+        /// Position in the job's records.
+        index: usize,
+        /// Its content type.
+        content_type: String,
+        /// The parse error.
+        message: String,
+    },
+    /// Writing failed (disk full, closed pipe).
+    #[error("writing the output failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    task_id: &'a str,
+    url: &'a str,
+    plugin: &'a str,
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<RecordValue<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_base64: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RecordValue<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+/// A JSON Lines writer shared by all workers.
+pub struct Sink {
+    out: Mutex<std::io::BufWriter<Box<dyn Write + Send>>>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+}
+
+impl Sink {
+    /// Write to standard output.
+    pub fn stdout() -> Self {
+        Self::to_writer(Box::new(std::io::stdout()))
+    }
+
+    /// Create (or truncate) `path` and write there.
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::File::create(path)?;
+        Ok(Self::to_writer(Box::new(file)))
+    }
+
+    /// Write to any writer.
+    pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
+        Sink {
+            out: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)),
+        }
+    }
+
+    /// Validate every record of a job, then write them as lines.
+    pub fn write(
+        &self,
+        task: &Task,
+        plugin: &str,
+        records: &[SinkRecord],
+    ) -> Result<(), SinkError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut lines = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let (value, base64) = if is_json(&record.content_type) {
+                let raw: &RawValue =
+                    serde_json::from_slice(&record.data).map_err(|e| SinkError::BadJson {
+                        index,
+                        content_type: record.content_type.clone(),
+                        message: e.to_string(),
+                    })?;
+                (Some(RecordValue::Json(raw)), None)
+            } else {
+                match std::str::from_utf8(&record.data) {
+                    Ok(text) => (Some(RecordValue::Text(text)), None),
+                    Err(_) => (
+                        None,
+                        Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
+                    ),
+                }
+            };
+            lines.push(Line {
+                task_id: &task.id,
+                url: &task.url,
+                plugin,
+                content_type: &record.content_type,
+                record: value,
+                record_base64: base64,
+            });
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        for line in &lines {
+            serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Push buffered lines to the file or pipe.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}

@@ -1,0 +1,293 @@
+//! The worker loop: take a task, fetch, route, run the plugin, record, ack.
+//!
+//! Each worker is a tokio task; `--concurrency` of them share one queue. The
+//! order of the steps is what makes delivery safe: records reach the sink and
+//! follow-ups are handed to the queue *with* the acknowledgement, so a job is
+//! only ever done with all its effects or not at all. Failures are sorted
+//! here into transient (retry with exponential backoff and jitter, until the
+//! attempts run out) and permanent (straight to the dead letters).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::queue::{Queue, QueueError};
+use crate::routing::Router;
+use crate::runtime::CallError;
+use crate::sink::{Sink, SinkError};
+use crate::task::{check_url, now_millis, valid_plugin_name, Task};
+
+/// Retry and crawl settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Workers taking jobs at once.
+    pub concurrency: usize,
+    /// Deliveries before a transiently failing job is dead.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with each attempt.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Follow-ups deeper than this are dropped (input tasks are depth 0).
+    pub max_depth: Option<u32>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 64,
+            max_attempts: 5,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            max_depth: None,
+        }
+    }
+}
+
+/// Counts the workers keep beside the queue's own.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Follow-ups dropped for exceeding the maximum depth.
+    pub too_deep: AtomicU64,
+    /// Follow-ups dropped for a bad URL or plugin name.
+    pub bad_follow_ups: AtomicU64,
+}
+
+/// Everything a worker needs, shared by all of them.
+pub struct Workers<Q> {
+    /// The queue.
+    pub queue: Arc<Q>,
+    /// Plugin routing.
+    pub router: Router,
+    /// The fetcher.
+    pub fetcher: Fetcher,
+    /// Where records go.
+    pub sink: Arc<Sink>,
+    /// Settings.
+    pub config: WorkerConfig,
+    /// Counters.
+    pub stats: WorkerStats,
+}
+
+/// Why a job did not succeed, sorted for the retry decision.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    transient: bool,
+    delay: Option<Duration>,
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            transient: false,
+            delay: None,
+        }
+    }
+}
+
+impl From<FetchError> for Failure {
+    fn from(error: FetchError) -> Self {
+        Failure {
+            transient: error.is_transient(),
+            delay: error.retry_after(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl<Q: Queue> Workers<Q> {
+    /// Run `concurrency` workers until the queue is drained (or fails).
+    pub async fn run(self: Arc<Self>) -> Result<(), QueueError> {
+        let mut handles = Vec::with_capacity(self.config.concurrency);
+        for _ in 0..self.config.concurrency.max(1) {
+            let workers = self.clone();
+            handles.push(tokio::spawn(async move { workers.work().await }));
+        }
+        let mut result = Ok(());
+        for handle in handles {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => result = Err(error),
+                Err(join) => result = Err(QueueError::Backend(format!("worker task failed: {join}"))),
+            }
+        }
+        result
+    }
+
+    async fn work(&self) -> Result<(), QueueError> {
+        while let Some(task) = self.queue.pop().await? {
+            self.process(task).await?;
+        }
+        Ok(())
+    }
+
+    /// One job, start to end. Only a queue failure is an error here; every
+    /// job failure ends in `retry` or `bury`.
+    pub async fn process(&self, task: Task) -> Result<(), QueueError> {
+        match self.execute(&task).await {
+            Ok(follow_ups) => {
+                self.queue.ack(task, follow_ups).await?;
+            }
+            Err(failure) => self.fail(task, failure).await?,
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, task: Task, failure: Failure) -> Result<(), QueueError> {
+        if failure.transient && task.attempt < self.config.max_attempts {
+            let delay = failure
+                .delay
+                .unwrap_or_else(|| backoff(&self.config, task.attempt));
+            tracing::warn!(task = %task.id, url = %task.url, attempt = task.attempt,
+                "job failed, retrying in {delay:?}: {}", failure.message);
+            self.queue.retry(task, delay, failure.message).await
+        } else {
+            let message = if failure.transient {
+                format!(
+                    "{} (gave up after {} attempts)",
+                    failure.message, task.attempt
+                )
+            } else {
+                failure.message
+            };
+            tracing::error!(task = %task.id, url = %task.url, attempt = task.attempt,
+                "job dead: {message}");
+            self.queue.bury(task, message).await
+        }
+    }
+
+    /// Fetch, route, run, record. Returns the follow-ups to enqueue.
+    async fn execute(&self, task: &Task) -> Result<Vec<Task>, Failure> {
+        let early = self
+            .router
+            .before_fetch(task)
+            .map_err(|e| Failure::permanent(e.to_string()))?;
+        let content = match &task.payload {
+            // The task keeps its payload for a retry or the dead letters, so
+            // the plugin gets a copy.
+            Some(payload) => Fetched {
+                status: 200,
+                final_url: task.url.clone(),
+                headers: Vec::new(),
+                content_type: Some(payload.content_type.clone()),
+                body: payload.body.clone(),
+            },
+            None => self.fetcher.fetch(&task.url).await?,
+        };
+        let plugin = match early {
+            Some(plugin) => plugin,
+            None => self
+                .router
+                .after_fetch(task, content.content_type.as_deref())
+                .map_err(|e| Failure::permanent(e.to_string()))?,
+        };
+        let outcome = plugin.handle(task, content).await.map_err(|error| match error {
+            CallError::Retry { message, delay } => Failure {
+                message: format!("plugin {} asked for a retry: {message}", plugin.name()),
+                transient: true,
+                delay,
+            },
+            CallError::Fail(message) => {
+                Failure::permanent(format!("plugin {} failed: {message}", plugin.name()))
+            }
+            CallError::Trap(message) => {
+                Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
+            }
+            CallError::Instantiate(message) => Failure {
+                message: format!("plugin {} could not start: {message}", plugin.name()),
+                transient: true,
+                delay: None,
+            },
+        })?;
+        self.sink
+            .write(task, plugin.name(), &outcome.records)
+            .map_err(|error| match error {
+                SinkError::BadJson { .. } => {
+                    Failure::permanent(format!("plugin {}: {error}", plugin.name()))
+                }
+                // A full disk or closed pipe may clear up.
+                SinkError::Io(_) => Failure {
+                    message: error.to_string(),
+                    transient: true,
+                    delay: None,
+                },
+            })?;
+        Ok(self.follow_ups(task, outcome.follow_ups))
+    }
+
+    fn follow_ups(
+        &self,
+        parent: &Task,
+        follow_ups: Vec<crate::runtime::bindings::FollowUp>,
+    ) -> Vec<Task> {
+        let depth = parent.depth + 1;
+        if follow_ups.is_empty() {
+            return Vec::new();
+        }
+        if self.config.max_depth.is_some_and(|max| depth > max) {
+            self.stats
+                .too_deep
+                .fetch_add(follow_ups.len() as u64, Ordering::Relaxed);
+            tracing::debug!(task = %parent.id, "dropped {} follow-ups beyond the maximum depth", follow_ups.len());
+            return Vec::new();
+        }
+        let now = now_millis();
+        let mut tasks = Vec::with_capacity(follow_ups.len());
+        for follow_up in follow_ups {
+            if let Err(error) = check_url(&follow_up.url) {
+                self.stats.bad_follow_ups.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(task = %parent.id, "plugin returned a bad follow-up, dropped: {error}");
+                continue;
+            }
+            if let Some(name) = follow_up.plugin.as_deref().filter(|n| !valid_plugin_name(n)) {
+                self.stats.bad_follow_ups.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(task = %parent.id, "plugin returned a follow-up with an invalid plugin name `{name}`, dropped");
+                continue;
+            }
+            let mut task = Task::new(follow_up.url);
+            task.plugin = follow_up.plugin;
+            task.metadata = follow_up.metadata;
+            task.enqueued_at = now;
+            task.depth = depth;
+            tasks.push(task);
+        }
+        tasks
+    }
+}
+
+/// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped, then
+/// scaled by a random factor in [0.5, 1.0) so that jobs that failed together
+/// do not all come back together.
+pub fn backoff(config: &WorkerConfig, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let full = config
+        .retry_base
+        .saturating_mul(1u32 << exponent)
+        .min(config.retry_max);
+    full.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let config = WorkerConfig {
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+            ..WorkerConfig::default()
+        };
+        for _ in 0..100 {
+            let first = backoff(&config, 1);
+            assert!(first >= Duration::from_millis(50) && first < Duration::from_millis(100));
+            let third = backoff(&config, 3);
+            assert!(third >= Duration::from_millis(200) && third < Duration::from_millis(400));
+            let late = backoff(&config, 40);
+            assert!(late >= Duration::from_millis(500) && late < Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! Parsing, validation and normalisation of one music-info document into the
+//! [`Track`] record. Pure code with no bindings, so it is unit-tested
+//! natively; it must stay deterministic (no clock, no randomness), because
+//! ports of this plugin to other languages are compared with it byte for byte.
+//!
+//! The rules, which every port must follow exactly:
+//!
+//! - The body is a JSON object; unknown fields are ignored. A field that is
+//!   absent or `null` counts as missing.
+//! - Every string is trimmed and each internal run of whitespace (Unicode
+//!   `White_Space`, as Rust's `char::is_whitespace`) becomes one space.
+//! - `id`: required; a non-empty string, or an integer written as decimal.
+//! - `title`: required non-empty string.
+//! - `artist`: required; a non-empty string, or an object whose `name` is one.
+//! - `album`: optional string; an empty string counts as absent (`null`).
+//! - `genre`: optional string, lower-cased (Unicode, as Rust's
+//!   `str::to_lowercase`); an empty string counts as absent (`null`).
+//! - Duration, from the first present of `duration` (seconds: a number, or an
+//!   `"m:ss"` string) and `duration_ms` (milliseconds: a number): required,
+//!   rounded to whole seconds half away from zero, and at least 1.
+//! - Release year, from the first present of `release_year` (an integer),
+//!   `year` (an integer or a `"YYYY"` string) and `release_date` (a
+//!   `"YYYY-MM-DD"` or `"YYYY"` string): optional, within 1900..=2100.
+//! - The output is compact JSON (no spaces), keys in [`Track`]'s field order,
+//!   non-ASCII characters written as UTF-8 (not `\u` escapes).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The normalised record. The field order here is the key order of the
+/// output JSON, which is part of the contract.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Track {
+    pub id: String,
+    pub title: String,
+    pub artist: String,
+    pub album: Option<String>,
+    pub genre: Option<String>,
+    pub duration_seconds: u64,
+    pub release_year: Option<u16>,
+    pub source_url: String,
+}
+
+/// Earliest and latest release years accepted.
+const YEARS: std::ops::RangeInclusive<i64> = 1900..=2100;
+
+/// Parse `body` as a music-info document and normalise it; `source_url` is
+/// recorded as is. The error is a message for the dead letters that names the
+/// field at fault.
+pub fn normalise(body: &[u8], source_url: &str) -> Result<Track, String> {
+    let document: Value = serde_json::from_slice(body).map_err(malformed_json)?;
+    let Value::Object(fields) = document else {
+        return Err(format!(
+            "expected a JSON object at the top level, got {}",
+            describe(&document)
+        ));
+    };
+    Ok(Track {
+        id: id(&fields)?,
+        title: required_string(&fields, "title")?,
+        artist: artist(&fields)?,
+        album: optional_string(&fields, "album")?,
+        genre: optional_string(&fields, "genre")?.map(|genre| genre.to_lowercase()),
+        duration_seconds: duration(&fields)?,
+        release_year: release_year(&fields)?,
+        source_url: source_url.to_string(),
+    })
+}
+
+/// "malformed JSON at line L column C: <what>", without serde_json's own
+/// position suffix repeated.
+fn malformed_json(error: serde_json::Error) -> String {
+    let (line, column) = (error.line(), error.column());
+    let full = error.to_string();
+    let suffix = format!(" at line {line} column {column}");
+    let what = full.strip_suffix(&suffix).unwrap_or(&full);
+    format!("malformed JSON at line {line} column {column}: {what}")
+}
+
+/// A field's value, treating `null` as absent.
+fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    fields.get(name).filter(|value| !value.is_null())
+}
+
+/// The first of `names` that is present, with its name.
+fn first_field<'a>(
+    fields: &'a Map<String, Value>,
+    names: &[&'static str],
+) -> Option<(&'static str, &'a Value)> {
+    names
+        .iter()
+        .find_map(|&name| field(fields, name).map(|value| (name, value)))
+}
+
+/// Trim and collapse internal whitespace runs to one space.
+fn clean(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A short description of a JSON value for error messages: scalars as JSON
+/// (long strings cut), containers by kind only.
+fn describe(value: &Value) -> String {
+    const MAX_CHARS: usize = 40;
+    match value {
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+        Value::String(text) if text.chars().count() > MAX_CHARS => {
+            let cut: String = text.chars().take(MAX_CHARS).collect();
+            format!("{}...", Value::String(cut))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+fn missing(name: &str) -> String {
+    format!("missing field `{name}`")
+}
+
+/// A string value, cleaned; `what` names the field in errors.
+fn string_value(value: &Value, what: &str) -> Result<String, String> {
+    match value {
+        Value::String(text) => Ok(clean(text)),
+        other => Err(format!(
+            "field `{what}` must be a string, got {}",
+            describe(other)
+        )),
+    }
+}
+
+fn non_empty(text: String, what: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err(format!("field `{what}` must not be empty"))
+    } else {
+        Ok(text)
+    }
+}
+
+fn required_string(fields: &Map<String, Value>, name: &str) -> Result<String, String> {
+    let value = field(fields, name).ok_or_else(|| missing(name))?;
+    non_empty(string_value(value, name)?, name)
+}
+
+fn optional_string(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match field(fields, name) {
+        None => Ok(None),
+        Some(value) => Ok(Some(string_value(value, name)?).filter(|text| !text.is_empty())),
+    }
+}
+
+fn id(fields: &Map<String, Value>) -> Result<String, String> {
+    match field(fields, "id").ok_or_else(|| missing("id"))? {
+        Value::String(text) => non_empty(clean(text), "id"),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+        other => Err(format!(
+            "field `id` must be a string or an integer, got {}",
+            describe(other)
+        )),
+    }
+}
+
+fn artist(fields: &Map<String, Value>) -> Result<String, String> {
+    match field(fields, "artist").ok_or_else(|| missing("artist"))? {
+        Value::String(text) => non_empty(clean(text), "artist"),
+        Value::Object(artist) => {
+            let name = field(artist, "name").ok_or_else(|| missing("artist.name"))?;
+            non_empty(string_value(name, "artist.name")?, "artist.name")
+        }
+        other => Err(format!(
+            "field `artist` must be a string or an object with a `name`, got {}",
+            describe(other)
+        )),
+    }
+}
+
+fn duration(fields: &Map<String, Value>) -> Result<u64, String> {
+    let (name, value) = first_field(fields, &["duration", "duration_ms"])
+        .ok_or_else(|| "missing field `duration` (or `duration_ms`)".to_string())?;
+    let (seconds, unit) = match (name, value) {
+        ("duration", Value::Number(number)) => (number.as_f64(), "seconds"),
+        ("duration", Value::String(text)) => {
+            let seconds = minutes_seconds(text.trim()).ok_or_else(|| {
+                format!(
+                    "field `duration` must be a number of seconds or an \"m:ss\" string, got {}",
+                    describe(value)
+                )
+            })?;
+            (Some(seconds as f64), "seconds")
+        }
+        ("duration_ms", Value::Number(number)) => {
+            (number.as_f64().map(|ms| ms / 1000.0), "milliseconds")
+        }
+        (name, other) => {
+            let unit = if name == "duration" {
+                "a number of seconds or an \"m:ss\" string"
+            } else {
+                "a number of milliseconds"
+            };
+            return Err(format!(
+                "field `{name}` must be {unit}, got {}",
+                describe(other)
+            ));
+        }
+    };
+    // `f64::round` rounds half away from zero; the range check also rejects
+    // values too large to be a duration (and NaN, which JSON cannot carry).
+    match seconds.map(f64::round) {
+        Some(rounded) if (1.0..=u32::MAX as f64).contains(&rounded) => Ok(rounded as u64),
+        _ => Err(format!(
+            "field `{name}` must be a positive number of {unit}, got {}",
+            describe(value)
+        )),
+    }
+}
+
+/// Seconds in an `"m:ss"` string: one or more digits of minutes, then exactly
+/// two digits of seconds below 60.
+fn minutes_seconds(text: &str) -> Option<u64> {
+    let (minutes, seconds) = text.split_once(':')?;
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(minutes) || seconds.len() != 2 || !all_digits(seconds) {
+        return None;
+    }
+    let minutes: u64 = minutes.parse().ok()?;
+    let seconds: u64 = seconds.parse().ok()?;
+    if seconds >= 60 {
+        return None;
+    }
+    minutes.checked_mul(60)?.checked_add(seconds)
+}
+
+fn release_year(fields: &Map<String, Value>) -> Result<Option<u16>, String> {
+    let Some((name, value)) = first_field(fields, &["release_year", "year", "release_date"]) else {
+        return Ok(None);
+    };
+    let year = match (name, value) {
+        ("release_year" | "year", Value::Number(number)) if number.is_i64() || number.is_u64() => {
+            number.as_i64()
+        }
+        ("year", Value::String(text)) => year_of(text.trim(), false),
+        ("release_date", Value::String(text)) => year_of(text.trim(), true),
+        _ => None,
+    };
+    let Some(year) = year else {
+        let expected = match name {
+            "release_year" => "an integer",
+            "year" => "an integer or a \"YYYY\" string",
+            _ => "a \"YYYY-MM-DD\" or \"YYYY\" string",
+        };
+        return Err(format!(
+            "field `{name}` must be {expected}, got {}",
+            describe(value)
+        ));
+    };
+    if !YEARS.contains(&year) {
+        return Err(format!(
+            "field `{name}` must be a year between {} and {}, got {}",
+            YEARS.start(),
+            YEARS.end(),
+            describe(value)
+        ));
+    }
+    u16::try_from(year)
+        .map(Some)
+        .map_err(|_| format!("field `{name}` is out of range"))
+}
+
+/// The year of `"YYYY"` or, if `full_date` is allowed, `"YYYY-MM-DD"` (month
+/// 01-12, day 01-31; the day is not checked against the month).
+fn year_of(text: &str, full_date: bool) -> Option<i64> {
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = text.split('-');
+    let year = parts.next()?;
+    if !digits(year, 4) {
+        return None;
+    }
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) => {}
+        (Some(month), Some(day), None) if full_date && digits(month, 2) && digits(day, 2) => {
+            let month: u8 = month.parse().ok()?;
+            let day: u8 = day.parse().ok()?;
+            if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    year.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://api.example-music.test/tracks/7";
+
+    fn run(json: &str) -> Result<Track, String> {
+        normalise(json.as_bytes(), URL)
+    }
+
+    fn error(json: &str) -> String {
+        match run(json) {
+            Ok(track) => panic!("expected an error for {json}, got {track:?}"),
+            Err(message) => message,
+        }
+    }
+
+    fn output(json: &str) -> String {
+        let track = run(json).expect("valid document");
+        serde_json::to_string(&track).expect("serialisable")
+    }
+
+    #[test]
+    fn minimal_document_gives_nulls_in_fixed_key_order() {
+        assert_eq!(
+            output(r#"{"id": 7, "title": "T", "artist": "A", "duration": 60}"#),
+            format!(
+                r#"{{"id":"7","title":"T","artist":"A","album":null,"genre":null,"duration_seconds":60,"release_year":null,"source_url":"{URL}"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn strings_are_trimmed_and_collapsed_and_genre_lowercased() {
+        let track = run(
+            "{\"id\": \" x 1 \", \"title\": \" a \\t\\n b  \", \"artist\": {\"name\": \"  Ó   N \"},
+              \"album\": \"  \", \"genre\": \"  Hip  HOP \", \"duration\": 1}",
+        )
+        .expect("valid");
+        assert_eq!(track.id, "x 1");
+        assert_eq!(track.title, "a b");
+        assert_eq!(track.artist, "Ó N");
+        assert_eq!(track.album, None);
+        assert_eq!(track.genre.as_deref(), Some("hip hop"));
+    }
+
+    #[test]
+    fn durations_in_every_form() {
+        let seconds = |extra: &str| {
+            run(&format!(r#"{{"id":1,"title":"t","artist":"a",{extra}}}"#))
+                .map(|track| track.duration_seconds)
+        };
+        assert_eq!(seconds(r#""duration": 215"#), Ok(215));
+        assert_eq!(seconds(r#""duration": 214.5"#), Ok(215));
+        assert_eq!(seconds(r#""duration": 214.49"#), Ok(214));
+        assert_eq!(seconds(r#""duration": "3:35""#), Ok(215));
+        assert_eq!(seconds(r#""duration": " 12:04 ""#), Ok(724));
+        assert_eq!(seconds(r#""duration_ms": 215500"#), Ok(216));
+        assert_eq!(seconds(r#""duration_ms": 215499"#), Ok(215));
+        assert_eq!(seconds(r#""duration": null, "duration_ms": 1000"#), Ok(1));
+        // `duration` wins over `duration_ms` when both are present.
+        assert_eq!(seconds(r#""duration": 10, "duration_ms": 99000"#), Ok(10));
+    }
+
+    #[test]
+    fn bad_durations_name_the_field() {
+        let base = r#""id":1,"title":"t","artist":"a""#;
+        assert_eq!(
+            error(&format!("{{{base}}}")),
+            "missing field `duration` (or `duration_ms`)"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration":-3}}"#)),
+            "field `duration` must be a positive number of seconds, got -3"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration":0.4}}"#)),
+            "field `duration` must be a positive number of seconds, got 0.4"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration":"3:5"}}"#)),
+            "field `duration` must be a number of seconds or an \"m:ss\" string, got \"3:5\""
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration":"1:60"}}"#)),
+            "field `duration` must be a number of seconds or an \"m:ss\" string, got \"1:60\""
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration":true}}"#)),
+            "field `duration` must be a number of seconds or an \"m:ss\" string, got true"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration_ms":0}}"#)),
+            "field `duration_ms` must be a positive number of milliseconds, got 0"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"duration_ms":"215000"}}"#)),
+            "field `duration_ms` must be a number of milliseconds, got \"215000\""
+        );
+    }
+
+    #[test]
+    fn release_years_in_every_form() {
+        let year = |extra: &str| {
+            run(&format!(
+                r#"{{"id":1,"title":"t","artist":"a","duration":1{extra}}}"#
+            ))
+            .map(|track| track.release_year)
+        };
+        assert_eq!(year(""), Ok(None));
+        assert_eq!(year(r#","release_year":1997"#), Ok(Some(1997)));
+        assert_eq!(year(r#","year":1962"#), Ok(Some(1962)));
+        assert_eq!(year(r#","year":"1962""#), Ok(Some(1962)));
+        assert_eq!(year(r#","release_date":"2021-03-12""#), Ok(Some(2021)));
+        assert_eq!(year(r#","release_date":" 2008 ""#), Ok(Some(2008)));
+        assert_eq!(
+            year(r#","release_year":2015,"release_date":"1999-01-01""#),
+            Ok(Some(2015))
+        );
+        assert_eq!(year(r#","release_year":null,"year":1900"#), Ok(Some(1900)));
+        assert_eq!(year(r#","release_year":2100"#), Ok(Some(2100)));
+    }
+
+    #[test]
+    fn bad_release_years_name_the_field() {
+        let base = r#""id":1,"title":"t","artist":"a","duration":1"#;
+        assert_eq!(
+            error(&format!(r#"{{{base},"release_year":1850}}"#)),
+            "field `release_year` must be a year between 1900 and 2100, got 1850"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"release_date":"2101-01-01"}}"#)),
+            "field `release_date` must be a year between 1900 and 2100, got \"2101-01-01\""
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"release_year":"1999"}}"#)),
+            "field `release_year` must be an integer, got \"1999\""
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"year":1999.5}}"#)),
+            "field `year` must be an integer or a \"YYYY\" string, got 1999.5"
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"release_date":"1999-13-01"}}"#)),
+            "field `release_date` must be a \"YYYY-MM-DD\" or \"YYYY\" string, got \"1999-13-01\""
+        );
+        assert_eq!(
+            error(&format!(r#"{{{base},"release_date":"May 1999"}}"#)),
+            "field `release_date` must be a \"YYYY-MM-DD\" or \"YYYY\" string, got \"May 1999\""
+        );
+    }
+
+    #[test]
+    fn required_fields_name_themselves() {
+        assert_eq!(
+            error(r#"{"id":1,"artist":"a","duration":1}"#),
+            "missing field `title`"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":null,"artist":"a","duration":1}"#),
+            "missing field `title`"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":"  ","artist":"a","duration":1}"#),
+            "field `title` must not be empty"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":42,"artist":"a","duration":1}"#),
+            "field `title` must be a string, got 42"
+        );
+        assert_eq!(
+            error(r#"{"title":"t","artist":"a","duration":1}"#),
+            "missing field `id`"
+        );
+        assert_eq!(
+            error(r#"{"id":1.5,"title":"t","artist":"a","duration":1}"#),
+            "field `id` must be a string or an integer, got 1.5"
+        );
+        assert_eq!(
+            error(r#"{"id":"","title":"t","artist":"a","duration":1}"#),
+            "field `id` must not be empty"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":"t","artist":{"id":3},"duration":1}"#),
+            "missing field `artist.name`"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":"t","artist":["a"],"duration":1}"#),
+            "field `artist` must be a string or an object with a `name`, got an array"
+        );
+        assert_eq!(
+            error(r#"{"id":1,"title":"t","artist":"a","album":3,"duration":1}"#),
+            "field `album` must be a string, got 3"
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects() {
+        assert_eq!(
+            error("{\"id\": 1,\n  \"title\": }"),
+            "malformed JSON at line 2 column 12: expected value"
+        );
+        assert_eq!(
+            error("[1, 2]"),
+            "expected a JSON object at the top level, got an array"
+        );
+        assert_eq!(
+            error(""),
+            "malformed JSON at line 1 column 0: EOF while parsing a value"
+        );
+    }
+
+    #[test]
+    fn long_strings_are_cut_in_messages() {
+        let long = "x".repeat(100);
+        assert_eq!(
+            error(&format!(
+                r#"{{"id":1,"title":"t","artist":"a","duration":"{long}"}}"#
+            )),
+            format!(
+                "field `duration` must be a number of seconds or an \"m:ss\" string, got \"{}\"...",
+                "x".repeat(40)
+            )
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real `jobhost` binary, real compiled plugins, and a
+//! real HTTP server on 127.0.0.1 started by each test.
+//!
+//! The plugins must be built first (`plugins/build.sh`); the README's test
+//! command does that.
+
+mod util;
+
+mod crawl;
+mod failures;
+mod input;
+mod music_sync;
+mod plugins;
+mod routing;

@@ -1,0 +1,303 @@
+//! Test helpers: a plugins folder with chosen plugins, the binary, and an
+//! HTTP server with the routes the tests need.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// A built plugin file: the examples in plugins/, test plugins in tests/plugins/.
+pub fn plugin_file(name: &str) -> PathBuf {
+    let root = root();
+    for candidate in [
+        root.join("plugins").join(format!("{name}.wasm")),
+        root.join("tests/plugins").join(format!("{name}.wasm")),
+    ] {
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    panic!("plugin {name}.wasm is not built: run plugins/build.sh first");
+}
+
+/// A temporary plugins folder holding copies of the named plugins.
+pub struct PluginDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    pub fn with(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in names {
+            std::fs::copy(plugin_file(name), dir.path().join(format!("{name}.wasm")))
+                .expect("copy plugin");
+        }
+        PluginDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write an extra file into the folder.
+    pub fn add(&self, file: &str, bytes: &[u8]) {
+        std::fs::write(self.dir.path().join(file), bytes).expect("write plugin file");
+    }
+}
+
+/// The binary under test.
+pub fn jobhost() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jobhost"));
+    command.env_remove("JOBHOST_LOG").stdin(Stdio::null());
+    command
+}
+
+/// What a finished run printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Output lines parsed as JSON.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad output line {line:?}: {e}")))
+            .collect()
+    }
+
+    /// The `record` field of every output line.
+    pub fn record_values(&self) -> Vec<serde_json::Value> {
+        self.records().into_iter().map(|r| r["record"].clone()).collect()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Run the command to completion (with a generous time limit).
+pub fn run(command: &mut Command) -> Run {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jobhost");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<Output>();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().expect("wait"));
+    });
+    let output = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("jobhost did not finish within 120 s");
+        });
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Write `lines` to a file in a fresh temp dir; keep the dir alive.
+pub fn input_file(lines: &[String]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tasks.txt");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write input");
+    (dir, path)
+}
+
+/// Shared state of the test server.
+#[derive(Default)]
+pub struct ServerState {
+    hits: Mutex<HashMap<String, u64>>,
+    /// Documents served at /tracks/{id}.
+    pub tracks: Mutex<HashMap<String, Vec<u8>>>,
+    /// HTML pages served at /site/{page}.
+    pub pages: Mutex<HashMap<String, String>>,
+}
+
+/// An HTTP server on 127.0.0.1, on its own thread and runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<ServerState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let state = Arc::new(ServerState::default());
+        let app = axum::Router::new()
+            .route("/tracks/{id}", get(track))
+            .route("/status/{code}", get(status))
+            .route("/retry-after/{seconds}", get(retry_after))
+            .route("/big/{bytes}", get(big))
+            .route("/slow/{millis}", get(slow))
+            .route("/site/{page}", get(site))
+            .route("/chaos/{name}", get(chaos))
+            .route("/redirect/{n}", get(redirect))
+            .with_state(state.clone());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = shutdown_rx.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        TestServer {
+            addr,
+            state,
+            shutdown: Some(shutdown_tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Requests seen for `path`.
+    pub fn hits(&self, path: &str) -> u64 {
+        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    pub fn add_track(&self, id: &str, body: &[u8]) {
+        self.state.tracks.lock().unwrap().insert(id.to_owned(), body.to_vec());
+    }
+
+    pub fn add_page(&self, name: &str, html: &str) {
+        self.state.pages.lock().unwrap().insert(name.to_owned(), html.to_owned());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn hit(state: &ServerState, path: String) {
+    *state.hits.lock().unwrap().entry(path).or_default() += 1;
+}
+
+async fn track(State(state): State<Arc<ServerState>>, UrlPath(id): UrlPath<String>) -> Response {
+    hit(&state, format!("/tracks/{id}"));
+    let body = state.tracks.lock().unwrap().get(&id).cloned();
+    match body {
+        Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such track").into_response(),
+    }
+}
+
+async fn status(State(state): State<Arc<ServerState>>, UrlPath(code): UrlPath<u16>) -> Response {
+    hit(&state, format!("/status/{code}"));
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, [(header::CONTENT_TYPE, "text/plain")], format!("status {code}")).into_response()
+}
+
+async fn retry_after(State(state): State<Arc<ServerState>>, UrlPath(seconds): UrlPath<u64>) -> Response {
+    hit(&state, format!("/retry-after/{seconds}"));
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        "busy",
+    )
+        .into_response()
+}
+
+async fn big(State(state): State<Arc<ServerState>>, UrlPath(bytes): UrlPath<usize>) -> Response {
+    hit(&state, format!("/big/{bytes}"));
+    // Streamed without a content-length, so the limit must hold while reading.
+    let chunk = vec![b'x'; 1024];
+    let chunks = bytes.div_ceil(1024);
+    let stream = futures_stream(chunk, chunks);
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn futures_stream(
+    chunk: Vec<u8>,
+    count: usize,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
+    struct Chunks {
+        chunk: Vec<u8>,
+        left: usize,
+    }
+    impl futures_core::Stream for Chunks {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.left == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.left -= 1;
+            std::task::Poll::Ready(Some(Ok(self.chunk.clone())))
+        }
+    }
+    Chunks { chunk, left: count }
+}
+
+async fn slow(State(state): State<Arc<ServerState>>, UrlPath(millis): UrlPath<u64>) -> Response {
+    hit(&state, format!("/slow/{millis}"));
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    "finally".into_response()
+}
+
+async fn site(State(state): State<Arc<ServerState>>, UrlPath(page): UrlPath<String>) -> Response {
+    hit(&state, format!("/site/{page}"));
+    let html = state.pages.lock().unwrap().get(&page).cloned();
+    match html {
+        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such page").into_response(),
+    }
+}
+
+async fn chaos(State(state): State<Arc<ServerState>>, UrlPath(name): UrlPath<String>) -> Response {
+    hit(&state, format!("/chaos/{name}"));
+    ([(header::CONTENT_TYPE, "text/plain")], format!("chaos {name}")).into_response()
+}
+
+async fn redirect(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<u32>) -> Response {
+    hit(&state, format!("/redirect/{n}"));
+    (StatusCode::FOUND, [(header::LOCATION, format!("/redirect/{}", n + 1))], "").into_response()
+}

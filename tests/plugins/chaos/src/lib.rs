@@ -1,0 +1,235 @@
+//! chaos, the plugin the host's integration tests drive: each task picks a
+//! behaviour with its metadata key `action` (default `ok`), from well-behaved
+//! records to panics, traps, endless loops and key-value round trips. It owns
+//! nothing else and is not shipped; it claims `*/chaos/*` URLs.
+//!
+//! Actions and the metadata they read:
+//!
+//! | action        | does                                                           |
+//! |---------------|----------------------------------------------------------------|
+//! | `ok`          | one record `{"url","attempt","status","body"}` (body as lossy UTF-8) |
+//! | `panic`       | `panic!("chaos panic: <message|boom>")`                        |
+//! | `trap`        | executes `unreachable`                                         |
+//! | `fail`        | `fail(<message|"chaos fail">)`                                 |
+//! | `retry`       | `retry(<message|"chaos retry">, delay_ms)`                     |
+//! | `retry-until` | retry while `attempt < succeed_at` (with `delay_ms`), then `ok`|
+//! | `loop`        | spins forever (until the host's deadline)                      |
+//! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
+//! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
+//! | `log`         | one log line per level; record `{"logged": 5}`                 |
+//! | `records`     | `count` (default 3) records `{"n": 0}`, `{"n": 1}`, ...        |
+//!
+//! Any other action fails with "unknown chaos action `X`"; a malformed number
+//! in `delay_ms`, `succeed_at` or `count` fails naming the key.
+
+wit_bindgen::generate!({ world: "plugin", path: "../../../wit" });
+
+use jobhost::plugin::kv;
+use jobhost::plugin::log::{self, Level};
+use jobhost::plugin::types::{FollowUp, RetryError, SinkRecord};
+use serde::Serialize;
+use serde_json::json;
+use std::str::FromStr;
+
+struct Chaos;
+
+/// The record of the `ok` action; field order is the JSON key order.
+#[derive(Serialize)]
+struct Echo<'a> {
+    url: &'a str,
+    attempt: u32,
+    status: u16,
+    body: &'a str,
+}
+
+impl Guest for Chaos {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "chaos".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: "Misbehaves on request, for the host's integration tests".to_string(),
+            url_patterns: vec!["*/chaos/*".to_string()],
+            content_types: Vec::new(),
+            limits: None,
+        }
+    }
+
+    fn handle(task: Task, content: Content) -> Result<Outcome, HandleError> {
+        let action = metadata(&task, "action").unwrap_or("ok");
+        let message = metadata(&task, "message");
+        match action {
+            "ok" => ok(&task, &content),
+            "panic" => panic!("chaos panic: {}", message.unwrap_or("boom")),
+            "trap" => trap(),
+            "fail" => Err(HandleError::Fail(
+                message.unwrap_or("chaos fail").to_string(),
+            )),
+            "retry" => Err(HandleError::Retry(RetryError {
+                message: message.unwrap_or("chaos retry").to_string(),
+                delay_ms: number(&task, "delay_ms")?,
+            })),
+            "retry-until" => {
+                let succeed_at: u32 = number(&task, "succeed_at")?.ok_or_else(|| {
+                    HandleError::Fail("missing metadata `succeed_at`".to_string())
+                })?;
+                if task.attempt < succeed_at {
+                    Err(HandleError::Retry(RetryError {
+                        message: format!(
+                            "chaos retry-until: attempt {} of {succeed_at}",
+                            task.attempt
+                        ),
+                        delay_ms: number(&task, "delay_ms")?,
+                    }))
+                } else {
+                    ok(&task, &content)
+                }
+            }
+            "loop" => spin(),
+            "kv" => kv_action(&task),
+            "follow" => follow(&task),
+            "log" => {
+                let levels = [
+                    (Level::Trace, "trace"),
+                    (Level::Debug, "debug"),
+                    (Level::Info, "info"),
+                    (Level::Warn, "warn"),
+                    (Level::Error, "error"),
+                ];
+                for (level, name) in levels {
+                    log::log(level, &format!("chaos log at {name}"));
+                }
+                Ok(records([json!({ "logged": levels.len() })
+                    .to_string()
+                    .into_bytes()]))
+            }
+            "records" => {
+                let count: u32 = number(&task, "count")?.unwrap_or(3);
+                Ok(records(
+                    (0..count).map(|n| json!({ "n": n }).to_string().into_bytes()),
+                ))
+            }
+            other => Err(HandleError::Fail(format!("unknown chaos action `{other}`"))),
+        }
+    }
+}
+
+/// The first value of metadata `key`.
+fn metadata<'a>(task: &'a Task, key: &str) -> Option<&'a str> {
+    task.metadata
+        .iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.as_str())
+}
+
+/// Metadata `key` parsed as a number, if present.
+fn number<T: FromStr>(task: &Task, key: &str) -> Result<Option<T>, HandleError> {
+    metadata(task, key)
+        .map(|text| {
+            text.trim().parse().map_err(|_| {
+                HandleError::Fail(format!(
+                    "metadata `{key}` must be a non-negative integer, got `{text}`"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// An outcome with one JSON record per encoded value and no follow-ups.
+fn records(encoded: impl IntoIterator<Item = Vec<u8>>) -> Outcome {
+    Outcome {
+        records: encoded
+            .into_iter()
+            .map(|data| SinkRecord {
+                content_type: "application/json".to_string(),
+                data,
+            })
+            .collect(),
+        follow_ups: Vec::new(),
+    }
+}
+
+fn ok(task: &Task, content: &Content) -> Result<Outcome, HandleError> {
+    let body = String::from_utf8_lossy(&content.body);
+    let echo = Echo {
+        url: &task.url,
+        attempt: task.attempt,
+        status: content.status,
+        body: &body,
+    };
+    // A struct, not `json!`, so that the keys keep this order.
+    let data = serde_json::to_vec(&echo)
+        .map_err(|error| HandleError::Fail(format!("cannot encode the record: {error}")))?;
+    Ok(records([data]))
+}
+
+/// Trap without going through the panic machinery.
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
+
+/// Spin until the host interrupts us; `black_box` keeps the optimiser from
+/// proving the loop useless.
+fn spin() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Key-value errors are reported as retries, as a real plugin would.
+fn kv_error(operation: &str, key: &str, error: String) -> HandleError {
+    HandleError::Retry(RetryError {
+        message: format!("kv {operation} `{key}` failed: {error}"),
+        delay_ms: None,
+    })
+}
+
+fn kv_action(task: &Task) -> Result<Outcome, HandleError> {
+    // The probe key is per task so that concurrent jobs do not disturb each
+    // other's round trip.
+    let probe = format!("probe:{}", task.id);
+    let value = format!("chaos probe {} attempt {}", task.id, task.attempt).into_bytes();
+    let broken = |what: String| HandleError::Fail(format!("kv round trip on `{probe}`: {what}"));
+
+    kv::set(&probe, &value).map_err(|e| kv_error("set", &probe, e))?;
+    let read = kv::get(&probe).map_err(|e| kv_error("get", &probe, e))?;
+    if read.as_deref() != Some(value.as_slice()) {
+        return Err(broken(format!("get returned {read:?} after set")));
+    }
+    if !kv::delete(&probe).map_err(|e| kv_error("delete", &probe, e))? {
+        return Err(broken("delete said the key did not exist".to_string()));
+    }
+    let gone = kv::get(&probe).map_err(|e| kv_error("get", &probe, e))?;
+    if gone.is_some() {
+        return Err(broken(format!("get returned {gone:?} after delete")));
+    }
+
+    let key = metadata(task, "key").unwrap_or("counter");
+    let value = kv::increment(key, 1).map_err(|e| kv_error("increment", key, e))?;
+    Ok(records([json!({ "value": value })
+        .to_string()
+        .into_bytes()]))
+}
+
+fn follow(task: &Task) -> Result<Outcome, HandleError> {
+    let urls = metadata(task, "urls").unwrap_or("");
+    let follow_ups = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| FollowUp {
+            url: url.to_string(),
+            plugin: None,
+            metadata: vec![("action".to_string(), "ok".to_string())],
+        })
+        .collect();
+    Ok(Outcome {
+        records: Vec::new(),
+        follow_ups,
+    })
+}
+
+export!(Chaos);
