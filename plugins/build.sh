@@ -9,6 +9,16 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 wasm_target=wasm32-wasip2
 
+# Cargo reads CARGO_TARGET_DIR relative to where it runs (the repository root,
+# below); make a relative one mean "relative to where this script was called".
+if [[ -n ${CARGO_TARGET_DIR:-} && $CARGO_TARGET_DIR != /* ]]; then
+    CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR
+fi
+if [[ -n ${CARGO_TARGET_DIR:-} ]]; then
+    export CARGO_TARGET_DIR
+fi
+target_dir=${CARGO_TARGET_DIR:-$repo_root/target}
+
 # Print "<size> <path>" for a written component.
 report() {
     local path=$1
@@ -44,7 +54,6 @@ build_rust() {
     done
     (cd "$repo_root" && cargo build --profile plugin --target "$wasm_target" "${packages[@]}")
 
-    local target_dir=${CARGO_TARGET_DIR:-$repo_root/target}
     for crate in music-sync links template chaos; do
         local built=$target_dir/$wasm_target/plugin/${crate//-/_}.wasm
         local destination=$repo_root/${destinations[$crate]}
@@ -54,5 +63,10 @@ build_rust() {
     done
 }
 
-echo "building plugins in $repo_root"
-build_rust
+main() {
+    echo "building plugins in $repo_root"
+    build_rust
+    # Other guest languages get a build_<language> function above, called here.
+}
+
+main "$@"

@@ -37,7 +37,7 @@ pub struct Cli {
 pub enum Command {
     /// Run tasks through the plugins until the queue drains, then print a
     /// summary. Exits 1 if any job ended dead or any input line was invalid.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the plugins in the plugins folder, or check one file.
     Plugins(PluginsArgs),
 }
@@ -52,7 +52,13 @@ pub struct RunArgs {
     #[arg(long, short = 'i', value_name = "FILE|-", env = "JOBHOST_INPUT")]
     pub input: Option<String>,
     /// Folder of plugin `.wasm` files.
-    #[arg(long, short = 'p', value_name = "DIR", default_value = "plugins", env = "JOBHOST_PLUGINS")]
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "DIR",
+        default_value = "plugins",
+        env = "JOBHOST_PLUGINS"
+    )]
     pub plugins: PathBuf,
     /// Plugin for tasks that nothing else routes (no name, no claim).
     #[arg(long, value_name = "NAME", env = "JOBHOST_PLUGIN")]
@@ -111,7 +117,14 @@ pub struct PluginsArgs {
     #[command(subcommand)]
     pub action: Option<PluginsAction>,
     /// Folder of plugin `.wasm` files.
-    #[arg(long, short = 'p', value_name = "DIR", default_value = "plugins", env = "JOBHOST_PLUGINS", global = true)]
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "DIR",
+        default_value = "plugins",
+        env = "JOBHOST_PLUGINS",
+        global = true
+    )]
     pub plugins: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -158,7 +171,10 @@ impl RunArgs {
             return Err(usage("--max-memory", "must be at least 1MiB"));
         }
         if self.plugin_timeout.is_zero() || self.fetch_timeout.is_zero() {
-            return Err(usage("--plugin-timeout/--fetch-timeout", "must be more than 0"));
+            return Err(usage(
+                "--plugin-timeout/--fetch-timeout",
+                "must be more than 0",
+            ));
         }
         if let Some(name) = &self.plugin {
             if !valid_plugin_name(name) {
@@ -258,7 +274,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown unit `{other}` in `{text}`; use KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use KiB, MiB or GiB"
+            ))
+        }
     };
     value
         .checked_mul(multiplier)
@@ -274,8 +294,12 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("fast").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("fast")
+            .unwrap_err()
+            .contains("not a duration"));
         assert_eq!(parse_size("10MiB").unwrap(), 10 << 20);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert_eq!(parse_size("1000").unwrap(), 1000);
@@ -288,7 +312,7 @@ mod tests {
         let Command::Run(args) = cli.command else {
             panic!("parsed as another command")
         };
-        let err = args.into_config().unwrap_err().to_string();
+        let err = (*args).into_config().unwrap_err().to_string();
         assert!(err.contains("nothing to run"), "{err}");
     }
 }

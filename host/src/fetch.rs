@@ -129,7 +129,9 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            FetchError::Network { .. } | FetchError::Timeout { .. } | FetchError::ServerError { .. }
+            FetchError::Network { .. }
+                | FetchError::Timeout { .. }
+                | FetchError::ServerError { .. }
         )
     }
 
@@ -157,7 +159,10 @@ impl Fetcher {
         use anyhow::Context as _;
         if let Some(root) = &config.file_root {
             let canonical = root.canonicalize().with_context(|| {
-                format!("file root {} does not exist or is unreadable", root.display())
+                format!(
+                    "file root {} does not exist or is unreadable",
+                    root.display()
+                )
             })?;
             config.file_root = Some(canonical);
         }
@@ -392,12 +397,16 @@ mod tests {
         assert_eq!(got.content_type.as_deref(), Some("application/json"));
 
         let sneaky = format!("{url}/../../{}", outside.path().display());
-        let url_out = url::Url::from_file_path(outside.path()).unwrap().to_string();
+        let url_out = url::Url::from_file_path(outside.path())
+            .unwrap()
+            .to_string();
         for bad in [url_out, sneaky] {
             let err = open.fetch(&bad).await.unwrap_err();
             assert!(!err.is_transient());
         }
-        let url_out = url::Url::from_file_path(outside.path()).unwrap().to_string();
+        let url_out = url::Url::from_file_path(outside.path())
+            .unwrap()
+            .to_string();
         let err = open.fetch(&url_out).await.unwrap_err().to_string();
         assert!(err.contains("outside the allowed file root"), "{err}");
     }

@@ -59,7 +59,7 @@ fn init_tracing(verbose: u8, quiet: u8) {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => {
-            let config = args.into_config()?;
+            let config = (*args).into_config()?;
             let summary = jobhost::run::run(config).await?;
             eprintln!("jobhost: {summary}");
             Ok(if summary.all_ok() {

@@ -142,8 +142,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             config.plugins_dir.display()
         );
     }
-    let router = Router::new(Arc::new(registry), config.default_plugin.clone())
-        .context("--plugin")?;
+    let router =
+        Router::new(Arc::new(registry), config.default_plugin.clone()).context("--plugin")?;
     let sink = Arc::new(match &config.output {
         Some(path) => Sink::file(path)
             .with_context(|| format!("cannot create the output file {}", path.display()))?,

@@ -316,7 +316,10 @@ mod tests {
         let err = Task::parse_line(r#"{"url":"https://a/b","metadata":{"n":1}}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("metadata value for `n` must be a string"), "{err}");
+        assert!(
+            err.contains("metadata value for `n` must be a string"),
+            "{err}"
+        );
         let err = Task::parse_line(r#"{"url":"https://a/b","plugin":"Bad Name"}"#)
             .unwrap_err()
             .to_string();
@@ -344,7 +347,10 @@ mod tests {
         )
         .unwrap();
         let back = Task::from_json(&t.to_json().to_string()).unwrap();
-        assert_eq!((back.id, back.url, back.plugin, back.metadata), (t.id, t.url, t.plugin, t.metadata));
+        assert_eq!(
+            (back.id, back.url, back.plugin, back.metadata),
+            (t.id, t.url, t.plugin, t.metadata)
+        );
         let t = Task::from_json(r#"{"id":"y","payload":"body"}"#).unwrap();
         let back = Task::from_json(&t.to_json().to_string()).unwrap();
         assert_eq!(back.payload, t.payload);

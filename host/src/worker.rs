@@ -111,7 +111,9 @@ impl<Q: Queue> Workers<Q> {
             match handle.await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => result = Err(error),
-                Err(join) => result = Err(QueueError::Backend(format!("worker task failed: {join}"))),
+                Err(join) => {
+                    result = Err(QueueError::Backend(format!("worker task failed: {join}")))
+                }
             }
         }
         result
@@ -184,24 +186,27 @@ impl<Q: Queue> Workers<Q> {
                 .after_fetch(task, content.content_type.as_deref())
                 .map_err(|e| Failure::permanent(e.to_string()))?,
         };
-        let outcome = plugin.handle(task, content).await.map_err(|error| match error {
-            CallError::Retry { message, delay } => Failure {
-                message: format!("plugin {} asked for a retry: {message}", plugin.name()),
-                transient: true,
-                delay,
-            },
-            CallError::Fail(message) => {
-                Failure::permanent(format!("plugin {} failed: {message}", plugin.name()))
-            }
-            CallError::Trap(message) => {
-                Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
-            }
-            CallError::Instantiate(message) => Failure {
-                message: format!("plugin {} could not start: {message}", plugin.name()),
-                transient: true,
-                delay: None,
-            },
-        })?;
+        let outcome = plugin
+            .handle(task, content)
+            .await
+            .map_err(|error| match error {
+                CallError::Retry { message, delay } => Failure {
+                    message: format!("plugin {} asked for a retry: {message}", plugin.name()),
+                    transient: true,
+                    delay,
+                },
+                CallError::Fail(message) => {
+                    Failure::permanent(format!("plugin {} failed: {message}", plugin.name()))
+                }
+                CallError::Trap(message) => {
+                    Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
+                }
+                CallError::Instantiate(message) => Failure {
+                    message: format!("plugin {} could not start: {message}", plugin.name()),
+                    transient: true,
+                    delay: None,
+                },
+            })?;
         self.sink
             .write(task, plugin.name(), &outcome.records)
             .map_err(|error| match error {
@@ -242,7 +247,11 @@ impl<Q: Queue> Workers<Q> {
                 tracing::warn!(task = %parent.id, "plugin returned a bad follow-up, dropped: {error}");
                 continue;
             }
-            if let Some(name) = follow_up.plugin.as_deref().filter(|n| !valid_plugin_name(n)) {
+            if let Some(name) = follow_up
+                .plugin
+                .as_deref()
+                .filter(|n| !valid_plugin_name(n))
+            {
                 self.stats.bad_follow_ups.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(task = %parent.id, "plugin returned a follow-up with an invalid plugin name `{name}`, dropped");
                 continue;

@@ -27,7 +27,11 @@ fn crawler_follows_same_host_links_with_depth_limit_and_dedupe() {
     assert_eq!(run.code, 0, "{run:?}");
     // a (depth 0) → b, c (1) → d (2); e would be depth 3; a again is a duplicate.
     for page in ["a", "b", "c", "d"] {
-        assert_eq!(server.hits(&format!("/site/{page}")), 1, "page {page}: {run:?}");
+        assert_eq!(
+            server.hits(&format!("/site/{page}")),
+            1,
+            "page {page}: {run:?}"
+        );
     }
     assert_eq!(server.hits("/site/e"), 0, "{run:?}");
     let records = run.record_values();

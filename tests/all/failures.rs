@@ -21,7 +21,15 @@ fn server_errors_are_retried_then_dead_lettered_with_attempts_counted() {
     let plugins = PluginDir::with(&["template"]);
     let dead = plugins.path().join("dead.jsonl");
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", "--max-attempts", "3", "--retry-delay", "20ms"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--max-attempts",
+            "3",
+            "--retry-delay",
+            "20ms",
+        ])
         .arg(server.url("/status/503"))
         .arg("--plugins")
         .arg(plugins.path())
@@ -33,15 +41,27 @@ fn server_errors_are_retried_then_dead_lettered_with_attempts_counted() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["attempts"], 3);
     let error = letters[0]["error"].as_str().unwrap();
-    assert!(error.contains("HTTP 503") && error.contains("gave up after 3 attempts"), "{error}");
+    assert!(
+        error.contains("HTTP 503") && error.contains("gave up after 3 attempts"),
+        "{error}"
+    );
     assert!(run.stderr.contains("done 0, retried 2, dead 1"), "{run:?}");
 
     // The dead letters are valid input: run them again (still failing).
-    let again = crate::util::run(jobhost()
-        .args(["run", "--plugin", "template", "--max-attempts", "1", "--input"])
-        .arg(&dead)
-        .arg("--plugins")
-        .arg(plugins.path()));
+    let again = crate::util::run(
+        jobhost()
+            .args([
+                "run",
+                "--plugin",
+                "template",
+                "--max-attempts",
+                "1",
+                "--input",
+            ])
+            .arg(&dead)
+            .arg("--plugins")
+            .arg(plugins.path()),
+    );
     assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stderr.contains("invalid input 0"), "{again:?}");
     assert_eq!(server.hits("/status/503"), 4);
@@ -53,13 +73,24 @@ fn retry_after_is_respected() {
     let plugins = PluginDir::with(&["template"]);
     let started = Instant::now();
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", "--max-attempts", "2", "--retry-delay", "1ms"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--max-attempts",
+            "2",
+            "--retry-delay",
+            "1ms",
+        ])
         .arg(server.url("/retry-after/1"))
         .arg("--plugins")
         .arg(plugins.path()));
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(server.hits("/retry-after/1"), 2);
-    assert!(started.elapsed() >= Duration::from_secs(1), "retried before Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried before Retry-After"
+    );
 }
 
 #[test]
@@ -83,10 +114,22 @@ fn bodies_over_the_limit_are_cut_off_and_not_retried() {
     let small = server.url("/big/4096");
     let large = server.url("/big/200000");
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", "--max-body", "10KiB", &small, &large, "--plugins"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--max-body",
+            "10KiB",
+            &small,
+            &large,
+            "--plugins",
+        ])
         .arg(plugins.path()));
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("exceeds the limit of 10240 bytes"), "{run:?}");
+    assert!(
+        run.stderr.contains("exceeds the limit of 10240 bytes"),
+        "{run:?}"
+    );
     assert_eq!(server.hits("/big/200000"), 1, "a size failure is permanent");
     let records = run.record_values();
     assert_eq!(records.len(), 1, "{run:?}");
@@ -99,14 +142,27 @@ fn fetch_timeouts_are_transient() {
     let plugins = PluginDir::with(&["template"]);
     let started = Instant::now();
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", "--fetch-timeout", "300ms", "--max-attempts", "2", "--retry-delay", "10ms"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--fetch-timeout",
+            "300ms",
+            "--max-attempts",
+            "2",
+            "--retry-delay",
+            "10ms",
+        ])
         .arg(server.url("/slow/5000"))
         .arg("--plugins")
         .arg(plugins.path()));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("timed out after 300ms"), "{run:?}");
     assert_eq!(server.hits("/slow/5000"), 2);
-    assert!(started.elapsed() < Duration::from_secs(5), "did not wait for the slow server");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the slow server"
+    );
 }
 
 #[test]
@@ -114,7 +170,15 @@ fn redirect_loops_stop_at_the_limit() {
     let server = TestServer::start();
     let plugins = PluginDir::with(&["template"]);
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", "--max-redirects", "3", "--max-attempts", "1"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--max-redirects",
+            "3",
+            "--max-attempts",
+            "1",
+        ])
         .arg(server.url("/redirect/0"))
         .arg("--plugins")
         .arg(plugins.path()));

@@ -38,10 +38,18 @@ fn malformed_lines_are_reported_by_number_and_nothing_else_is_lost() {
             "line {line} should be reported with {text:?}: {run:?}"
         );
     }
-    let mut ids: Vec<String> = run.records().iter().map(|r| r["task_id"].as_str().unwrap().to_owned()).collect();
+    let mut ids: Vec<String> = run
+        .records()
+        .iter()
+        .map(|r| r["task_id"].as_str().unwrap().to_owned())
+        .collect();
     ids.sort();
     assert_eq!(ids, vec!["good1", "good2"], "{run:?}");
-    assert!(run.stderr.contains("done 2, retried 0, dead 0, invalid input 5"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("done 2, retried 0, dead 0, invalid input 5"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -62,7 +70,11 @@ fn tasks_stream_from_standard_input() {
         }
     }
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 100);
 }
 
@@ -72,12 +84,24 @@ fn usage_and_configuration_errors_exit_2_with_a_clear_message() {
     assert_eq!(nothing.code, 2, "{nothing:?}");
     assert!(nothing.stderr.contains("nothing to run"), "{nothing:?}");
 
-    let missing = run(jobhost().args(["run", "https://example.invalid/", "--plugins", "/no/such/dir"]));
+    let missing = run(jobhost().args([
+        "run",
+        "https://example.invalid/",
+        "--plugins",
+        "/no/such/dir",
+    ]));
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(missing.stderr.contains("cannot read the plugins folder /no/such/dir"), "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the plugins folder /no/such/dir"),
+        "{missing:?}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
-    let none = run(jobhost().args(["run", "https://example.invalid/", "--plugins"]).arg(empty.path()));
+    let none = run(jobhost()
+        .args(["run", "https://example.invalid/", "--plugins"])
+        .arg(empty.path()));
     assert_eq!(none.code, 2, "{none:?}");
     assert!(none.stderr.contains("no plugin loaded"), "{none:?}");
 

@@ -39,7 +39,13 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
     }
     // Same order as expected.jsonl: the order of tasks.jsonl.
     for task in sample_tasks() {
-        let id = task["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        let id = task["url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
         urls.push((id.clone(), server.url(&format!("/tracks/{id}"))));
     }
     urls.push(("missing".into(), server.url("/tracks/404404")));
@@ -73,9 +79,20 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(letters.len(), 2, "{letters:?}");
-    let errors: Vec<&str> = letters.iter().map(|l| l["error"].as_str().unwrap()).collect();
-    assert!(errors.iter().any(|e| e.contains("missing field `title`")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("track not found (HTTP 404)")), "{errors:?}");
+    let errors: Vec<&str> = letters
+        .iter()
+        .map(|l| l["error"].as_str().unwrap())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("missing field `title`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("track not found (HTTP 404)")),
+        "{errors:?}"
+    );
     // Permanent failures are not retried.
     assert!(letters.iter().all(|l| l["attempts"] == 1), "{letters:?}");
     assert_eq!(server.hits("/tracks/404404"), 1);

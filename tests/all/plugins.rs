@@ -25,18 +25,45 @@ fn broken_files_are_reported_by_name_and_the_rest_still_load() {
     let plugins = broken_folder();
     let list = run(jobhost().args(["plugins", "--plugins"]).arg(plugins.path()));
     assert_eq!(list.code, 0, "{list:?}");
-    assert!(list.stdout.contains("name:          template 0.1.0"), "{list:?}");
+    assert!(
+        list.stdout.contains("name:          template 0.1.0"),
+        "{list:?}"
+    );
     let err = &list.stderr;
-    assert!(err.contains("junk.wasm: not a WebAssembly file"), "{list:?}");
-    assert!(err.contains("core.wasm: is a core WebAssembly module, not a component"), "{list:?}");
-    assert!(err.contains("empty.wasm: does not match the world jobhost:plugin/plugin@0.1.0"), "{list:?}");
-    assert!(err.contains("describe"), "the missing export is named: {list:?}");
-    assert!(err.contains("http-world.wasm: does not match the world"), "{list:?}");
-    assert!(err.contains("wasi:http/outgoing-handler@0.2.0"), "the bad import is named: {list:?}");
+    assert!(
+        err.contains("junk.wasm: not a WebAssembly file"),
+        "{list:?}"
+    );
+    assert!(
+        err.contains("core.wasm: is a core WebAssembly module, not a component"),
+        "{list:?}"
+    );
+    assert!(
+        err.contains("empty.wasm: does not match the world jobhost:plugin/plugin@0.1.0"),
+        "{list:?}"
+    );
+    assert!(
+        err.contains("describe"),
+        "the missing export is named: {list:?}"
+    );
+    assert!(
+        err.contains("http-world.wasm: does not match the world"),
+        "{list:?}"
+    );
+    assert!(
+        err.contains("wasi:http/outgoing-handler@0.2.0"),
+        "the bad import is named: {list:?}"
+    );
 
     // `run` with the same folder still works with the good plugin.
     let run = run(jobhost()
-        .args(["run", "--plugin", "template", r#"{"payload": "hi"}"#, "--plugins"])
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            r#"{"payload": "hi"}"#,
+            "--plugins",
+        ])
         .arg(plugins.path()));
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.record_values()[0]["bytes"], 2);
@@ -69,7 +96,9 @@ fn a_panicking_or_trapping_plugin_fails_only_its_own_job() {
         r#"{"id":"traps","payload":"x","plugin":"chaos","metadata":{"action":"trap"}}"#.to_owned(),
     ];
     for i in 0..20 {
-        lines.push(format!(r#"{{"id":"ok{i}","payload":"p{i}","plugin":"chaos"}}"#));
+        lines.push(format!(
+            r#"{{"id":"ok{i}","payload":"p{i}","plugin":"chaos"}}"#
+        ));
     }
     let (_dir, input) = input_file(&lines);
     let run = run(jobhost()
@@ -86,12 +115,24 @@ fn a_panicking_or_trapping_plugin_fails_only_its_own_job() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let panicked = letters.iter().find(|l| l["id"] == "panics").expect("panic job dead");
+    let panicked = letters
+        .iter()
+        .find(|l| l["id"] == "panics")
+        .expect("panic job dead");
     let message = panicked["error"].as_str().unwrap();
     assert!(message.contains("plugin chaos trapped"), "{message}");
-    assert!(message.contains("kaboom 42"), "the panic message reaches the job's error: {message}");
-    let trapped = letters.iter().find(|l| l["id"] == "traps").expect("trap job dead");
-    assert!(trapped["error"].as_str().unwrap().contains("unreachable"), "{trapped}");
+    assert!(
+        message.contains("kaboom 42"),
+        "the panic message reaches the job's error: {message}"
+    );
+    let trapped = letters
+        .iter()
+        .find(|l| l["id"] == "traps")
+        .expect("trap job dead");
+    assert!(
+        trapped["error"].as_str().unwrap().contains("unreachable"),
+        "{trapped}"
+    );
     assert!(run.stderr.contains("done 20, retried 0, dead 2"), "{run:?}");
 }
 
@@ -102,19 +143,31 @@ fn an_endless_loop_hits_the_deadline_while_other_jobs_finish() {
         r#"{"id":"spins","payload":"x","plugin":"chaos","metadata":{"action":"loop"}}"#.to_owned(),
     ];
     for i in 0..10 {
-        lines.push(format!(r#"{{"id":"ok{i}","payload":"p","plugin":"chaos"}}"#));
+        lines.push(format!(
+            r#"{{"id":"ok{i}","payload":"p","plugin":"chaos"}}"#
+        ));
     }
     let (_dir, input) = input_file(&lines);
     let started = Instant::now();
     let run = run(jobhost()
-        .args(["run", "--concurrency", "2", "--plugin-timeout", "500ms", "--input"])
+        .args([
+            "run",
+            "--concurrency",
+            "2",
+            "--plugin-timeout",
+            "500ms",
+            "--input",
+        ])
         .arg(&input)
         .arg("--plugins")
         .arg(plugins.path()));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("deadline exceeded"), "{run:?}");
     assert!(run.stderr.contains("done 10, retried 0, dead 1"), "{run:?}");
-    assert!(started.elapsed() < Duration::from_secs(30), "the loop was stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the loop was stopped"
+    );
 }
 
 #[test]
@@ -144,7 +197,12 @@ fn the_key_value_store_outlives_instances_within_a_run() {
 fn plugin_log_lines_are_tagged_with_plugin_and_task() {
     let plugins = PluginDir::with(&["chaos"]);
     let run = run(jobhost()
-        .args(["run", "-v", r#"{"id":"talker","payload":"x","plugin":"chaos","metadata":{"action":"log"}}"#, "--plugins"])
+        .args([
+            "run",
+            "-v",
+            r#"{"id":"talker","payload":"x","plugin":"chaos","metadata":{"action":"log"}}"#,
+            "--plugins",
+        ])
         .arg(plugins.path()));
     assert_eq!(run.code, 0, "{run:?}");
     let tagged = run

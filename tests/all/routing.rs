@@ -36,23 +36,47 @@ fn routes_by_name_pattern_and_content_type_and_reports_no_match() {
         .arg("--dead-letters")
         .arg(&dead));
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(plugin_of(&run, &named).as_deref(), Some("template"), "{run:?}");
-    assert_eq!(plugin_of(&run, &pattern).as_deref(), Some("chaos"), "{run:?}");
-    assert_eq!(plugin_of(&run, &by_type).as_deref(), Some("links"), "{run:?}");
+    assert_eq!(
+        plugin_of(&run, &named).as_deref(),
+        Some("template"),
+        "{run:?}"
+    );
+    assert_eq!(
+        plugin_of(&run, &pattern).as_deref(),
+        Some("chaos"),
+        "{run:?}"
+    );
+    assert_eq!(
+        plugin_of(&run, &by_type).as_deref(),
+        Some("links"),
+        "{run:?}"
+    );
     let letters: Vec<Value> = std::fs::read_to_string(&dead)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(letters.len(), 2, "{letters:?}");
-    let no_claim = letters.iter().find(|l| l["url"] == unclaimed.as_str()).expect("unclaimed is dead");
+    let no_claim = letters
+        .iter()
+        .find(|l| l["url"] == unclaimed.as_str())
+        .expect("unclaimed is dead");
     let message = no_claim["error"].as_str().unwrap();
-    assert!(message.contains("no plugin claims") && message.contains("--plugin NAME"), "{message}");
+    assert!(
+        message.contains("no plugin claims") && message.contains("--plugin NAME"),
+        "{message}"
+    );
     assert!(message.contains("text/plain"), "{message}");
-    let unknown = letters.iter().find(|l| l["plugin"] == "nope").expect("unknown name is dead");
+    let unknown = letters
+        .iter()
+        .find(|l| l["plugin"] == "nope")
+        .expect("unknown name is dead");
     let message = unknown["error"].as_str().unwrap();
     assert!(message.contains("no plugin named `nope`"), "{message}");
-    assert!(message.contains("chaos, links, music-sync, template"), "{message}");
+    assert!(
+        message.contains("chaos, links, music-sync, template"),
+        "{message}"
+    );
     // Routing failed before fetching: the unknown-name task cost no request.
     assert_eq!(server.hits("/status/200"), 1);
 }
@@ -69,7 +93,11 @@ fn default_plugin_takes_what_nothing_claims_but_not_what_is_claimed() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(plugin_of(&run, &plain).as_deref(), Some("template"));
     assert_eq!(plugin_of(&run, &claimed).as_deref(), Some("chaos"));
-    let template = run.records().into_iter().find(|l| l["plugin"] == "template").unwrap();
+    let template = run
+        .records()
+        .into_iter()
+        .find(|l| l["plugin"] == "template")
+        .unwrap();
     assert_eq!(template["record"]["status"], 200);
 }
 
@@ -77,7 +105,13 @@ fn default_plugin_takes_what_nothing_claims_but_not_what_is_claimed() {
 fn an_unknown_default_plugin_is_a_usage_error() {
     let plugins = PluginDir::with(&["template"]);
     let run = run(jobhost()
-        .args(["run", "--plugin", "nope", "https://example.invalid/x", "--plugins"])
+        .args([
+            "run",
+            "--plugin",
+            "nope",
+            "https://example.invalid/x",
+            "--plugins",
+        ])
         .arg(plugins.path()));
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("no plugin named `nope`"), "{run:?}");

@@ -79,19 +79,29 @@ impl Run {
     pub fn records(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad output line {line:?}: {e}")))
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("bad output line {line:?}: {e}"))
+            })
             .collect()
     }
 
     /// The `record` field of every output line.
     pub fn record_values(&self) -> Vec<serde_json::Value> {
-        self.records().into_iter().map(|r| r["record"].clone()).collect()
+        self.records()
+            .into_iter()
+            .map(|r| r["record"].clone())
+            .collect()
     }
 }
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -167,8 +177,12 @@ impl TestServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = shutdown_rx.await;
@@ -191,15 +205,29 @@ impl TestServer {
 
     /// Requests seen for `path`.
     pub fn hits(&self, path: &str) -> u64 {
-        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn add_track(&self, id: &str, body: &[u8]) {
-        self.state.tracks.lock().unwrap().insert(id.to_owned(), body.to_vec());
+        self.state
+            .tracks
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), body.to_vec());
     }
 
     pub fn add_page(&self, name: &str, html: &str) {
-        self.state.pages.lock().unwrap().insert(name.to_owned(), html.to_owned());
+        self.state
+            .pages
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), html.to_owned());
     }
 }
 
@@ -227,10 +255,18 @@ async fn track(State(state): State<Arc<ServerState>>, UrlPath(id): UrlPath<Strin
 async fn status(State(state): State<Arc<ServerState>>, UrlPath(code): UrlPath<u16>) -> Response {
     hit(&state, format!("/status/{code}"));
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
-    (code, [(header::CONTENT_TYPE, "text/plain")], format!("status {code}")).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("status {code}"),
+    )
+        .into_response()
 }
 
-async fn retry_after(State(state): State<Arc<ServerState>>, UrlPath(seconds): UrlPath<u64>) -> Response {
+async fn retry_after(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(seconds): UrlPath<u64>,
+) -> Response {
     hit(&state, format!("/retry-after/{seconds}"));
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -294,10 +330,19 @@ async fn site(State(state): State<Arc<ServerState>>, UrlPath(page): UrlPath<Stri
 
 async fn chaos(State(state): State<Arc<ServerState>>, UrlPath(name): UrlPath<String>) -> Response {
     hit(&state, format!("/chaos/{name}"));
-    ([(header::CONTENT_TYPE, "text/plain")], format!("chaos {name}")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("chaos {name}"),
+    )
+        .into_response()
 }
 
 async fn redirect(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<u32>) -> Response {
     hit(&state, format!("/redirect/{n}"));
-    (StatusCode::FOUND, [(header::LOCATION, format!("/redirect/{}", n + 1))], "").into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/redirect/{}", n + 1))],
+        "",
+    )
+        .into_response()
 }

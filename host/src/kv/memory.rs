@@ -32,7 +32,9 @@ impl MemoryKv {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single map call), so a poisoned lock is safe
         // to keep using.
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -61,9 +63,11 @@ impl KvStore for MemoryKv {
                     key: own_key(key).to_owned(),
                 })?,
         };
-        let next = current.checked_add(delta).ok_or_else(|| KvError::Overflow {
-            key: own_key(key).to_owned(),
-        })?;
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| KvError::Overflow {
+                key: own_key(key).to_owned(),
+            })?;
         map.insert(key.to_owned(), next.to_string().into_bytes());
         Ok(next)
     }
@@ -85,7 +89,9 @@ mod tests {
             err.to_string(),
             "value under `s` is not a decimal integer, so it cannot be incremented"
         );
-        kv.set("p:m", i64::MAX.to_string().into_bytes()).await.unwrap();
+        kv.set("p:m", i64::MAX.to_string().into_bytes())
+            .await
+            .unwrap();
         assert!(matches!(
             kv.increment("p:m", 1).await,
             Err(KvError::Overflow { .. })

@@ -282,7 +282,11 @@ mod tests {
     async fn dedupe_drops_repeated_urls() {
         let q = MemoryQueue::new(MemoryQueueOptions { dedupe_urls: true });
         let n = q
-            .push(vec![task("https://a/1"), task("https://a/1"), task("https://a/2")])
+            .push(vec![
+                task("https://a/1"),
+                task("https://a/1"),
+                task("https://a/2"),
+            ])
             .await
             .unwrap();
         assert_eq!(n, 2);

@@ -93,7 +93,11 @@ pub trait Queue: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Move the task to the dead letters.
-    fn bury(&self, task: Task, error: String) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn bury(
+        &self,
+        task: Task,
+        error: String,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// No more input: [`pop`](Queue::pop) returns `None` once nothing is
     /// ready, delayed or in flight.

@@ -108,16 +108,26 @@ impl log::Host for HostState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let plugin: &str = &self.plugin;
         let task = self.task_id.as_str();
         match level {
-            log::Level::Trace => tracing::trace!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
-            log::Level::Info => tracing::info!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
-            log::Level::Error => tracing::error!(target: "plugin", plugin = %plugin, task = %task, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "plugin", plugin = %plugin, task = %task, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "plugin", plugin = %plugin, task = %task, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "plugin", plugin = %plugin, task = %task, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "plugin", plugin = %plugin, task = %task, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "plugin", plugin = %plugin, task = %task, "{message}")
+            }
         }
     }
 }
@@ -146,6 +156,9 @@ impl kv::Host for HostState {
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, String> {
         let key = self.key(&key)?;
-        self.kv.increment(&key, delta).await.map_err(|e| e.to_string())
+        self.kv
+            .increment(&key, delta)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -234,10 +234,12 @@ impl Runtime {
     /// Load and check one file: a component of the right world whose
     /// `describe()` answers sensibly.
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         self.load_bytes(path, &bytes).await
     }
 
@@ -316,8 +318,18 @@ impl Runtime {
                 .and_then(|s| s.to_str())
                 .unwrap_or("plugin"),
         );
-        let mut store = self.store(name, "describe".into(), self.shared.limits.default_memory, self.shared.limits.default_timeout);
-        let _slot = self.shared.slots.acquire().await.map_err(|e| describe_error(e.to_string()))?;
+        let mut store = self.store(
+            name,
+            "describe".into(),
+            self.shared.limits.default_memory,
+            self.shared.limits.default_timeout,
+        );
+        let _slot = self
+            .shared
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| describe_error(e.to_string()))?;
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -345,7 +357,13 @@ impl Runtime {
         })
     }
 
-    fn store(&self, plugin: Arc<str>, task_id: String, memory: u64, timeout: Duration) -> Store<HostState> {
+    fn store(
+        &self,
+        plugin: Arc<str>,
+        task_id: String,
+        memory: u64,
+        timeout: Duration,
+    ) -> Store<HostState> {
         make_store(&self.shared, plugin, task_id, memory, timeout)
     }
 }
@@ -363,7 +381,13 @@ fn make_store(
         .tables(64)
         .memories(8)
         .build();
-    let state = HostState::new(plugin, task_id, shared.kv.clone(), limits, Instant::now() + timeout);
+    let state = HostState::new(
+        plugin,
+        task_id,
+        shared.kv.clone(),
+        limits,
+        Instant::now() + timeout,
+    );
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limits);
     // Check the deadline at every epoch tick; yield to the executor in
@@ -396,7 +420,10 @@ const PROVIDED_IMPORTS: &[&str] = &[
 fn check_imports(engine: &Engine, component: &Component, path: &Path) -> Result<(), LoadError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
-        if !PROVIDED_IMPORTS.iter().any(|prefix| name.starts_with(prefix)) {
+        if !PROVIDED_IMPORTS
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
             return Err(LoadError::WrongWorld {
                 path: path.to_owned(),
                 message: format!(
@@ -462,7 +489,7 @@ impl Plugin {
     }
 
     /// Run `handle` for one job on a fresh instance.
-        pub async fn handle(
+    pub async fn handle(
         &self,
         task: &Task,
         content: Fetched,
@@ -473,7 +500,13 @@ impl Plugin {
             .acquire()
             .await
             .map_err(|e| CallError::Instantiate(e.to_string()))?;
-        let mut store = make_store(shared, self.name.clone(), task.id.clone(), self.memory, self.timeout);
+        let mut store = make_store(
+            shared,
+            self.name.clone(),
+            task.id.clone(),
+            self.memory,
+            self.timeout,
+        );
         let instance = self
             .pre
             .instantiate_async(&mut store)
