@@ -217,3 +217,58 @@ fn plugin_retries_succeed_and_plugin_failures_are_permanent() {
     assert_eq!(letters[0]["error"], "plugin chaos failed: bad input");
     assert!(run.stderr.contains("done 1, retried 2, dead 1"), "{run:?}");
 }
+
+#[test]
+fn connection_errors_are_retried_then_dead() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let plugins = PluginDir::with(&["template"]);
+    let run = run(jobhost()
+        .args([
+            "run",
+            "--plugin",
+            "template",
+            "--max-attempts",
+            "2",
+            "--retry-delay",
+            "10ms",
+        ])
+        .arg(format!("http://127.0.0.1:{port}/nothing"))
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("network error fetching"), "{run:?}");
+    assert!(run.stderr.contains("gave up after 2 attempts"), "{run:?}");
+    assert!(run.stderr.contains("retried 1, dead 1"), "{run:?}");
+}
+
+#[test]
+fn records_go_to_the_output_file_when_asked() {
+    let plugins = PluginDir::with(&["chaos"]);
+    let out = plugins.path().join("out.jsonl");
+    let run = run(jobhost()
+        .args([
+            "run",
+            r#"{"id":"many","payload":"x","plugin":"chaos","metadata":{"action":"records","count":"3"}}"#,
+            "--plugins",
+        ])
+        .arg(plugins.path())
+        .arg("--output")
+        .arg(&out));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ns: Vec<&Value> = lines.iter().map(|l| &l["record"]["n"]).collect();
+    assert_eq!(ns, [0, 1, 2], "records in order: {lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["task_id"] == "many" && l["plugin"] == "chaos"));
+}
