@@ -10,7 +10,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::fetch::FetchConfig;
-use crate::run::{Input, RunConfig};
+use crate::queue::redis::RedisOptions;
+use crate::run::{Input, Output, QueueChoice, RunConfig};
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::CallLimits;
 use crate::task::valid_plugin_name;
@@ -40,6 +41,88 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the plugins in the plugins folder, or check one file.
     Plugins(PluginsArgs),
+    /// Add tasks to a Redis queue (bare URLs or JSON tasks), pipelined.
+    Enqueue(EnqueueArgs),
+    /// Inspect, retry or purge the dead letters of a Redis queue.
+    Dead(DeadArgs),
+    /// Counts of a Redis queue: ready, in flight, delayed, dead, done.
+    Stats(StatsArgs),
+}
+
+/// Which Redis queue.
+#[derive(Debug, Args, Clone)]
+pub struct QueueArgs {
+    /// The Redis queue: redis://HOST:PORT/DB.
+    #[arg(long, value_name = "URL", env = "JOBHOST_QUEUE")]
+    pub queue: String,
+    /// Queue name (keys jobhost:{NAME}:...).
+    #[arg(long, default_value = "jobs", env = "JOBHOST_QUEUE_NAME")]
+    pub queue_name: String,
+}
+
+/// `jobhost enqueue`.
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Tasks: bare URLs or JSON task objects.
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Read more task lines from FILE, or standard input with `-`.
+    #[arg(long, short = 'i', value_name = "FILE|-")]
+    pub input: Option<String>,
+    /// Queue to add to.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Plugin for tasks that do not name one.
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+    /// Run no earlier than this long from now (e.g. 30s, 5m).
+    #[arg(long, value_parser = parse_duration, conflicts_with = "at")]
+    pub delay: Option<Duration>,
+    /// Run no earlier than TIME: Unix seconds or UTC `YYYY-MM-DDTHH:MM:SSZ`.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<u64>,
+    /// Skip URLs this queue has seen before.
+    #[arg(long)]
+    pub dedupe: bool,
+}
+
+/// `jobhost dead`.
+#[derive(Debug, Args)]
+pub struct DeadArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DeadAction,
+    /// Queue whose dead letters to use.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
+
+/// `jobhost dead ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeadAction {
+    /// Print the dead letters as JSON Lines (task, error, attempts, died_at).
+    List,
+    /// Put dead letters back on the queue with their attempts reset.
+    Retry {
+        /// Task ids to retry.
+        ids: Vec<String>,
+        /// Retry all of them.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Delete every dead letter.
+    Purge,
+}
+
+/// `jobhost stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Queue to count.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `jobhost run`.
@@ -81,9 +164,15 @@ pub struct RunArgs {
     /// Run each URL at most once in this run.
     #[arg(long, env = "JOBHOST_DEDUPE")]
     pub dedupe: bool,
-    /// Write records (JSON Lines) to FILE instead of standard output.
-    #[arg(long, short = 'o', value_name = "FILE", env = "JOBHOST_OUTPUT")]
-    pub output: Option<PathBuf>,
+    /// Write records (JSON Lines) to FILE instead of standard output, or
+    /// to a Redis stream with `redis-stream:NAME` (Redis queue only).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "FILE|redis-stream:NAME",
+        env = "JOBHOST_OUTPUT"
+    )]
+    pub output: Option<String>,
     /// Write the dead letters (JSON Lines, re-runnable with --input) to FILE.
     #[arg(long, value_name = "FILE", env = "JOBHOST_DEAD_LETTERS")]
     pub dead_letters: Option<PathBuf>,
@@ -108,6 +197,37 @@ pub struct RunArgs {
     /// Largest linear memory of one plugin instance.
     #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "JOBHOST_MAX_MEMORY")]
     pub max_memory: u64,
+    /// The queue: `memory` (this process only) or redis://HOST:PORT/DB.
+    #[arg(
+        long,
+        value_name = "memory|URL",
+        default_value = "memory",
+        env = "JOBHOST_QUEUE"
+    )]
+    pub queue: String,
+    /// Name of the Redis queue (keys jobhost:{NAME}:...).
+    #[arg(long, default_value = "jobs", env = "JOBHOST_QUEUE_NAME")]
+    pub queue_name: String,
+    /// Redis: a job is handed to another host after this long without a
+    /// heartbeat from its own.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "JOBHOST_LEASE")]
+    pub lease: Duration,
+    /// Redis: deliveries after which a job that never finishes is dead.
+    #[arg(long, default_value_t = 5, env = "JOBHOST_MAX_DELIVERIES")]
+    pub max_deliveries: u32,
+    /// Redis: exit once the queue is empty everywhere, instead of waiting
+    /// for more work until SIGINT/SIGTERM.
+    #[arg(long, env = "JOBHOST_UNTIL_EMPTY")]
+    pub until_empty: bool,
+    /// Redis: also consume a plain list of bare URLs or JSON tasks (what
+    /// `RPUSH LIST URL` producers write), moving each item atomically into
+    /// reliable delivery.
+    #[arg(long, value_name = "LIST", env = "JOBHOST_REDIS_LIST")]
+    pub redis_list: Option<String>,
+    /// On SIGINT/SIGTERM, let running jobs finish for this long, then hand
+    /// the rest back to the queue.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "JOBHOST_GRACE")]
+    pub grace: Duration,
 }
 
 /// `jobhost plugins`.
@@ -186,12 +306,65 @@ impl RunArgs {
                 });
             }
         }
-        if self.tasks.is_empty() && self.input.is_none() {
-            return Err(usage(
-                "TASK",
-                "nothing to run: give task URLs as arguments, or --input FILE (or - for standard input)",
-            ));
-        }
+        let queue = if self.queue == "memory" {
+            if self.tasks.is_empty() && self.input.is_none() {
+                return Err(usage(
+                    "TASK",
+                    "nothing to run: give task URLs as arguments, or --input FILE (or - for standard input)",
+                ));
+            }
+            if self.redis_list.is_some() {
+                return Err(usage(
+                    "--redis-list",
+                    "needs a Redis queue (--queue redis://HOST:PORT)",
+                ));
+            }
+            QueueChoice::Memory
+        } else if self.queue.starts_with("redis://") || self.queue.starts_with("rediss://") {
+            if self.lease < Duration::from_millis(100) {
+                return Err(usage("--lease", "must be at least 100ms"));
+            }
+            if self.max_deliveries == 0 {
+                return Err(usage("--max-deliveries", "must be at least 1"));
+            }
+            QueueChoice::Redis(RedisOptions {
+                url: self.queue.clone(),
+                name: self.queue_name.clone(),
+                lease: self.lease,
+                max_deliveries: self.max_deliveries,
+                dedupe: self.dedupe,
+                seed_list: self.redis_list.clone(),
+                until_empty: self.until_empty,
+                prefetch: self.concurrency,
+                sink_stream: None,
+            })
+        } else {
+            return Err(UsageError {
+                flag: "--queue",
+                message: format!(
+                    "`{}` is not a queue: use `memory` or redis://HOST:PORT/DB",
+                    self.queue
+                ),
+            });
+        };
+        let (output, queue) = match self.output {
+            Some(out) => match out.strip_prefix("redis-stream:") {
+                Some(name) => match queue {
+                    QueueChoice::Redis(mut options) if !name.is_empty() => {
+                        options.sink_stream = Some(name.to_owned());
+                        (Output::QueueStream(name.to_owned()), QueueChoice::Redis(options))
+                    }
+                    _ => {
+                        return Err(usage(
+                            "--output",
+                            "redis-stream:NAME needs a stream name and a Redis queue (--queue redis://...)",
+                        ))
+                    }
+                },
+                None => (Output::File(PathBuf::from(out)), queue),
+            },
+            None => (Output::Stdout, queue),
+        };
         let input = self.input.map(|i| {
             if i == "-" {
                 Input::Stdin
@@ -205,8 +378,10 @@ impl RunArgs {
             input,
             default_plugin: self.plugin,
             dedupe: self.dedupe,
-            output: self.output,
+            output,
             dead_letters: self.dead_letters,
+            queue,
+            grace: self.grace,
             worker: WorkerConfig {
                 concurrency: self.concurrency,
                 max_attempts: self.max_attempts,
@@ -259,6 +434,48 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// Unix seconds, or a UTC time `YYYY-MM-DDTHH:MM:SSZ`; returns ms since
+/// the epoch.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds * 1000);
+    }
+    let bad = || format!("`{text}` is not a time; write Unix seconds or 2030-01-31T12:00:00Z");
+    let body = text.strip_suffix('Z').ok_or_else(bad)?;
+    let (date, time) = body.split_once('T').ok_or_else(bad)?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let mut t = time.split(':').map(|p| p.parse::<i64>());
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day)), None) =
+        (d.next(), d.next(), d.next(), d.next())
+    else {
+        return Err(bad());
+    };
+    let (Some(Ok(hour)), Some(Ok(minute)), Some(Ok(second)), None) =
+        (t.next(), t.next(), t.next(), t.next())
+    else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(seconds * 1000).map_err(|_| bad())
+}
+
 /// `10MiB`, `512KiB`, `1GiB`, `64M`, `1000` (bytes).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -304,6 +521,12 @@ mod tests {
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("3 bananas").is_err());
+        assert_eq!(
+            parse_time("2001-09-09T01:46:40Z").unwrap(),
+            1_000_000_000_000
+        );
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000);
+        assert!(parse_time("tomorrow").is_err());
     }
 
     #[test]

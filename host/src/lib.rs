@@ -4,9 +4,10 @@
 //!
 //! Module map (one concern each):
 //! - [`cli`]: command-line flags and their validation into typed configs.
+//! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`.
 //! - [`run`]: batch mode, from input lines to a summary.
 //! - [`worker`]: the per-job loop: fetch, route, run, record, ack or retry.
-//! - [`queue`]: the [`queue::Queue`] trait and its backends (in memory).
+//! - [`queue`]: the [`queue::Queue`] trait and its backends (memory, Redis).
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
 //! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod commands;
 pub mod fetch;
 pub mod kv;
 pub mod queue;

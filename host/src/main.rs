@@ -3,14 +3,10 @@
 //! 2 usage or configuration error).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
-use jobhost::cli::{Cli, Command, PluginsAction, PluginsArgs};
-use jobhost::kv::{AnyKv, MemoryKv};
-use jobhost::runtime::engine::EngineLimits;
-use jobhost::runtime::{CallLimits, Runtime};
+use jobhost::cli::{Cli, Command};
+use jobhost::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,80 +53,17 @@ fn init_tracing(verbose: u8, quiet: u8) {
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
-    match command {
+    let code = match command {
         Command::Run(args) => {
             let config = (*args).into_config()?;
             let summary = jobhost::run::run(config).await?;
             eprintln!("jobhost: {summary}");
-            Ok(if summary.all_ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            u8::from(!summary.all_ok())
         }
-        Command::Plugins(args) => plugins(args).await,
-    }
-}
-
-async fn plugins(args: PluginsArgs) -> anyhow::Result<ExitCode> {
-    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
-    let engine = EngineLimits::default();
-    match args.action {
-        Some(PluginsAction::Check { file }) => {
-            let runtime = Runtime::new(&engine, CallLimits::default(), kv)?;
-            match runtime.load_file(&file).await {
-                Ok(plugin) => {
-                    if args.json {
-                        println!("{}", serde_json::to_string_pretty(plugin.info())?);
-                    } else {
-                        println!("{}: ok", file.display());
-                        print_info(plugin.info());
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        None => {
-            let (_runtime, registry) =
-                jobhost::run::load_plugins(&args.plugins, &engine, CallLimits::default(), kv)
-                    .await
-                    .context("listing plugins")?;
-            if args.json {
-                let infos: Vec<_> = registry.plugins().iter().map(|p| p.info()).collect();
-                println!("{}", serde_json::to_string_pretty(&infos)?);
-            } else if registry.is_empty() {
-                println!("no plugins loaded from {}", args.plugins.display());
-            } else {
-                for plugin in registry.plugins() {
-                    println!("{}", plugin.path().display());
-                    print_info(plugin.info());
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn print_info(info: &jobhost::runtime::PluginInfo) {
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "-".to_owned()
-        } else {
-            items.join(", ")
-        }
+        Command::Plugins(args) => commands::plugins(args).await?,
+        Command::Enqueue(args) => commands::enqueue(args).await?,
+        Command::Dead(args) => commands::dead(args).await?,
+        Command::Stats(args) => commands::stats(args).await?,
     };
-    println!("  name:          {} {}", info.name, info.version);
-    println!("  description:   {}", info.description);
-    println!("  url patterns:  {}", list(&info.url_patterns));
-    println!("  content types: {}", list(&info.content_types));
-    if let Some(limits) = &info.limits {
-        println!(
-            "  limits asked:  timeout {:?} ms, memory {:?} bytes",
-            limits.timeout_ms, limits.memory_bytes
-        );
-    }
+    Ok(ExitCode::from(code))
 }

@@ -1,5 +1,9 @@
-//! Batch mode: load the plugins, feed the input to the in-memory queue, run
-//! the workers until the queue drains, and report.
+//! `jobhost run`: load the plugins, feed the input to the queue, run the
+//! workers until the queue drains (or a signal stops them), and report.
+//!
+//! With the in-memory queue this is a batch; with Redis it is a long-running
+//! worker that also stops on SIGINT/SIGTERM: it stops taking jobs, lets
+//! running ones finish within `--grace`, and hands the rest back at once.
 //!
 //! Input is streamed: workers start on the first tasks while later lines are
 //! still being read, so a million-line file never sits in memory twice. A bad
@@ -17,9 +21,10 @@ use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
 use crate::fetch::{FetchConfig, Fetcher};
-use crate::kv::{AnyKv, MemoryKv};
+use crate::kv::{AnyKv, MemoryKv, RedisKv};
 use crate::queue::memory::MemoryQueueOptions;
-use crate::queue::{MemoryQueue, Queue};
+use crate::queue::redis::RedisOptions;
+use crate::queue::{MemoryQueue, Queue, RedisQueue};
 use crate::registry::Registry;
 use crate::routing::Router;
 use crate::runtime::engine::EngineLimits;
@@ -37,6 +42,26 @@ pub enum Input {
     File(PathBuf),
 }
 
+/// Which queue backend.
+#[derive(Debug, Clone)]
+pub enum QueueChoice {
+    /// In this process.
+    Memory,
+    /// Shared through Redis.
+    Redis(RedisOptions),
+}
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Standard output.
+    Stdout,
+    /// A file (created or truncated).
+    File(PathBuf),
+    /// A Redis stream, written with the acknowledgement.
+    QueueStream(String),
+}
+
 /// A validated configuration for `jobhost run`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -50,8 +75,8 @@ pub struct RunConfig {
     pub default_plugin: Option<String>,
     /// Drop repeated URLs within the run.
     pub dedupe: bool,
-    /// JSON Lines output file; standard output when `None`.
-    pub output: Option<PathBuf>,
+    /// Where records go.
+    pub output: Output,
     /// Where to write the dead letters as JSON Lines.
     pub dead_letters: Option<PathBuf>,
     /// Worker settings.
@@ -62,6 +87,10 @@ pub struct RunConfig {
     pub engine: EngineLimits,
     /// Per-call limits.
     pub call: CallLimits,
+    /// The queue.
+    pub queue: QueueChoice,
+    /// Time running jobs get to finish after SIGINT/SIGTERM.
+    pub grace: Duration,
 }
 
 /// What a run did.
@@ -130,11 +159,46 @@ pub async fn load_plugins(
     Ok((runtime, registry))
 }
 
-/// Run a batch to the end.
+/// Run to the end (drained queue, or a signal).
 pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
-    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
-    let (_runtime, registry) =
+    match config.queue.clone() {
+        QueueChoice::Memory => {
+            let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+            let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
+                dedupe_urls: config.dedupe,
+            }));
+            let mut summary = drive(&config, queue.clone(), kv, false).await?;
+            let dead = queue.dead_letters();
+            if let Some(path) = &config.dead_letters {
+                write_dead_letters(path, &dead)?;
+            }
+            summary.duplicates = queue.stats().duplicates;
+            summary.elapsed = started.elapsed();
+            Ok(summary)
+        }
+        QueueChoice::Redis(options) => {
+            if config.dead_letters.is_some() {
+                anyhow::bail!(
+                    "--dead-letters is for the in-memory queue; with Redis the dead letters stay in Redis: see `jobhost dead list`"
+                );
+            }
+            let kv_conn =
+                crate::queue::redis::admin::connect(&options.url, Duration::from_secs(30)).await?;
+            let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_conn)));
+            // Plugins load before the queue starts taking jobs.
+            let (runtime, router) = prepare(&config, kv).await?;
+            let queue = RedisQueue::start(options).await?;
+            let mut summary = drive_loaded(&config, queue, runtime, router, true).await?;
+            summary.elapsed = started.elapsed();
+            Ok(summary)
+        }
+    }
+}
+
+/// Load the plugins and build the router.
+async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime, Router)> {
+    let (runtime, registry) =
         load_plugins(&config.plugins_dir, &config.engine, config.call.clone(), kv).await?;
     if registry.is_empty() {
         anyhow::bail!(
@@ -144,15 +208,39 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
     }
     let router =
         Router::new(Arc::new(registry), config.default_plugin.clone()).context("--plugin")?;
-    let sink = Arc::new(match &config.output {
-        Some(path) => Sink::file(path)
-            .with_context(|| format!("cannot create the output file {}", path.display()))?,
-        None => Sink::stdout(),
-    });
+    Ok((runtime, router))
+}
+
+async fn drive<Q: Queue>(
+    config: &RunConfig,
+    queue: Arc<Q>,
+    kv: Arc<AnyKv>,
+    durable: bool,
+) -> anyhow::Result<RunSummary> {
+    let (runtime, router) = prepare(config, kv).await?;
+    drive_loaded(config, queue, runtime, router, durable).await
+}
+
+/// Feed, work, and stop on drain or signal. `durable`: the queue outlives
+/// this process, so records are flushed before each ack.
+async fn drive_loaded<Q: Queue>(
+    config: &RunConfig,
+    queue: Arc<Q>,
+    _runtime: Runtime,
+    router: Router,
+    durable: bool,
+) -> anyhow::Result<RunSummary> {
+    let sink = Arc::new(
+        match &config.output {
+            Output::File(path) => Sink::file(path)
+                .with_context(|| format!("cannot create the output file {}", path.display()))?,
+            Output::Stdout => Sink::stdout(),
+            Output::QueueStream(name) => Sink::queue_stream(name.clone()),
+        }
+        .flush_each_job(durable),
+    );
     let fetcher = Fetcher::new(config.fetch.clone())?;
-    let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
-        dedupe_urls: config.dedupe,
-    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers {
         queue: queue.clone(),
         router,
@@ -160,8 +248,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
         sink: sink.clone(),
         config: config.worker.clone(),
         stats: WorkerStats::default(),
+        stop: stop_rx,
     });
-    let running = tokio::spawn(workers.clone().run());
+    let mut running = tokio::spawn(workers.clone().run());
     let flusher = tokio::spawn({
         let sink = sink.clone();
         async move {
@@ -175,18 +264,35 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
         }
     });
 
-    let fed = feed(&config, queue.as_ref()).await;
+    let fed = feed(config, queue.as_ref()).await;
     queue.close();
-    let worked = running.await.context("the workers stopped unexpectedly")?;
+    let mut interrupted = false;
+    let worked = tokio::select! {
+        worked = &mut running => worked,
+        signal = shutdown_signal() => {
+            interrupted = true;
+            tracing::warn!("{signal}: taking no new jobs; running jobs get {:?} to finish", config.grace);
+            let _ = stop_tx.send(true);
+            queue.stop_intake();
+            match tokio::time::timeout(config.grace, &mut running).await {
+                Ok(worked) => worked,
+                Err(_) => {
+                    running.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    if interrupted {
+        let handed = queue.hand_back().await?;
+        if handed > 0 {
+            tracing::warn!("handed {handed} unfinished jobs back to the queue");
+        }
+    }
     flusher.abort();
     sink.flush().context("flushing the output")?;
     let invalid = fed?;
-    worked?;
-
-    let dead = queue.dead_letters();
-    if let Some(path) = &config.dead_letters {
-        write_dead_letters(path, &dead)?;
-    }
+    worked.context("the workers stopped unexpectedly")??;
     let stats = queue.stats();
     Ok(RunSummary {
         done: stats.done,
@@ -195,13 +301,29 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
         invalid,
         duplicates: stats.duplicates,
         too_deep: workers.stats.too_deep.load(Ordering::Relaxed),
-        elapsed: started.elapsed(),
+        elapsed: Duration::ZERO,
     })
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, never resolve: the default action applies.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Push the argument tasks and the input lines; returns how many lines were
 /// rejected.
-async fn feed(config: &RunConfig, queue: &MemoryQueue) -> anyhow::Result<u64> {
+async fn feed<Q: Queue>(config: &RunConfig, queue: &Q) -> anyhow::Result<u64> {
     let mut invalid = 0;
     let mut batch = Vec::new();
     for (index, line) in config.tasks.iter().enumerate() {

@@ -53,9 +53,20 @@ enum RecordValue<'a> {
     Text(&'a str),
 }
 
-/// A JSON Lines writer shared by all workers.
+/// Where records go.
+enum Target {
+    /// JSON Lines to a writer.
+    Lines(Mutex<std::io::BufWriter<Box<dyn Write + Send>>>),
+    /// A Redis stream, written by the queue together with the ack.
+    QueueStream(String),
+}
+
+/// The sink shared by all workers.
 pub struct Sink {
-    out: Mutex<std::io::BufWriter<Box<dyn Write + Send>>>,
+    target: Target,
+    /// Flush after every job, so that records are durable before the ack
+    /// (set when the queue outlives the process).
+    flush_each: bool,
 }
 
 impl std::fmt::Debug for Sink {
@@ -84,19 +95,64 @@ impl Sink {
     /// Write to any writer.
     pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
         Sink {
-            out: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)),
+            target: Target::Lines(Mutex::new(std::io::BufWriter::with_capacity(
+                64 * 1024,
+                out,
+            ))),
+            flush_each: false,
         }
     }
 
-    /// Validate every record of a job, then write them as lines.
+    /// Records go to the Redis stream `name`, added by the queue in the same
+    /// step as the acknowledgement.
+    pub fn queue_stream(name: String) -> Self {
+        Sink {
+            target: Target::QueueStream(name),
+            flush_each: false,
+        }
+    }
+
+    /// Flush after every job (records durable before the ack).
+    pub fn flush_each_job(mut self, flush: bool) -> Self {
+        self.flush_each = flush;
+        self
+    }
+
+    /// The Redis stream the queue should write records to, if any.
+    pub fn stream_name(&self) -> Option<&str> {
+        match &self.target {
+            Target::QueueStream(name) => Some(name),
+            Target::Lines(_) => None,
+        }
+    }
+
+    /// Validate every record of a job, then write them as lines. Returns
+    /// `true` when the records must instead travel with the ack.
     pub fn write(
         &self,
         task: &Task,
         plugin: &str,
         records: &[SinkRecord],
-    ) -> Result<(), SinkError> {
+    ) -> Result<bool, SinkError> {
+        let out = match &self.target {
+            Target::Lines(out) => out,
+            Target::QueueStream(_) => {
+                for (index, record) in records.iter().enumerate() {
+                    if is_json(&record.content_type) {
+                        serde_json::from_slice::<&RawValue>(&record.data).map_err(|e| {
+                            SinkError::BadJson {
+                                index,
+                                content_type: record.content_type.clone(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                    }
+                }
+                return Ok(true);
+            }
+        };
         if records.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let mut lines = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
@@ -126,16 +182,22 @@ impl Sink {
                 record_base64: base64,
             });
         }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
         for line in &lines {
             serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
-        Ok(())
+        if self.flush_each {
+            out.flush()?;
+        }
+        Ok(false)
     }
 
     /// Push buffered lines to the file or pipe.
     pub fn flush(&self) -> std::io::Result<()> {
-        self.out.lock().unwrap_or_else(|p| p.into_inner()).flush()
+        match &self.target {
+            Target::Lines(out) => out.lock().unwrap_or_else(|p| p.into_inner()).flush(),
+            Target::QueueStream(_) => Ok(()),
+        }
     }
 }

@@ -29,6 +29,9 @@ pub struct Task {
     pub attempt: u32,
     /// 0 for a task from the input, parent's depth + 1 for a follow-up.
     pub depth: u32,
+    /// The backend's handle on this delivery (a Redis stream entry id);
+    /// empty for the in-memory queue.
+    pub delivery: String,
 }
 
 /// Content carried inline in a task.
@@ -115,6 +118,7 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
+            delivery: String::new(),
         }
     }
 
@@ -205,6 +209,7 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
+            delivery: String::new(),
         })
     }
 

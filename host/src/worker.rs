@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
-use crate::queue::{Queue, QueueError};
+use crate::queue::{Completion, Queue, QueueError};
 use crate::routing::Router;
 use crate::runtime::CallError;
 use crate::sink::{Sink, SinkError};
@@ -68,6 +68,8 @@ pub struct Workers<Q> {
     pub config: WorkerConfig,
     /// Counters.
     pub stats: WorkerStats,
+    /// Becomes true when the workers must stop taking jobs.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why a job did not succeed, sorted for the retry decision.
@@ -130,8 +132,19 @@ impl<Q: Queue> Workers<Q> {
     /// job failure ends in `retry` or `bury`.
     pub async fn process(&self, task: Task) -> Result<(), QueueError> {
         match self.execute(&task).await {
-            Ok(follow_ups) => {
-                self.queue.ack(task, follow_ups).await?;
+            Ok((plugin, outcome, records_with_ack)) => {
+                let follow_ups = self.follow_ups(&task, outcome.follow_ups);
+                let records: &[_] = if records_with_ack {
+                    &outcome.records
+                } else {
+                    &[]
+                };
+                let completion = Completion {
+                    plugin: plugin.name(),
+                    records,
+                    follow_ups,
+                };
+                self.queue.ack(task, completion).await?;
             }
             Err(failure) => self.fail(task, failure).await?,
         }
@@ -161,8 +174,19 @@ impl<Q: Queue> Workers<Q> {
         }
     }
 
-    /// Fetch, route, run, record. Returns the follow-ups to enqueue.
-    async fn execute(&self, task: &Task) -> Result<Vec<Task>, Failure> {
+    /// Fetch, route, run, record. Returns the plugin, its outcome, and
+    /// whether the records still have to travel with the ack.
+    async fn execute(
+        &self,
+        task: &Task,
+    ) -> Result<
+        (
+            Arc<crate::runtime::Plugin>,
+            crate::runtime::bindings::Outcome,
+            bool,
+        ),
+        Failure,
+    > {
         let early = self
             .router
             .before_fetch(task)
@@ -180,11 +204,12 @@ impl<Q: Queue> Workers<Q> {
             None => self.fetcher.fetch(&task.url).await?,
         };
         let plugin = match early {
-            Some(plugin) => plugin,
+            Some(plugin) => plugin.clone(),
             None => self
                 .router
                 .after_fetch(task, content.content_type.as_deref())
-                .map_err(|e| Failure::permanent(e.to_string()))?,
+                .map_err(|e| Failure::permanent(e.to_string()))?
+                .clone(),
         };
         let outcome = plugin
             .handle(task, content)
@@ -207,7 +232,8 @@ impl<Q: Queue> Workers<Q> {
                     delay: None,
                 },
             })?;
-        self.sink
+        let records_with_ack = self
+            .sink
             .write(task, plugin.name(), &outcome.records)
             .map_err(|error| match error {
                 SinkError::BadJson { .. } => {
@@ -220,7 +246,7 @@ impl<Q: Queue> Workers<Q> {
                     delay: None,
                 },
             })?;
-        Ok(self.follow_ups(task, outcome.follow_ups))
+        Ok((plugin, outcome, records_with_ack))
     }
 
     fn follow_ups(

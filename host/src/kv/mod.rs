@@ -1,14 +1,16 @@
 //! The key-value store behind the plugins' `kv` import.
 //!
-//! One trait, [`KvStore`], with backends as equals (only [`memory`] so far; a
-//! Redis backend plugs in beside it). Keys reach a backend already namespaced
+//! One trait, [`KvStore`], with backends as equals: [`memory`] (one process)
+//! and [`redis`] (shared by every host on one Redis). Keys reach a backend already namespaced
 //! per plugin (see [`namespaced`]), so a backend never has to know about
 //! plugins and two plugins never see each other's keys.
 
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 
+pub use self::redis::RedisKv;
 pub use memory::MemoryKv;
 
 /// What can go wrong in a key-value operation. The message is handed to the
@@ -69,30 +71,36 @@ pub(crate) fn own_key(full: &str) -> &str {
 pub enum AnyKv {
     /// In this process only.
     Memory(MemoryKv),
+    /// Shared by every host on one Redis.
+    Redis(RedisKv),
 }
 
 impl KvStore for AnyKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             AnyKv::Memory(kv) => kv.get(key).await,
+            AnyKv::Redis(kv) => kv.get(key).await,
         }
     }
 
     async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         match self {
             AnyKv::Memory(kv) => kv.set(key, value).await,
+            AnyKv::Redis(kv) => kv.set(key, value).await,
         }
     }
 
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
         match self {
             AnyKv::Memory(kv) => kv.delete(key).await,
+            AnyKv::Redis(kv) => kv.delete(key).await,
         }
     }
 
     async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         match self {
             AnyKv::Memory(kv) => kv.increment(key, delta).await,
+            AnyKv::Redis(kv) => kv.increment(key, delta).await,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{DeadLetter, Queue, QueueError, QueueStats};
+use super::{Completion, DeadLetter, Queue, QueueError, QueueStats};
 use crate::task::{now_millis, Task};
 
 /// Options fixed when the queue is made.
@@ -177,10 +177,10 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn ack(&self, _task: Task, follow_ups: Vec<Task>) -> Result<usize, QueueError> {
+    async fn ack(&self, _task: Task, completion: Completion<'_>) -> Result<usize, QueueError> {
         let accepted = {
             let mut state = self.lock();
-            let accepted = state.accept(follow_ups);
+            let accepted = state.accept(completion.follow_ups);
             self.finish_one(&mut state);
             state.stats.done += 1;
             accepted
@@ -229,6 +229,19 @@ impl Queue for MemoryQueue {
     fn stats(&self) -> QueueStats {
         self.lock().stats
     }
+
+    /// Nothing to hand back to: an in-memory queue dies with its process.
+    /// Closing it makes the workers stop once the running jobs end.
+    async fn hand_back(&self) -> Result<usize, QueueError> {
+        let mut state = self.lock();
+        state.closed = true;
+        let dropped = state.ready.len() + state.delayed.len();
+        state.ready.clear();
+        state.delayed.clear();
+        drop(state);
+        self.changed.notify_waiters();
+        Ok(dropped)
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +250,14 @@ mod tests {
 
     fn task(url: &str) -> Task {
         Task::new(url)
+    }
+
+    fn done(follow_ups: Vec<Task>) -> Completion<'static> {
+        Completion {
+            plugin: "p",
+            records: &[],
+            follow_ups,
+        }
     }
 
     #[tokio::test]
@@ -249,11 +270,11 @@ mod tests {
         let first = q.pop().await.unwrap().unwrap();
         assert_eq!((first.url.as_str(), first.attempt), ("https://a/1", 1));
         let second = q.pop().await.unwrap().unwrap();
-        q.ack(first, vec![task("https://a/3")]).await.unwrap();
-        q.ack(second, vec![]).await.unwrap();
+        q.ack(first, done(vec![task("https://a/3")])).await.unwrap();
+        q.ack(second, done(vec![])).await.unwrap();
         let third = q.pop().await.unwrap().unwrap();
         assert_eq!(third.url, "https://a/3");
-        q.ack(third, vec![]).await.unwrap();
+        q.ack(third, done(vec![])).await.unwrap();
         assert!(q.pop().await.unwrap().is_none());
         assert_eq!(q.stats().done, 3);
     }

@@ -6,13 +6,29 @@
 //! that is the worker's job (`worker.rs`).
 
 pub mod memory;
+pub mod redis;
+pub mod wire;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use self::redis::RedisQueue;
 pub use memory::MemoryQueue;
 
+use crate::runtime::bindings::SinkRecord;
 use crate::task::Task;
+
+/// What a successful job leaves behind, handed to [`Queue::ack`].
+#[derive(Debug)]
+pub struct Completion<'a> {
+    /// The plugin that handled it.
+    pub plugin: &'a str,
+    /// Records, when the queue itself is the sink (a Redis stream); empty
+    /// when they were already written elsewhere.
+    pub records: &'a [SinkRecord],
+    /// Follow-up tasks to enqueue with the acknowledgement.
+    pub follow_ups: Vec<Task>,
+}
 
 /// A job that ended dead, kept with everything needed to judge and replay it.
 #[derive(Debug, Clone)]
@@ -60,6 +76,9 @@ pub enum QueueError {
     /// The backend is unreachable or broken.
     #[error("queue backend failed: {0}")]
     Backend(String),
+    /// The queue is misconfigured (bad URL, unreachable at start-up).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Delivery of tasks to workers, at least once.
@@ -76,12 +95,13 @@ pub trait Queue: Send + Sync + 'static {
     /// nothing is ready; `None` once the queue is closed and drained.
     fn pop(&self) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
 
-    /// The job succeeded: remove it and enqueue its follow-ups in the same
-    /// step, so that neither can be lost without the other.
+    /// The job succeeded: remove it and enqueue its follow-ups (and records,
+    /// if the queue is the sink) in the same step, so that none can be lost
+    /// without the others. Returns how many follow-ups were accepted.
     fn ack(
         &self,
         task: Task,
-        follow_ups: Vec<Task>,
+        completion: Completion<'_>,
     ) -> impl Future<Output = Result<usize, QueueError>> + Send;
 
     /// Run the task again after `delay`.
@@ -103,6 +123,14 @@ pub trait Queue: Send + Sync + 'static {
     /// ready, delayed or in flight.
     fn close(&self);
 
-    /// Counts so far.
+    /// Counts so far (of this process).
     fn stats(&self) -> QueueStats;
+
+    /// Stop fetching new tasks from the backend (first step of a graceful
+    /// shutdown; running jobs go on).
+    fn stop_intake(&self) {}
+
+    /// Stop taking new tasks and hand back every task this process holds
+    /// but has not finished, at once, for another worker to take.
+    fn hand_back(&self) -> impl Future<Output = Result<usize, QueueError>> + Send;
 }

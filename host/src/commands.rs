@@ -1,0 +1,220 @@
+//! The subcommands that are not `run`: `plugins`, `enqueue`, `dead`,
+//! `stats`. Each takes its parsed arguments and returns the exit status
+//! (0 ok, 1 the command found a problem); errors are configuration or
+//! backend failures, reported by `main` with exit status 2.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::io::AsyncBufReadExt;
+
+use crate::cli::{DeadAction, DeadArgs, EnqueueArgs, PluginsAction, PluginsArgs, StatsArgs};
+use crate::kv::{AnyKv, MemoryKv};
+use crate::queue::redis::RedisAdmin;
+use crate::runtime::engine::EngineLimits;
+use crate::runtime::{CallLimits, PluginInfo, Runtime};
+use crate::task::{now_millis, valid_plugin_name, Task};
+
+/// `jobhost plugins [check FILE]`.
+pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
+    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+    let engine = EngineLimits::default();
+    match args.action {
+        Some(PluginsAction::Check { file }) => {
+            let runtime = Runtime::new(&engine, CallLimits::default(), kv)?;
+            match runtime.load_file(&file).await {
+                Ok(plugin) => {
+                    if args.json {
+                        println!("{}", serde_json::to_string_pretty(plugin.info())?);
+                    } else {
+                        println!("{}: ok", file.display());
+                        print_info(plugin.info());
+                    }
+                    Ok(0)
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    Ok(1)
+                }
+            }
+        }
+        None => {
+            let (_runtime, registry) =
+                crate::run::load_plugins(&args.plugins, &engine, CallLimits::default(), kv)
+                    .await
+                    .context("listing plugins")?;
+            if args.json {
+                let infos: Vec<_> = registry.plugins().iter().map(|p| p.info()).collect();
+                println!("{}", serde_json::to_string_pretty(&infos)?);
+            } else if registry.is_empty() {
+                println!("no plugins loaded from {}", args.plugins.display());
+            } else {
+                for plugin in registry.plugins() {
+                    println!("{}", plugin.path().display());
+                    print_info(plugin.info());
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn print_info(info: &PluginInfo) {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "-".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!("  name:          {} {}", info.name, info.version);
+    println!("  description:   {}", info.description);
+    println!("  url patterns:  {}", list(&info.url_patterns));
+    println!("  content types: {}", list(&info.content_types));
+    if let Some(limits) = &info.limits {
+        println!(
+            "  limits asked:  timeout {:?} ms, memory {:?} bytes",
+            limits.timeout_ms, limits.memory_bytes
+        );
+    }
+}
+
+/// `jobhost enqueue`: parse every line first (reporting bad ones by number),
+/// then send the good ones in pipelined batches.
+pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
+    if let Some(name) = &args.plugin {
+        if !valid_plugin_name(name) {
+            anyhow::bail!(
+                "--plugin: `{name}` is not a plugin name (lower-case letters, digits and `-`)"
+            );
+        }
+    }
+    if args.tasks.is_empty() && args.input.is_none() {
+        anyhow::bail!("nothing to enqueue: give task URLs as arguments, or --input FILE (or - for standard input)");
+    }
+    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    let due = args
+        .at
+        .or_else(|| args.delay.map(|d| now_millis() + d.as_millis() as u64));
+    let invalid = std::cell::Cell::new(0u64);
+    let mut accepted = 0usize;
+    let mut total = 0usize;
+    let mut batch: Vec<Task> = Vec::with_capacity(10_000);
+    let take = |line: &str, place: &dyn Fn() -> String, batch: &mut Vec<Task>| {
+        match Task::parse_line(line) {
+            Ok(Some(mut task)) => {
+                if task.plugin.is_none() {
+                    task.plugin.clone_from(&args.plugin);
+                }
+                batch.push(task);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                invalid.set(invalid.get() + 1);
+                tracing::error!("{}: {error}; line skipped", place());
+            }
+        }
+    };
+    for (index, line) in args.tasks.iter().enumerate() {
+        take(line, &|| format!("task argument {}", index + 1), &mut batch);
+    }
+    if let Some(input) = &args.input {
+        let (name, reader): (String, Box<dyn tokio::io::AsyncRead + Unpin + Send>) = if input == "-"
+        {
+            ("standard input".into(), Box::new(tokio::io::stdin()))
+        } else {
+            (
+                input.clone(),
+                Box::new(
+                    tokio::fs::File::open(input)
+                        .await
+                        .with_context(|| format!("cannot open the input file {input}"))?,
+                ),
+            )
+        };
+        let mut lines = tokio::io::BufReader::with_capacity(256 * 1024, reader);
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            if lines
+                .read_until(b'\n', &mut line)
+                .await
+                .with_context(|| format!("reading {name}"))?
+                == 0
+            {
+                break;
+            }
+            number += 1;
+            match std::str::from_utf8(&line) {
+                Ok(text) => take(text, &|| format!("{name} line {number}"), &mut batch),
+                Err(e) => {
+                    invalid.set(invalid.get() + 1);
+                    tracing::error!("{name} line {number}: not UTF-8 text ({e}); line skipped");
+                }
+            }
+            if batch.len() >= 10_000 {
+                total += batch.len();
+                accepted += admin.enqueue(&batch, due, args.dedupe).await?;
+                batch.clear();
+            }
+        }
+    }
+    total += batch.len();
+    accepted += admin.enqueue(&batch, due, args.dedupe).await?;
+    let invalid = invalid.get();
+    eprintln!(
+        "jobhost: enqueued {accepted} of {total} tasks on {} ({} duplicates skipped, {invalid} invalid lines)",
+        args.queue.queue_name,
+        total - accepted
+    );
+    Ok(if invalid > 0 { 1 } else { 0 })
+}
+
+/// `jobhost dead list | retry | purge`.
+pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
+    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    match args.action {
+        DeadAction::List => {
+            for letter in admin.dead_list().await? {
+                println!("{letter}");
+            }
+            Ok(0)
+        }
+        DeadAction::Retry { ids, all } => {
+            if ids.is_empty() && !all {
+                anyhow::bail!("dead retry: name task ids, or --all");
+            }
+            let n = admin.dead_retry(&ids).await?;
+            eprintln!("jobhost: {n} dead letters back on the queue");
+            Ok(if !all && n < ids.len() { 1 } else { 0 })
+        }
+        DeadAction::Purge => {
+            let n = admin.dead_purge().await?;
+            eprintln!("jobhost: purged {n} dead letters");
+            Ok(0)
+        }
+    }
+}
+
+/// `jobhost stats`.
+pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    let stats = admin.stats().await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&stats)?);
+    } else {
+        println!("queue     {}", args.queue.queue_name);
+        println!("ready     {}", stats.ready);
+        println!("in flight {}", stats.in_flight);
+        println!("delayed   {}", stats.delayed);
+        println!("dead      {}", stats.dead);
+        println!("done      {}", stats.done);
+        println!("retried   {}", stats.retried);
+        println!("enqueued  {}", stats.enqueued);
+        for (plugin, counts) in &stats.plugins {
+            println!("  {plugin}: done {}, dead {}", counts.done, counts.dead);
+        }
+    }
+    Ok(0)
+}

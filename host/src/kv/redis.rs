@@ -1,0 +1,70 @@
+//! Redis key-value backend: plugins' keys shared by every host on one Redis.
+//!
+//! Keys are `jobhost:kv:PLUGIN:KEY` (see `queue/redis/keys.rs`). Outages
+//! surface as errors to the plugin, which normally answers with
+//! `handle-error::retry`, so the job is retried rather than lost.
+
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::{own_key, KvError, KvStore};
+use crate::queue::redis::keys::kv_key;
+
+/// A [`KvStore`] on Redis.
+#[derive(Clone)]
+pub struct RedisKv {
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisKv").finish_non_exhaustive()
+    }
+}
+
+impl RedisKv {
+    /// Use an existing connection.
+    pub fn new(conn: ConnectionManager) -> Self {
+        RedisKv { conn }
+    }
+}
+
+fn failed(e: redis::RedisError) -> KvError {
+    KvError::Backend(e.to_string())
+}
+
+impl KvStore for RedisKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let mut conn = self.conn.clone();
+        conn.get(kv_key(key)).await.map_err(failed)
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        conn.set(kv_key(key), value).await.map_err(failed)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, KvError> {
+        let mut conn = self.conn.clone();
+        let removed: u64 = conn.del(kv_key(key)).await.map_err(failed)?;
+        Ok(removed > 0)
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let mut conn = self.conn.clone();
+        conn.incr(kv_key(key), delta).await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("overflow") {
+                KvError::Overflow {
+                    key: own_key(key).to_owned(),
+                }
+            } else if text.contains("not an integer") {
+                KvError::NotAnInteger {
+                    key: own_key(key).to_owned(),
+                }
+            } else {
+                failed(e)
+            }
+        })
+    }
+}

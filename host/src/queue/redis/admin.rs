@@ -1,0 +1,406 @@
+//! Operations on a Redis queue that need no running workers: connecting,
+//! enqueueing (pipelined in batches), counts, and the dead letters. Used by
+//! `jobhost enqueue`, `jobhost stats`, `jobhost dead`, and by the workers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+
+use super::keys::{Keys, Scripts, GROUP};
+use crate::queue::wire::WireTask;
+use crate::queue::QueueError;
+use crate::task::Task;
+
+/// Tasks per enqueue script call: one round trip per batch.
+const ENQUEUE_BATCH: usize = 1000;
+
+/// Connect to `url`, with messages that say what to check.
+pub async fn connect(
+    url: &str,
+    response_timeout: Duration,
+) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(url).map_err(|e| {
+        QueueError::Config(format!(
+            "invalid Redis URL `{url}`: {e}; write it as redis://HOST:PORT/DB"
+        ))
+    })?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| {
+            QueueError::Config(format!(
+                "cannot connect to Redis at {url}: {e} (is redis-server running there? set --queue or JOBHOST_QUEUE)"
+            ))
+        })
+}
+
+/// Whether a Redis error is an outage to wait out (connection trouble, a
+/// server still loading its data) rather than a bug.
+pub fn is_outage(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
+        || matches!(
+            error.code(),
+            Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")
+        )
+}
+
+/// Whether the consumer group is missing (a Redis that lost its data).
+pub fn is_no_group(error: &redis::RedisError) -> bool {
+    error.code() == Some("NOGROUP")
+}
+
+/// Queue counts for `jobhost stats`.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct RedisStats {
+    /// Waiting to be delivered.
+    pub ready: u64,
+    /// Delivered, not yet finished (held under a lease).
+    pub in_flight: u64,
+    /// Waiting for their due time (retries, `--delay`).
+    pub delayed: u64,
+    /// In the dead letters now.
+    pub dead: u64,
+    /// Finished, ever.
+    pub done: u64,
+    /// Retries scheduled, ever.
+    pub retried: u64,
+    /// Accepted, ever.
+    pub enqueued: u64,
+    /// Done and dead per plugin.
+    pub plugins: BTreeMap<String, PluginCounts>,
+}
+
+/// Counts of one plugin.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct PluginCounts {
+    /// Finished.
+    pub done: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+}
+
+/// A connection to one queue, without background work.
+#[derive(Clone)]
+pub struct RedisAdmin {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) keys: Keys,
+    pub(crate) scripts: std::sync::Arc<Scripts>,
+    pub(crate) url: String,
+}
+
+impl std::fmt::Debug for RedisAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdmin")
+            .field("url", &self.url)
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+impl RedisAdmin {
+    /// Connect to the queue `name` at `url` and make sure its consumer group
+    /// exists.
+    pub async fn connect(url: &str, name: &str) -> Result<Self, QueueError> {
+        if name.is_empty() || name.contains(['{', '}']) {
+            return Err(QueueError::Config(format!(
+                "invalid queue name `{name}`: it must be non-empty and without braces"
+            )));
+        }
+        let conn = connect(url, Duration::from_secs(30)).await?;
+        let admin = RedisAdmin {
+            conn,
+            keys: Keys::new(name),
+            scripts: std::sync::Arc::new(Scripts::new()),
+            url: url.to_owned(),
+        };
+        admin.ensure_group().await?;
+        Ok(admin)
+    }
+
+    /// The keys of this queue.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Create the stream and group if missing (idempotent). The group starts
+    /// at the beginning, so tasks enqueued before any host ran are delivered.
+    pub async fn ensure_group(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.keys.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(backend("creating the consumer group", e)),
+        }
+    }
+
+    /// Enqueue tasks, now or at `due_ms` (ms since the epoch), in pipelined
+    /// batches. Returns how many were accepted (de-duplication may drop some).
+    pub async fn enqueue(
+        &self,
+        tasks: &[Task],
+        due_ms: Option<u64>,
+        dedupe: bool,
+    ) -> Result<usize, QueueError> {
+        let mut conn = self.conn.clone();
+        let mut accepted = 0;
+        for batch in tasks.chunks(ENQUEUE_BATCH) {
+            let mut invocation = self.scripts.enqueue.prepare_invoke();
+            invocation
+                .key(&self.keys.stream)
+                .key(&self.keys.delayed)
+                .key(&self.keys.seen)
+                .key(&self.keys.stats)
+                .arg(if dedupe { "1" } else { "0" });
+            for task in batch {
+                invocation
+                    .arg(due_ms.unwrap_or(0))
+                    .arg(WireTask::from_task(task, 0, None).to_json())
+                    .arg(&task.url);
+            }
+            let n: usize = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| backend("enqueueing", e))?;
+            accepted += n;
+        }
+        Ok(accepted)
+    }
+
+    /// Counts, read from Redis.
+    pub async fn stats(&self) -> Result<RedisStats, QueueError> {
+        let mut conn = self.conn.clone();
+        let k = &self.keys;
+        let (length, pending, delayed, dead, counters): (
+            u64,
+            redis::Value,
+            u64,
+            u64,
+            BTreeMap<String, i64>,
+        ) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&k.stream)
+            .cmd("XPENDING")
+            .arg(&k.stream)
+            .arg(GROUP)
+            .cmd("ZCARD")
+            .arg(&k.delayed)
+            .cmd("HLEN")
+            .arg(&k.dead)
+            .cmd("HGETALL")
+            .arg(&k.stats)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("reading stats", e))?;
+        let in_flight = match pending {
+            redis::Value::Array(items) => match items.first() {
+                Some(redis::Value::Int(n)) => *n as u64,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let counter = |name: &str| counters.get(name).copied().unwrap_or(0).max(0) as u64;
+        let mut plugins: BTreeMap<String, PluginCounts> = BTreeMap::new();
+        for (name, value) in &counters {
+            let value = (*value).max(0) as u64;
+            if let Some(plugin) = name.strip_prefix("done:") {
+                plugins.entry(plugin.to_owned()).or_default().done = value;
+            } else if let Some(plugin) = name.strip_prefix("dead:") {
+                plugins.entry(plugin.to_owned()).or_default().dead = value;
+            }
+        }
+        Ok(RedisStats {
+            ready: length.saturating_sub(in_flight),
+            in_flight,
+            delayed,
+            dead,
+            done: counter("done"),
+            retried: counter("retried"),
+            enqueued: counter("enqueued"),
+            plugins,
+        })
+    }
+
+    /// The dead letters, oldest first, as JSON objects: the task's fields
+    /// (re-runnable with `--input`) plus `error`, `attempts`, `died_at`.
+    pub async fn dead_list(&self) -> Result<Vec<serde_json::Value>, QueueError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.keys.dead_index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("listing dead letters", e))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let letters: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&self.keys.dead)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("listing dead letters", e))?;
+        Ok(ids
+            .into_iter()
+            .zip(letters)
+            .filter_map(|(id, letter)| letter.map(|l| present_dead(&id, &l)))
+            .collect())
+    }
+
+    /// Put dead letters back on the queue with attempts reset: the given
+    /// ids, or all when `ids` is empty. Returns how many.
+    pub async fn dead_retry(&self, ids: &[String]) -> Result<usize, QueueError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = if ids.is_empty() {
+            redis::cmd("ZRANGE")
+                .arg(&self.keys.dead_index)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend("listing dead letters", e))?
+        } else {
+            ids.to_vec()
+        };
+        let mut total = 0;
+        for chunk in ids.chunks(500) {
+            let letters: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&self.keys.dead)
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend("reading dead letters", e))?;
+            let mut invocation = self.scripts.dead_retry.prepare_invoke();
+            invocation
+                .key(&self.keys.stream)
+                .key(&self.keys.dead)
+                .key(&self.keys.dead_index)
+                .key(&self.keys.stats);
+            let mut any = false;
+            for (id, letter) in chunk.iter().zip(letters) {
+                let Some(letter) = letter else { continue };
+                let (field, body) = revive(&letter);
+                invocation.arg(id).arg(field).arg(body);
+                any = true;
+            }
+            if any {
+                let n: usize = invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| backend("re-enqueueing dead letters", e))?;
+                total += n;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Delete every dead letter. Returns how many there were.
+    pub async fn dead_purge(&self) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let (count, _, _): (u64, (), ()) = redis::pipe()
+            .atomic()
+            .cmd("HLEN")
+            .arg(&self.keys.dead)
+            .cmd("DEL")
+            .arg(&self.keys.dead)
+            .cmd("DEL")
+            .arg(&self.keys.dead_index)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("purging dead letters", e))?;
+        Ok(count)
+    }
+}
+
+/// A dead letter as stored: `{"error", "died_at", "task": WIRE}` or
+/// `{"error", "died_at", "raw": LINE}`.
+#[derive(Debug, serde::Deserialize)]
+struct StoredDead {
+    error: String,
+    died_at: u64,
+    #[serde(default)]
+    task: Option<WireTask>,
+    #[serde(default)]
+    raw: Option<String>,
+}
+
+/// The stored JSON of a dead letter for `task`.
+pub fn dead_json(task: Option<&WireTask>, raw: Option<&str>, error: &str, died_at: u64) -> String {
+    let mut obj = serde_json::Map::new();
+    obj.insert("error".into(), error.into());
+    obj.insert("died_at".into(), died_at.into());
+    if let Some(task) = task {
+        obj.insert(
+            "task".into(),
+            serde_json::to_value(task).unwrap_or_default(),
+        );
+    }
+    if let Some(raw) = raw {
+        obj.insert("raw".into(), raw.into());
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+/// What `dead list` shows for a stored letter.
+fn present_dead(id: &str, stored: &str) -> serde_json::Value {
+    match serde_json::from_str::<StoredDead>(stored) {
+        Ok(letter) => {
+            let mut value = match (&letter.task, &letter.raw) {
+                (Some(task), _) => match task.clone().into_task(String::new()) {
+                    Ok(t) => t.to_json(),
+                    Err(_) => serde_json::json!({ "id": id }),
+                },
+                (None, Some(raw)) => serde_json::json!({ "id": id, "raw": raw }),
+                (None, None) => serde_json::json!({ "id": id }),
+            };
+            if let serde_json::Value::Object(obj) = &mut value {
+                obj.insert("error".into(), letter.error.into());
+                let attempts = letter.task.as_ref().map_or(1, |t| t.failures.max(1));
+                obj.insert("attempts".into(), attempts.into());
+                obj.insert("died_at".into(), letter.died_at.into());
+            }
+            value
+        }
+        Err(e) => {
+            serde_json::json!({ "id": id, "error": format!("unreadable dead letter: {e}"), "stored": stored })
+        }
+    }
+}
+
+/// The stream field and body that re-enqueue a stored letter, attempts reset.
+fn revive(stored: &str) -> (&'static str, String) {
+    match serde_json::from_str::<StoredDead>(stored) {
+        Ok(StoredDead {
+            task: Some(mut task),
+            ..
+        }) => {
+            task.failures = 0;
+            task.last_error = None;
+            ("task", task.to_json())
+        }
+        Ok(StoredDead { raw: Some(raw), .. }) => ("raw", raw),
+        _ => ("raw", stored.to_owned()),
+    }
+}
+
+/// A backend error with what was being done.
+pub fn backend(doing: &str, error: redis::RedisError) -> QueueError {
+    QueueError::Backend(format!("Redis failed while {doing}: {error}"))
+}

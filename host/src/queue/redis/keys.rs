@@ -1,0 +1,103 @@
+//! Every Redis key and script jobhost uses, in one place, so that an operator
+//! can find each with redis-cli (see docs/redis.md).
+//!
+//! All keys of a queue share the hash tag `{NAME}`, so a queue lives on one
+//! shard of a Redis Cluster and its Lua scripts can touch all its keys.
+
+use redis::Script;
+
+/// The consumer group every host joins.
+pub const GROUP: &str = "workers";
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// STREAM of ready and in-flight tasks (field `task`: wire JSON, or
+    /// `raw`: a producer's line). In flight = pending in [`GROUP`].
+    pub stream: String,
+    /// ZSET of delayed tasks (member: wire JSON, score: due time in ms).
+    pub delayed: String,
+    /// HASH of dead letters (field: task id, value: JSON).
+    pub dead: String,
+    /// ZSET of dead task ids by time of death (ms), for listing in order.
+    pub dead_index: String,
+    /// HASH of counters: enqueued, done, retried, dead, done:PLUGIN, dead:PLUGIN.
+    pub stats: String,
+    /// SET of URLs seen, for `--dedupe`.
+    pub seen: String,
+}
+
+impl Keys {
+    /// Keys of the queue called `name`.
+    pub fn new(name: &str) -> Self {
+        let key = |suffix: &str| format!("jobhost:{{{name}}}:{suffix}");
+        Keys {
+            stream: key("stream"),
+            delayed: key("delayed"),
+            dead: key("dead"),
+            dead_index: key("dead:index"),
+            stats: key("stats"),
+            seen: key("seen"),
+        }
+    }
+}
+
+/// The key under which plugin `plugin` stores `key` (`kv` import).
+pub fn kv_key(namespaced: &str) -> String {
+    format!("jobhost:kv:{namespaced}")
+}
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("common.lua"), include_str!($file)))
+    };
+}
+
+/// The Lua scripts, loaded once per process (EVALSHA, reloaded if Redis
+/// restarted and forgot them).
+pub struct Scripts {
+    /// Enqueue a batch.
+    pub enqueue: Script,
+    /// Ack with follow-ups and records.
+    pub ack: Script,
+    /// Schedule a retry.
+    pub retry: Script,
+    /// Dead-letter.
+    pub bury: Script,
+    /// Hand back on shutdown.
+    pub release: Script,
+    /// Heartbeat.
+    pub renew: Script,
+    /// Take over lapsed leases.
+    pub reclaim: Script,
+    /// Delayed → stream.
+    pub promote: Script,
+    /// Seed list → stream.
+    pub seed: Script,
+    /// Dead letters → stream.
+    pub dead_retry: Script,
+}
+
+impl Scripts {
+    /// Compile-time embedded scripts.
+    pub fn new() -> Self {
+        Scripts {
+            enqueue: script!("enqueue.lua"),
+            ack: script!("ack.lua"),
+            retry: script!("retry.lua"),
+            bury: script!("bury.lua"),
+            release: script!("release.lua"),
+            renew: script!("renew.lua"),
+            reclaim: script!("reclaim.lua"),
+            promote: script!("promote.lua"),
+            seed: script!("seed.lua"),
+            dead_retry: script!("dead_retry.lua"),
+        }
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,12 @@
+-- Move a failed job to the delayed set, due after a delay.
+-- KEYS: 1 stream, 2 delayed, 3 stats
+-- ARGV: 1 group, 2 consumer, 3 entry id, 4 delay ms, 5 task JSON (failures counted)
+-- Returns 1, or -1 if the lease was lost.
+if not owned(KEYS[1], ARGV[1], ARGV[3], ARGV[2]) then
+  return -1
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[4]), ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'retried', 1)
+return 1

@@ -1,0 +1,115 @@
+//! The form a task takes inside a networked queue: compact JSON that keeps
+//! everything a delivery needs (attempts so far, depth, the last error).
+//!
+//! Distinct from the producer's JSON task format (`task.rs`), which is
+//! strict about unknown keys and has no attempt counts.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Payload, Task};
+
+/// A task on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WireTask {
+    /// Task id.
+    pub id: String,
+    /// URL (or `inline:<id>`).
+    pub url: String,
+    /// Plugin asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// Metadata pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+    /// Inline payload, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// Inline payload's media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Enqueue time, ms since the epoch.
+    pub enqueued_at: u64,
+    /// Failed attempts so far.
+    #[serde(default)]
+    pub failures: u32,
+    /// Crawl depth.
+    #[serde(default)]
+    pub depth: u32,
+    /// The last failure's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl WireTask {
+    /// The wire form of `task`, with `failures` failed attempts so far.
+    pub fn from_task(task: &Task, failures: u32, last_error: Option<String>) -> Self {
+        WireTask {
+            id: task.id.clone(),
+            url: task.url.clone(),
+            plugin: task.plugin.clone(),
+            metadata: task.metadata.clone(),
+            payload: task
+                .payload
+                .as_ref()
+                .map(|p| base64::engine::general_purpose::STANDARD.encode(&p.body)),
+            content_type: task.payload.as_ref().map(|p| p.content_type.clone()),
+            enqueued_at: task.enqueued_at,
+            failures,
+            depth: task.depth,
+            last_error,
+        }
+    }
+
+    /// Back to a task whose next attempt is `failures + 1`.
+    pub fn into_task(self, delivery: String) -> Result<Task, String> {
+        let payload = match self.payload {
+            Some(b64) => Some(Payload {
+                body: base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("payload is not valid base64: {e}"))?,
+                content_type: self
+                    .content_type
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+            }),
+            None => None,
+        };
+        Ok(Task {
+            id: self.id,
+            url: self.url,
+            plugin: self.plugin,
+            metadata: self.metadata,
+            payload,
+            enqueued_at: self.enqueued_at,
+            attempt: self.failures + 1,
+            depth: self.depth,
+            delivery,
+        })
+    }
+
+    /// Serialise; a `WireTask` always serialises.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_everything_and_counts_the_next_attempt() {
+        let mut task = Task::from_json(
+            r#"{"id":"a","payload_base64":"AAEC","plugin":"p","metadata":{"k":"v"}}"#,
+        )
+        .unwrap();
+        task.depth = 2;
+        let wire = WireTask::from_task(&task, 3, Some("boom".into()));
+        let parsed: WireTask = serde_json::from_str(&wire.to_json()).unwrap();
+        assert_eq!(parsed, wire);
+        let back = parsed.into_task("1-0".into()).unwrap();
+        assert_eq!(back.attempt, 4);
+        assert_eq!(back.payload, task.payload);
+        assert_eq!((back.depth, back.delivery.as_str()), (2, "1-0"));
+    }
+}
