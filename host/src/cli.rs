@@ -41,7 +41,7 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the plugins in the plugins folder, or check one file.
     Plugins(PluginsArgs),
-    /// Add tasks to a Redis queue (bare URLs or JSON tasks), pipelined.
+    /// Add tasks to a Redis queue (bare URLs or JSON tasks), 1,000 per round trip.
     Enqueue(EnqueueArgs),
     /// Inspect, retry or purge the dead letters of a Redis queue.
     Dead(DeadArgs),
@@ -52,12 +52,34 @@ pub enum Command {
 /// Which Redis queue.
 #[derive(Debug, Args, Clone)]
 pub struct QueueArgs {
-    /// The Redis queue: redis://HOST:PORT/DB.
-    #[arg(long, value_name = "URL", env = "JOBHOST_QUEUE")]
-    pub queue: String,
+    /// The Redis queue: redis://HOST:PORT/DB (required).
+    #[arg(long, value_name = "URL", env = "JOBHOST_QUEUE", global = true)]
+    pub queue: Option<String>,
     /// Queue name (keys jobhost:{NAME}:...).
-    #[arg(long, default_value = "jobs", env = "JOBHOST_QUEUE_NAME")]
+    #[arg(
+        long,
+        default_value = "jobs",
+        env = "JOBHOST_QUEUE_NAME",
+        global = true
+    )]
     pub queue_name: String,
+}
+
+impl QueueArgs {
+    /// The Redis URL, which these commands need.
+    pub fn url(&self) -> Result<&str, UsageError> {
+        match self.queue.as_deref() {
+            Some(url) if url.starts_with("redis://") => Ok(url),
+            Some(other) => Err(UsageError {
+                flag: "--queue",
+                message: format!("`{other}` is not a Redis URL: write redis://HOST:PORT/DB"),
+            }),
+            None => Err(UsageError {
+                flag: "--queue",
+                message: "this command works on a Redis queue: give --queue redis://HOST:PORT/DB (or set JOBHOST_QUEUE)".into(),
+            }),
+        }
+    }
 }
 
 /// `jobhost enqueue`.
@@ -161,7 +183,8 @@ pub struct RunArgs {
     /// Drop follow-up tasks deeper than this (input tasks are depth 0).
     #[arg(long, env = "JOBHOST_MAX_DEPTH")]
     pub max_depth: Option<u32>,
-    /// Run each URL at most once in this run.
+    /// Run each URL at most once: in this run (memory queue), or ever on
+    /// this Redis queue (its `seen` set).
     #[arg(long, env = "JOBHOST_DEDUPE")]
     pub dedupe: bool,
     /// Write records (JSON Lines) to FILE instead of standard output, or
@@ -320,7 +343,7 @@ impl RunArgs {
                 ));
             }
             QueueChoice::Memory
-        } else if self.queue.starts_with("redis://") || self.queue.starts_with("rediss://") {
+        } else if self.queue.starts_with("redis://") {
             if self.lease < Duration::from_millis(100) {
                 return Err(usage("--lease", "must be at least 100ms"));
             }

@@ -92,7 +92,7 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
     if args.tasks.is_empty() && args.input.is_none() {
         anyhow::bail!("nothing to enqueue: give task URLs as arguments, or --input FILE (or - for standard input)");
     }
-    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
     let due = args
         .at
         .or_else(|| args.delay.map(|d| now_millis() + d.as_millis() as u64));
@@ -155,13 +155,13 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
             }
             if batch.len() >= 10_000 {
                 total += batch.len();
-                accepted += admin.enqueue(&batch, due, args.dedupe).await?;
+                accepted += admin.enqueue(&batch, due, args.dedupe, false).await?;
                 batch.clear();
             }
         }
     }
     total += batch.len();
-    accepted += admin.enqueue(&batch, due, args.dedupe).await?;
+    accepted += admin.enqueue(&batch, due, args.dedupe, false).await?;
     let invalid = invalid.get();
     eprintln!(
         "jobhost: enqueued {accepted} of {total} tasks on {} ({} duplicates skipped, {invalid} invalid lines)",
@@ -173,7 +173,7 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
 
 /// `jobhost dead list | retry | purge`.
 pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
-    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
     match args.action {
         DeadAction::List => {
             for letter in admin.dead_list().await? {
@@ -199,7 +199,7 @@ pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
 
 /// `jobhost stats`.
 pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
-    let admin = RedisAdmin::connect(&args.queue.queue, &args.queue.queue_name).await?;
+    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
     let stats = admin.stats().await?;
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);

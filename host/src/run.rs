@@ -232,7 +232,7 @@ async fn drive_loaded<Q: Queue>(
 ) -> anyhow::Result<RunSummary> {
     let sink = Arc::new(
         match &config.output {
-            Output::File(path) => Sink::file(path)
+            Output::File(path) => Sink::file(path, durable)
                 .with_context(|| format!("cannot create the output file {}", path.display()))?,
             Output::Stdout => Sink::stdout(),
             Output::QueueStream(name) => Sink::queue_stream(name.clone()),
@@ -264,20 +264,33 @@ async fn drive_loaded<Q: Queue>(
         }
     });
 
-    let fed = feed(config, queue.as_ref()).await;
-    queue.close();
+    // Handlers are installed before any input is read, so that a signal
+    // during a long (or endless, `--input -`) feed is still graceful.
+    let mut signals = Signals::install();
+    let mut feeder = tokio::spawn({
+        let queue = queue.clone();
+        let tasks = config.tasks.clone();
+        let input = config.input.clone();
+        async move {
+            let fed = feed(&tasks, input.as_ref(), queue.as_ref()).await;
+            queue.close();
+            fed
+        }
+    });
     let mut interrupted = false;
     let worked = tokio::select! {
         worked = &mut running => worked,
-        signal = shutdown_signal() => {
+        signal = signals.recv() => {
             interrupted = true;
             tracing::warn!("{signal}: taking no new jobs; running jobs get {:?} to finish", config.grace);
+            feeder.abort();
             let _ = stop_tx.send(true);
             queue.stop_intake();
             match tokio::time::timeout(config.grace, &mut running).await {
                 Ok(worked) => worked,
                 Err(_) => {
                     running.abort();
+                    let _ = (&mut running).await;
                     Ok(Ok(()))
                 }
             }
@@ -289,9 +302,13 @@ async fn drive_loaded<Q: Queue>(
             tracing::warn!("handed {handed} unfinished jobs back to the queue");
         }
     }
+    let invalid = match (&mut feeder).await {
+        Ok(fed) => fed?,
+        Err(_) if interrupted => 0,
+        Err(join) => anyhow::bail!("reading the input failed: {join}"),
+    };
     flusher.abort();
     sink.flush().context("flushing the output")?;
-    let invalid = fed?;
     worked.context("the workers stopped unexpectedly")??;
     let stats = queue.stats();
     Ok(RunSummary {
@@ -305,28 +322,40 @@ async fn drive_loaded<Q: Queue>(
     })
 }
 
-/// Resolves on SIGINT or SIGTERM, naming it.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, never resolve: the default action applies.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGINT and SIGTERM, caught from the moment of [`Signals::install`].
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Resolves on the first signal, naming it (never, if handlers could
+    /// not be installed: the default action then applies).
+    async fn recv(&mut self) -> &'static str {
+        match (&mut self.term, &mut self.int) {
+            (Some(term), Some(int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => std::future::pending().await,
+        }
     }
 }
 
 /// Push the argument tasks and the input lines; returns how many lines were
 /// rejected.
-async fn feed<Q: Queue>(config: &RunConfig, queue: &Q) -> anyhow::Result<u64> {
+async fn feed<Q: Queue>(tasks: &[String], input: Option<&Input>, queue: &Q) -> anyhow::Result<u64> {
     let mut invalid = 0;
     let mut batch = Vec::new();
-    for (index, line) in config.tasks.iter().enumerate() {
+    for (index, line) in tasks.iter().enumerate() {
         match Task::parse_line(line) {
             Ok(Some(task)) => batch.push(task),
             Ok(None) => {}
@@ -337,7 +366,7 @@ async fn feed<Q: Queue>(config: &RunConfig, queue: &Q) -> anyhow::Result<u64> {
         }
     }
     queue.push(std::mem::take(&mut batch)).await?;
-    let Some(input) = &config.input else {
+    let Some(input) = input else {
         return Ok(invalid);
     };
     let (name, reader): (String, Box<dyn tokio::io::AsyncRead + Unpin + Send>) = match input {

@@ -86,9 +86,15 @@ impl Sink {
         Self::to_writer(Box::new(std::io::stdout()))
     }
 
-    /// Create (or truncate) `path` and write there.
-    pub fn file(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::File::create(path)?;
+    /// Write to `path`: appended to (a long-running host keeps its earlier
+    /// records across restarts) or truncated (a batch's output).
+    pub fn file(path: &Path, append: bool) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)?;
         Ok(Self::to_writer(Box::new(file)))
     }
 

@@ -101,20 +101,31 @@ impl From<FetchError> for Failure {
 }
 
 impl<Q: Queue> Workers<Q> {
-    /// Run `concurrency` workers until the queue is drained (or fails).
+    /// Run `concurrency` workers until the queue is drained, a stop is
+    /// asked for, or the queue fails. Dropping the returned future (or
+    /// aborting its task) aborts every worker: they live in a `JoinSet`.
     pub async fn run(self: Arc<Self>) -> Result<(), QueueError> {
-        let mut handles = Vec::with_capacity(self.config.concurrency);
+        let mut set = tokio::task::JoinSet::new();
         for _ in 0..self.config.concurrency.max(1) {
             let workers = self.clone();
-            handles.push(tokio::spawn(async move { workers.work().await }));
+            set.spawn(async move { workers.work().await });
         }
         let mut result = Ok(());
-        for handle in handles {
-            match handle.await {
+        while let Some(joined) = set.join_next().await {
+            match joined {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => result = Err(error),
+                Ok(Err(error)) => {
+                    // A queue that fails for good (not an outage, which the
+                    // backend waits out) stops every worker, so the failure
+                    // shows at once instead of a host quietly shrinking.
+                    tracing::error!("a worker stopped: {error}");
+                    set.abort_all();
+                    result = Err(error);
+                }
+                Err(join) if join.is_cancelled() => {}
                 Err(join) => {
-                    result = Err(QueueError::Backend(format!("worker task failed: {join}")))
+                    set.abort_all();
+                    result = Err(QueueError::Backend(format!("worker task failed: {join}")));
                 }
             }
         }
@@ -122,10 +133,21 @@ impl<Q: Queue> Workers<Q> {
     }
 
     async fn work(&self) -> Result<(), QueueError> {
-        while let Some(task) = self.queue.pop().await? {
+        let mut stop = self.stop.clone();
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let next = tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                next = self.queue.pop() => next?,
+            };
+            let Some(task) = next else {
+                return Ok(());
+            };
             self.process(task).await?;
         }
-        Ok(())
     }
 
     /// One job, start to end. Only a queue failure is an error here; every

@@ -4,6 +4,7 @@
 //! The plugins must be built first (`plugins/build.sh`); the README's test
 //! command does that.
 
+mod redis_util;
 mod util;
 
 mod crawl;
@@ -11,4 +12,5 @@ mod failures;
 mod input;
 mod music_sync;
 mod plugins;
+mod redis_queue;
 mod routing;

@@ -1,5 +1,5 @@
 //! Operations on a Redis queue that need no running workers: connecting,
-//! enqueueing (pipelined in batches), counts, and the dead letters. Used by
+//! enqueueing (1,000 tasks per round trip), counts, and the dead letters. Used by
 //! `jobhost enqueue`, `jobhost stats`, `jobhost dead`, and by the workers.
 
 use std::collections::BTreeMap;
@@ -35,9 +35,21 @@ pub async fn connect(
         .await
         .map_err(|e| {
             QueueError::Config(format!(
-                "cannot connect to Redis at {url}: {e} (is redis-server running there? set --queue or JOBHOST_QUEUE)"
+                "cannot connect to Redis at {}: {e} (is redis-server running there? set --queue or JOBHOST_QUEUE)",
+                redact(url)
             ))
         })
+}
+
+/// The URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Whether a Redis error is an outage to wait out (connection trouble, a
@@ -150,13 +162,19 @@ impl RedisAdmin {
         }
     }
 
-    /// Enqueue tasks, now or at `due_ms` (ms since the epoch), in pipelined
-    /// batches. Returns how many were accepted (de-duplication may drop some).
+    /// Enqueue tasks, now or at `due_ms` (ms since the epoch), 1,000 per
+    /// round trip. Returns how many were accepted (de-duplication may drop
+    /// some).
+    ///
+    /// With `wait_out_outages`, a batch that fails for connection trouble is
+    /// sent again after a backoff until Redis answers (a running host must
+    /// not drop input it has read); without, the error is returned.
     pub async fn enqueue(
         &self,
         tasks: &[Task],
         due_ms: Option<u64>,
         dedupe: bool,
+        wait_out_outages: bool,
     ) -> Result<usize, QueueError> {
         let mut conn = self.conn.clone();
         let mut accepted = 0;
@@ -174,10 +192,21 @@ impl RedisAdmin {
                     .arg(WireTask::from_task(task, 0, None).to_json())
                     .arg(&task.url);
             }
-            let n: usize = invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| backend("enqueueing", e))?;
+            let mut delay = Duration::from_millis(50);
+            let n: usize = loop {
+                match invocation.invoke_async(&mut conn).await {
+                    Ok(n) => break n,
+                    Err(e) if wait_out_outages && is_outage(&e) => {
+                        tracing::warn!(
+                            "Redis at {} is unavailable while enqueueing: {e}; retrying",
+                            redact(&self.url)
+                        );
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => return Err(backend("enqueueing", e)),
+                }
+            };
             accepted += n;
         }
         Ok(accepted)
@@ -335,6 +364,9 @@ impl RedisAdmin {
 struct StoredDead {
     error: String,
     died_at: u64,
+    /// Set for poison jobs buried by the reclaimer.
+    #[serde(default)]
+    deliveries: Option<u64>,
     #[serde(default)]
     task: Option<WireTask>,
     #[serde(default)]
@@ -375,6 +407,9 @@ fn present_dead(id: &str, stored: &str) -> serde_json::Value {
                 let attempts = letter.task.as_ref().map_or(1, |t| t.failures.max(1));
                 obj.insert("attempts".into(), attempts.into());
                 obj.insert("died_at".into(), letter.died_at.into());
+                if let Some(deliveries) = letter.deliveries {
+                    obj.insert("deliveries".into(), deliveries.into());
+                }
             }
             value
         }

@@ -1,6 +1,6 @@
 -- Put dead letters back on the stream with their attempts reset.
 -- KEYS: 1 stream, 2 dead (hash), 3 dead index (zset), 4 stats
--- ARGV: task ids, each followed by the task JSON to enqueue (built by the host)
+-- ARGV: triples (task id, stream field `task` or `raw`, body to enqueue)
 -- Returns the number re-enqueued.
 local n = 0
 for i = 1, #ARGV, 3 do

@@ -1,8 +1,9 @@
 //! Every Redis key and script jobhost uses, in one place, so that an operator
 //! can find each with redis-cli (see docs/redis.md).
 //!
-//! All keys of a queue share the hash tag `{NAME}`, so a queue lives on one
-//! shard of a Redis Cluster and its Lua scripts can touch all its keys.
+//! All keys of a queue share the hash tag `{NAME}`. Redis Cluster is not
+//! supported yet (the client is single-node, and the seed list and record
+//! stream named by the user carry no hash tag).
 
 use redis::Script;
 

@@ -72,6 +72,10 @@ impl Field {
     }
 }
 
+/// `reclaim.lua`'s answer: next cursor, claimed entries (id, field, body,
+/// deliveries), and how many were buried as poison.
+type ReclaimReply = (String, Vec<(String, String, String, u64)>, u64);
+
 /// An entry this host holds, kept to hand it back unchanged on shutdown.
 #[derive(Debug)]
 struct Held {
@@ -97,7 +101,7 @@ impl Outage {
 
     async fn failed(&mut self, url: &str, error: &redis::RedisError) {
         if !self.down {
-            tracing::warn!("Redis at {url} is unavailable while {}: {error}; retrying with backoff, no job is lost", self.doing);
+            tracing::warn!("Redis at {} is unavailable while {}: {error}; retrying with backoff, no job is lost", admin::redact(url), self.doing);
             self.down = true;
         }
         tokio::time::sleep(self.delay.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
@@ -106,7 +110,11 @@ impl Outage {
 
     fn ok(&mut self, url: &str) {
         if self.down {
-            tracing::info!("Redis at {url} is reachable again ({})", self.doing);
+            tracing::info!(
+                "Redis at {} is reachable again ({})",
+                admin::redact(url),
+                self.doing
+            );
             self.down = false;
         }
         self.delay = Duration::from_millis(50);
@@ -170,7 +178,7 @@ impl RedisQueue {
         tracing::info!(
             "joined queue {} at {} as consumer {} (lease {:?})",
             queue.options.name,
-            queue.options.url,
+            admin::redact(&queue.options.url),
             queue.consumer,
             queue.options.lease
         );
@@ -415,8 +423,7 @@ impl RedisQueue {
                 .arg(room.min(256))
                 .arg(self.options.max_deliveries);
             let mut conn = self.admin.conn.clone();
-            let reply: Result<(String, Vec<(String, String, String, u64)>, u64), _> =
-                invocation.invoke_async(&mut conn).await;
+            let reply: Result<ReclaimReply, _> = invocation.invoke_async(&mut conn).await;
             let (next, claimed, buried) = match reply {
                 Ok(reply) => {
                     outage.ok(&self.options.url);
@@ -480,7 +487,9 @@ impl RedisQueue {
                     Ok(lost) => {
                         outage.ok(&self.options.url);
                         for id in lost {
-                            if self.held().contains_key(&id) {
+                            // Not ours any more: stop renewing it and never
+                            // hand it back; the job's ack will be refused.
+                            if self.held().remove(&id).is_some() {
                                 tracing::warn!(entry = %id, "lease lost: another host took this job over");
                             }
                         }
@@ -563,7 +572,7 @@ impl Queue for RedisQueue {
     async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
         let accepted = self
             .admin
-            .enqueue(&tasks, None, self.options.dedupe)
+            .enqueue(&tasks, None, self.options.dedupe, true)
             .await?;
         self.enqueued.fetch_add(accepted as u64, Ordering::Relaxed);
         Ok(accepted)
@@ -719,14 +728,13 @@ fn parse_read(value: Value) -> Vec<(String, Field, String)> {
                 continue;
             };
             let mut iter = fields.into_iter();
-            while let (Some(name), Some(body)) = (iter.next(), iter.next()) {
-                let name = bulk(name);
-                let field = match name.as_str() {
+            // An entry has one field: `task` or `raw`.
+            if let (Some(name), Some(body)) = (iter.next(), iter.next()) {
+                let field = match bulk(name).as_str() {
                     "task" => Field::Task,
                     _ => Field::Raw,
                 };
                 out.push((id.clone(), field, bulk(body)));
-                break;
             }
         }
     }

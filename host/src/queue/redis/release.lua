@@ -1,7 +1,7 @@
 -- Hand a job back at once (graceful shutdown): it goes back on the stream,
 -- attempts unchanged, for any host to take.
 -- KEYS: 1 stream
--- ARGV: 1 group, 2 consumer, then pairs (entry id, task JSON or raw line, field name)
+-- ARGV: 1 group, 2 consumer, then triples (entry id, task JSON or raw line, field name)
 -- Returns the number handed back.
 local released = 0
 for i = 3, #ARGV, 3 do

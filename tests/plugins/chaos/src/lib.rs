@@ -14,6 +14,7 @@
 //! | `retry`       | `retry(<message|"chaos retry">, delay_ms)`                     |
 //! | `retry-until` | retry while `attempt < succeed_at` (with `delay_ms`), then `ok`|
 //! | `loop`        | spins forever (until the host's deadline)                      |
+//! | `busy`        | spins for `ms` milliseconds (default 100), then like `ok`      |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
@@ -85,6 +86,16 @@ impl Guest for Chaos {
                 }
             }
             "loop" => spin(),
+            "busy" => {
+                // Busy for `ms` milliseconds of wall time (the monotonic
+                // clock is the one capability a plugin has), then "ok".
+                let ms: u64 = number(&task, "ms")?.unwrap_or(100);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                ok(&task, &content)
+            }
             "kv" => kv_action(&task),
             "follow" => follow(&task),
             "log" => {

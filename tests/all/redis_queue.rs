@@ -1,0 +1,596 @@
+//! The Redis backend against real redis-server processes: sharing, crashes,
+//! leases, restarts, retries and dead letters, delays, the seed's lists,
+//! graceful shutdown, bad entries, and the Redis key-value store and sink.
+
+use std::time::{Duration, Instant};
+
+use crate::redis_util::*;
+use crate::util::*;
+
+const LEASE: &str = "1s";
+
+#[test]
+fn three_workers_share_10000_jobs_none_lost_none_done_twice() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    let queued = enqueue(&redis, &chaos_tasks("j", 10_000, "{}"), &[]);
+    assert_eq!(queued.code, 0, "{queued:?}");
+    assert!(
+        queued.stderr.contains("enqueued 10000 of 10000"),
+        "{queued:?}"
+    );
+    let started = Instant::now();
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|i| {
+            Worker::start(
+                &redis,
+                plugins.path(),
+                plugins.path(),
+                &format!("w{i}"),
+                &["--until-empty", "--lease", LEASE],
+            )
+        })
+        .collect();
+    for worker in &mut workers {
+        assert_eq!(worker.wait(Duration::from_secs(120)), 0, "{}", worker.log());
+    }
+    let elapsed = started.elapsed();
+    let counts = counts(&workers.iter().collect::<Vec<_>>());
+    let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
+    assert_eq!(counts.len(), 10_000, "every job done");
+    assert!(twice.is_empty(), "done twice: {twice:?}");
+    for worker in &workers {
+        assert!(!worker.task_ids().is_empty(), "every worker took a share");
+    }
+    let stats = stats(&redis);
+    assert_eq!(
+        (
+            stats["done"].as_u64(),
+            stats["ready"].as_u64(),
+            stats["in_flight"].as_u64()
+        ),
+        (Some(10_000), Some(0), Some(0))
+    );
+    eprintln!(
+        "3 workers, 10000 jobs in {elapsed:.2?}; shares {:?}",
+        workers
+            .iter()
+            .map(|w| w.task_ids().len())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    let total = 300;
+    enqueue(
+        &redis,
+        &chaos_tasks("k", total, r#"{"action":"busy","ms":"30"}"#),
+        &[],
+    );
+    let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
+    let mut victim = Worker::start(&redis, plugins.path(), plugins.path(), "victim", &args);
+    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
+    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
+    // Let the victim take jobs, then kill it without a chance to clean up.
+    std::thread::sleep(Duration::from_millis(1200));
+    let held_before = stats(&redis)["in_flight"].as_u64().unwrap_or(0);
+    victim.signal("KILL");
+    let killed_at = Instant::now();
+    victim.wait(Duration::from_secs(10));
+    assert_eq!(a.wait(Duration::from_secs(120)), 0, "{}", a.log());
+    assert_eq!(b.wait(Duration::from_secs(120)), 0, "{}", b.log());
+    let finished_after_kill = killed_at.elapsed();
+
+    let counts = counts(&[&victim, &a, &b]);
+    assert_eq!(counts.len(), total, "every job ended done");
+    let stats = stats(&redis);
+    assert_eq!(stats["dead"].as_u64(), Some(0));
+    assert_eq!(stats["in_flight"].as_u64(), Some(0));
+    let recovered = a
+        .log()
+        .matches("recovered a job whose lease lapsed")
+        .count()
+        + b.log()
+            .matches("recovered a job whose lease lapsed")
+            .count();
+    assert!(
+        recovered > 0,
+        "the victim's jobs were taken over:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    let repeated = counts.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "crash test: {total} jobs, {} done once, {repeated} recorded twice (victim wrote before its ack), \
+         {recovered} recovered after the kill, in flight at kill time {held_before}, all finished {finished_after_kill:.2?} after the kill",
+        counts.values().filter(|&&n| n == 1).count()
+    );
+}
+
+#[test]
+fn a_job_longer_than_the_lease_is_not_delivered_twice_while_its_host_lives() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("long", 1, r#"{"action":"busy","ms":"3500"}"#),
+        &[],
+    );
+    let args = ["--until-empty", "--lease", LEASE, "--plugin-timeout", "20s"];
+    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
+    assert_eq!(a.wait(Duration::from_secs(60)), 0, "{}", a.log());
+    assert_eq!(b.wait(Duration::from_secs(60)), 0, "{}", b.log());
+    let counts = counts(&[&a, &b]);
+    assert_eq!(counts.get("long0"), Some(&1), "{counts:?}");
+    for worker in [&a, &b] {
+        assert!(!worker.log().contains("recovered"), "{}", worker.log());
+        assert!(!worker.log().contains("lease lost"), "{}", worker.log());
+    }
+}
+
+#[test]
+fn a_redis_restart_mid_run_loses_nothing() {
+    let mut redis = RedisServer::start(true);
+    let plugins = PluginDir::with(&["chaos"]);
+    let total = 1500;
+    enqueue(
+        &redis,
+        &chaos_tasks("r", total, r#"{"action":"busy","ms":"2"}"#),
+        &[],
+    );
+    let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
+    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
+    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
+    std::thread::sleep(Duration::from_millis(500));
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.restart();
+    assert_eq!(a.wait(Duration::from_secs(120)), 0, "{}", a.log());
+    assert_eq!(b.wait(Duration::from_secs(120)), 0, "{}", b.log());
+    let counts = counts(&[&a, &b]);
+    assert_eq!(counts.len(), total, "every job done after the restart");
+    let stats = stats(&redis);
+    assert_eq!(
+        (
+            stats["dead"].as_u64(),
+            stats["in_flight"].as_u64(),
+            stats["ready"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    let logs = a.log() + &b.log();
+    assert!(
+        logs.contains("is unavailable"),
+        "the outage was logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("is reachable again"),
+        "the recovery was logged:\n{logs}"
+    );
+}
+
+#[test]
+fn retries_then_dead_letters_then_dead_retry() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &[
+            r#"{"id":"flaky","payload":"x","plugin":"chaos","metadata":{"action":"retry-until","succeed_at":"2"}}"#.to_owned(),
+            r#"{"id":"hopeless","payload":"x","plugin":"chaos","metadata":{"action":"retry","message":"still broken"}}"#.to_owned(),
+        ],
+        &[],
+    );
+    let base = ["--until-empty", "--lease", LEASE, "--retry-delay", "20ms"];
+    let mut first = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "first",
+        &[&base[..], &["--max-attempts", "1"]].concat(),
+    );
+    assert_eq!(
+        first.wait(Duration::from_secs(60)),
+        1,
+        "dead jobs make the exit status 1: {}",
+        first.log()
+    );
+    let dead = dead_list(&redis);
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let hopeless = dead
+        .iter()
+        .find(|d| d["id"] == "hopeless")
+        .expect("hopeless is dead");
+    assert_eq!(hopeless["attempts"], 1);
+    assert!(
+        hopeless["error"].as_str().unwrap().contains("still broken"),
+        "{hopeless}"
+    );
+
+    let retried = run(jobhost().args(["dead", "retry", "flaky", "--queue", &redis.url()]));
+    assert_eq!(retried.code, 0, "{retried:?}");
+    assert!(
+        retried.stderr.contains("1 dead letters back on the queue"),
+        "{retried:?}"
+    );
+    let s = stats(&redis);
+    assert_eq!(
+        (s["dead"].as_u64(), s["ready"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let mut second = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "second",
+        &[&base[..], &["--max-attempts", "3"]].concat(),
+    );
+    assert_eq!(second.wait(Duration::from_secs(60)), 0, "{}", second.log());
+    let records = second.records();
+    assert_eq!(records.len(), 1, "{}", second.log());
+    assert_eq!(records[0]["task_id"], "flaky");
+    // Attempts were reset by `dead retry`: it failed once more, then succeeded.
+    assert_eq!(records[0]["record"]["attempt"], 2);
+
+    let purged = run(jobhost().args(["dead", "purge", "--queue", &redis.url()]));
+    assert!(
+        purged.stderr.contains("purged 1 dead letters"),
+        "{purged:?}"
+    );
+    assert!(dead_list(&redis).is_empty());
+}
+
+#[test]
+fn delayed_jobs_are_not_run_early() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    let enqueued_at = Instant::now();
+    let queued = enqueue(
+        &redis,
+        &chaos_tasks("later", 1, "{}"),
+        &["--delay", "1500ms"],
+    );
+    assert_eq!(queued.code, 0, "{queued:?}");
+    let s = stats(&redis);
+    assert_eq!(
+        (s["delayed"].as_u64(), s["ready"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let mut worker = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "w",
+        &["--until-empty"],
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(worker.task_ids().is_empty(), "ran before its time");
+    assert_eq!(worker.wait(Duration::from_secs(30)), 0, "{}", worker.log());
+    assert!(enqueued_at.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(worker.task_ids(), vec!["later0"]);
+}
+
+#[test]
+fn seed_style_rpush_of_bare_urls_is_consumed() {
+    let redis = RedisServer::start(false);
+    let server = TestServer::start();
+    let plugins = PluginDir::with(&["chaos"]);
+    let mut conn = redis.conn();
+    for i in 0..50 {
+        let _: i64 = redis::cmd("RPUSH")
+            .arg("music_task_queue")
+            .arg(server.url(&format!("/chaos/{i}")))
+            .query(&mut conn)
+            .unwrap();
+    }
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("music_task_queue")
+        .arg("not a url")
+        .query(&mut conn)
+        .unwrap();
+    let mut worker = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "w",
+        &["--until-empty", "--redis-list", "music_task_queue"],
+    );
+    assert_eq!(
+        worker.wait(Duration::from_secs(60)),
+        1,
+        "one bad line is dead: {}",
+        worker.log()
+    );
+    assert_eq!(worker.task_ids().len(), 50, "{}", worker.log());
+    for i in 0..50 {
+        assert_eq!(server.hits(&format!("/chaos/{i}")), 1);
+    }
+    let left: i64 = redis::cmd("LLEN")
+        .arg("music_task_queue")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(left, 0);
+    let dead = dead_list(&redis);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["raw"], "not a url");
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid task in the queue"),
+        "{dead:?}"
+    );
+}
+
+#[test]
+fn graceful_shutdown_hands_jobs_back_at_once() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("g", 6, r#"{"action":"busy","ms":"2500"}"#),
+        &[],
+    );
+    // A long lease: if the jobs were not handed back, nobody could take them
+    // for 60 seconds.
+    let mut a = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "a",
+        &[
+            "--lease",
+            "60s",
+            "--concurrency",
+            "2",
+            "--grace",
+            "200ms",
+            "--plugin-timeout",
+            "20s",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(stats(&redis)["in_flight"].as_u64().unwrap_or(0) >= 2);
+    let stopping = Instant::now();
+    a.signal("TERM");
+    a.wait(Duration::from_secs(10));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "stopped after the grace period"
+    );
+    assert!(a.log().contains("handed"), "{}", a.log());
+    let s = stats(&redis);
+    assert_eq!(
+        (
+            s["in_flight"].as_u64(),
+            s["ready"].as_u64(),
+            s["done"].as_u64()
+        ),
+        (Some(0), Some(6), Some(0)),
+        "{}",
+        a.log()
+    );
+
+    let started = Instant::now();
+    let mut b = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "b",
+        &[
+            "--until-empty",
+            "--lease",
+            "60s",
+            "--concurrency",
+            "6",
+            "--plugin-timeout",
+            "20s",
+        ],
+    );
+    assert_eq!(b.wait(Duration::from_secs(60)), 0, "{}", b.log());
+    assert_eq!(b.task_ids().len(), 6);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "taken at once, not after the lease"
+    );
+}
+
+#[test]
+fn bad_entries_in_the_queue_are_dead_lettered_and_the_worker_goes_on() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(&redis, &chaos_tasks("fine", 3, "{}"), &[]);
+    let mut conn = redis.conn();
+    for body in ["{not json", r#"{"id":"no-url"}"#] {
+        let _: String = redis::cmd("XADD")
+            .arg("jobhost:{jobs}:stream")
+            .arg("*")
+            .arg("task")
+            .arg(body)
+            .query(&mut conn)
+            .unwrap();
+    }
+    let mut worker = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "w",
+        &["--until-empty"],
+    );
+    assert_eq!(worker.wait(Duration::from_secs(60)), 1, "{}", worker.log());
+    assert_eq!(worker.task_ids().len(), 3);
+    let dead = dead_list(&redis);
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for letter in &dead {
+        assert!(
+            letter["error"]
+                .as_str()
+                .unwrap()
+                .contains("invalid task JSON in the queue"),
+            "{letter}"
+        );
+    }
+}
+
+#[test]
+fn a_poison_job_that_keeps_killing_its_host_is_dead_lettered() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("poison", 1, r#"{"action":"busy","ms":"10000"}"#),
+        &[],
+    );
+    let args = [
+        "--until-empty",
+        "--lease",
+        "500ms",
+        "--max-deliveries",
+        "2",
+        "--plugin-timeout",
+        "30s",
+    ];
+    for round in 0..2 {
+        let mut host = Worker::start(
+            &redis,
+            plugins.path(),
+            plugins.path(),
+            &format!("h{round}"),
+            &args,
+        );
+        // Wait until this host holds the job (its lease must lapse first
+        // after the previous host died), then kill it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !host.log().contains("joined queue") || stats(&redis)["in_flight"].as_u64() != Some(1)
+        {
+            assert!(Instant::now() < deadline, "host {round} never took the job");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        host.signal("KILL");
+        host.wait(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let mut last = Worker::start(&redis, plugins.path(), plugins.path(), "last", &args);
+    assert_eq!(last.wait(Duration::from_secs(30)), 0, "{}", last.log());
+    let dead = dead_list(&redis);
+    assert_eq!(dead.len(), 1, "{dead:?}\n{}", last.log());
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("delivered 3 times"),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0]["id"], "poison0");
+}
+
+#[test]
+fn plugins_share_a_redis_key_value_store_and_records_can_go_to_a_stream() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("kv", 20, r#"{"action":"kv","key":"hits"}"#),
+        &[],
+    );
+    let args = ["--until-empty", "--output", "redis-stream:records"];
+    // Worker::start sets --output to a file; the later flag wins in clap? No:
+    // use a plain command so the stream is the only sink.
+    let mut a = jobhost()
+        .args(["run", "--queue", &redis.url(), "--plugins"])
+        .arg(plugins.path())
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut b = jobhost()
+        .args(["run", "--queue", &redis.url(), "--plugins"])
+        .arg(plugins.path())
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let mut conn = redis.conn();
+    let hits: String = redis::cmd("GET")
+        .arg("jobhost:kv:chaos:hits")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(hits, "20");
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("records")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    let redis::Value::Array(entries) = entries else {
+        panic!("no stream")
+    };
+    assert_eq!(entries.len(), 20);
+    let mut values: Vec<i64> = entries
+        .into_iter()
+        .map(|entry| {
+            let redis::Value::Array(parts) = entry else {
+                panic!()
+            };
+            let redis::Value::Array(fields) = &parts[1] else {
+                panic!()
+            };
+            let pos = fields
+                .iter()
+                .position(|f| matches!(f, redis::Value::BulkString(b) if b == b"record"))
+                .unwrap();
+            let redis::Value::BulkString(record) = &fields[pos + 1] else {
+                panic!()
+            };
+            serde_json::from_slice::<serde_json::Value>(record).unwrap()["value"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        (1..=20).collect::<Vec<_>>(),
+        "every increment seen once across two hosts"
+    );
+}
+
+#[test]
+fn an_unreachable_redis_is_a_clear_configuration_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let plugins = PluginDir::with(&["chaos"]);
+    let run = run(jobhost()
+        .args([
+            "run",
+            "--queue",
+            &format!("redis://127.0.0.1:{port}"),
+            "--plugins",
+        ])
+        .arg(plugins.path()));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot connect to Redis at redis://127.0.0.1:{port}"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("is redis-server running there?"),
+        "{run:?}"
+    );
+    let bad = crate::util::run(jobhost().args(["stats", "--queue", "http://nope"]));
+    assert_eq!(bad.code, 2, "{bad:?}");
+}

@@ -1,0 +1,246 @@
+//! Helpers for the Redis tests: a private `redis-server` on a free port
+//! (killable and restartable), worker processes, and queue inspection.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A redis-server owned by one test.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    appendonly: bool,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl RedisServer {
+    /// Start a server; with `appendonly`, every write is fsynced to an AOF
+    /// file so that a restart keeps everything.
+    pub fn start(appendonly: bool) -> Self {
+        let mut server = RedisServer {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            appendonly,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.appendonly {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        self.child = Some(
+            command
+                .spawn()
+                .expect("redis-server is installed (apt-get install redis-server)"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill the server hard (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `jobhost run` worker process against a Redis queue.
+pub struct Worker {
+    pub child: Child,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Worker {
+    /// Start a worker; `extra` adds flags. Records go to `dir/NAME.jsonl`.
+    pub fn start(
+        redis: &RedisServer,
+        plugins: &Path,
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> Self {
+        let out = dir.join(format!("{name}.jsonl"));
+        let err = dir.join(format!("{name}.log"));
+        let child = jobhost()
+            .args(["run", "--queue", &redis.url(), "--plugins"])
+            .arg(plugins)
+            .arg("--output")
+            .arg(&out)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("log file"))
+            .spawn()
+            .expect("spawn jobhost run");
+        Worker { child, out, err }
+    }
+
+    /// Wait for the worker to exit (at most `limit`); its exit code.
+    pub fn wait(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("worker did not exit within {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Task ids of the records this worker wrote.
+    pub fn task_ids(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["task_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many times each task id was recorded across workers.
+pub fn counts(workers: &[&Worker]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for worker in workers {
+        for id in worker.task_ids() {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// `jobhost enqueue` lines from a file; returns the run.
+pub fn enqueue(redis: &RedisServer, lines: &[String], extra: &[&str]) -> Run {
+    let (_dir, input) = input_file(lines);
+    run(jobhost()
+        .args(["enqueue", "--queue", &redis.url(), "--input"])
+        .arg(&input)
+        .args(extra))
+}
+
+/// `jobhost stats --json`.
+pub fn stats(redis: &RedisServer) -> Value {
+    let run = run(jobhost().args(["stats", "--json", "--queue", &redis.url()]));
+    assert_eq!(run.code, 0, "{run:?}");
+    serde_json::from_str(&run.stdout).expect("stats JSON")
+}
+
+/// `jobhost dead list` as JSON values.
+pub fn dead_list(redis: &RedisServer) -> Vec<Value> {
+    let run = run(jobhost().args(["dead", "list", "--queue", &redis.url()]));
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead letter JSON"))
+        .collect()
+}
+
+/// Inline chaos tasks `prefix0..prefixN` with the given metadata JSON.
+pub fn chaos_tasks(prefix: &str, n: usize, metadata: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{prefix}{i}","payload":"x","plugin":"chaos","metadata":{metadata}}}"#
+            )
+        })
+        .collect()
+}
