@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::fetch::FetchConfig;
+use crate::politeness::{HostLimit, PolitenessConfig};
 use crate::queue::redis::RedisOptions;
 use crate::run::{Input, Output, QueueChoice, RunConfig};
 use crate::runtime::engine::EngineLimits;
@@ -247,6 +248,18 @@ pub struct RunArgs {
     /// reliable delivery.
     #[arg(long, value_name = "LIST", env = "JOBHOST_REDIS_LIST")]
     pub redis_list: Option<String>,
+    /// Requests per second to any one URL host (0 = unlimited); shared by
+    /// every host through Redis with the Redis queue.
+    #[arg(long, default_value_t = 0.0, env = "JOBHOST_HOST_RATE")]
+    pub host_rate: f64,
+    /// Requests at once to any one URL host (0 = unlimited); shared through
+    /// Redis with the Redis queue.
+    #[arg(long, default_value_t = 0, env = "JOBHOST_HOST_CONCURRENCY")]
+    pub host_concurrency: u32,
+    /// Limits for one URL host, overriding the two above:
+    /// HOST=RATE/CONCURRENCY, e.g. api.example.com=5/2 (repeatable).
+    #[arg(long, value_name = "HOST=RATE/CONC", value_parser = PolitenessConfig::parse_override)]
+    pub host_limit: Vec<(String, HostLimit)>,
     /// On SIGINT/SIGTERM, let running jobs finish for this long, then hand
     /// the rest back to the queue.
     #[arg(long, default_value = "10s", value_parser = parse_duration, env = "JOBHOST_GRACE")]
@@ -312,6 +325,12 @@ impl RunArgs {
         }
         if self.max_memory < 1 << 20 {
             return Err(usage("--max-memory", "must be at least 1MiB"));
+        }
+        if !self.host_rate.is_finite() || self.host_rate < 0.0 {
+            return Err(usage(
+                "--host-rate",
+                "must be a number of requests per second, 0 for unlimited",
+            ));
         }
         if self.plugin_timeout.is_zero() || self.fetch_timeout.is_zero() {
             return Err(usage(
@@ -405,6 +424,13 @@ impl RunArgs {
             dead_letters: self.dead_letters,
             queue,
             grace: self.grace,
+            politeness: PolitenessConfig {
+                default: HostLimit {
+                    rate: self.host_rate,
+                    concurrency: self.host_concurrency,
+                },
+                overrides: self.host_limit.into_iter().collect(),
+            },
             worker: WorkerConfig {
                 concurrency: self.concurrency,
                 max_attempts: self.max_attempts,

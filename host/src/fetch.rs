@@ -77,8 +77,8 @@ pub enum FetchError {
         /// The limit.
         timeout: Duration,
     },
-    /// A 5xx answer.
-    #[error("server error: HTTP {status} from {url}")]
+    /// A 5xx or 429 answer: the server is failing or asks us to slow down.
+    #[error("HTTP {status} from {url}")]
     ServerError {
         /// The URL.
         url: String,
@@ -125,7 +125,7 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether retrying later can help (network trouble, timeouts, 5xx).
+    /// Whether retrying later can help (network trouble, timeouts, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -133,6 +133,19 @@ impl FetchError {
                 | FetchError::Timeout { .. }
                 | FetchError::ServerError { .. }
         )
+    }
+
+    /// A `429` or `503` that came with `Retry-After`: how long the whole URL
+    /// host should be left alone.
+    pub fn hold_back(&self) -> Option<Duration> {
+        match self {
+            FetchError::ServerError {
+                status: 429 | 503,
+                retry_after,
+                ..
+            } => *retry_after,
+            _ => None,
+        }
     }
 
     /// How long the server asked us to wait, if it did.
@@ -199,7 +212,9 @@ impl Fetcher {
             .await
             .map_err(|e| self.classify(url, e))?;
         let status = response.status().as_u16();
-        if status >= 500 {
+        // 429 joins the 5xx: "come back later" is the host's business, not
+        // the plugin's.
+        if status >= 500 || status == 429 {
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)

@@ -10,6 +10,7 @@
 //! - [`queue`]: the [`queue::Queue`] trait and its backends (memory, Redis).
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
+//! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
 //! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
 //! - [`registry`]: the plugins folder, loaded and indexed by name.
 //! - [`routing`]: which plugin handles a task.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod commands;
 pub mod fetch;
 pub mod kv;
+pub mod politeness;
 pub mod queue;
 pub mod registry;
 pub mod routing;

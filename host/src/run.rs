@@ -22,8 +22,9 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::kv::{AnyKv, MemoryKv, RedisKv};
+use crate::politeness::{Politeness, PolitenessConfig};
 use crate::queue::memory::MemoryQueueOptions;
-use crate::queue::redis::RedisOptions;
+use crate::queue::redis::{RedisAdmin, RedisOptions};
 use crate::queue::{MemoryQueue, Queue, RedisQueue};
 use crate::registry::Registry;
 use crate::routing::Router;
@@ -91,6 +92,8 @@ pub struct RunConfig {
     pub queue: QueueChoice,
     /// Time running jobs get to finish after SIGINT/SIGTERM.
     pub grace: Duration,
+    /// Per URL host limits.
+    pub politeness: PolitenessConfig,
 }
 
 /// What a run did.
@@ -168,7 +171,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
                 dedupe_urls: config.dedupe,
             }));
-            let mut summary = drive(&config, queue.clone(), kv, false).await?;
+            let mut summary = drive(&config, queue.clone(), kv).await?;
             let dead = queue.dead_letters();
             if let Some(path) = &config.dead_letters {
                 write_dead_letters(path, &dead)?;
@@ -189,7 +192,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             // Plugins load before the queue starts taking jobs.
             let (runtime, router) = prepare(&config, kv).await?;
             let queue = RedisQueue::start(options).await?;
-            let mut summary = drive_loaded(&config, queue, runtime, router, true).await?;
+            let shared = Some(queue.admin().clone());
+            let mut summary = drive_loaded(&config, queue, runtime, router, shared).await?;
             summary.elapsed = started.elapsed();
             Ok(summary)
         }
@@ -215,21 +219,25 @@ async fn drive<Q: Queue>(
     config: &RunConfig,
     queue: Arc<Q>,
     kv: Arc<AnyKv>,
-    durable: bool,
 ) -> anyhow::Result<RunSummary> {
     let (runtime, router) = prepare(config, kv).await?;
-    drive_loaded(config, queue, runtime, router, durable).await
+    drive_loaded(config, queue, runtime, router, None).await
 }
 
-/// Feed, work, and stop on drain or signal. `durable`: the queue outlives
-/// this process, so records are flushed before each ack.
+/// Feed, work, and stop on drain or signal. With `redis` (the queue
+/// outlives this process), records are flushed before each ack and
+/// politeness limits are shared through Redis.
 async fn drive_loaded<Q: Queue>(
     config: &RunConfig,
     queue: Arc<Q>,
     _runtime: Runtime,
     router: Router,
-    durable: bool,
+    redis: Option<RedisAdmin>,
 ) -> anyhow::Result<RunSummary> {
+    let durable = redis.is_some();
+    // A politeness slot outlives a crashed host by at most this long.
+    let slot_ttl = config.fetch.timeout + Duration::from_secs(5);
+    let politeness = Arc::new(Politeness::new(config.politeness.clone(), redis, slot_ttl));
     let sink = Arc::new(
         match &config.output {
             Output::File(path) => Sink::file(path, durable)
@@ -245,6 +253,7 @@ async fn drive_loaded<Q: Queue>(
         queue: queue.clone(),
         router,
         fetcher,
+        politeness,
         sink: sink.clone(),
         config: config.worker.clone(),
         stats: WorkerStats::default(),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::politeness::{url_host, Politeness};
 use crate::queue::{Completion, Queue, QueueError};
 use crate::routing::Router;
 use crate::runtime::CallError;
@@ -62,6 +63,8 @@ pub struct Workers<Q> {
     pub router: Router,
     /// The fetcher.
     pub fetcher: Fetcher,
+    /// Per URL host limits and hold-backs.
+    pub politeness: Arc<Politeness>,
     /// Where records go.
     pub sink: Arc<Sink>,
     /// Settings.
@@ -78,6 +81,9 @@ struct Failure {
     message: String,
     transient: bool,
     delay: Option<Duration>,
+    /// The job did not run (its URL host asked us to wait): put it back
+    /// after `delay` without counting an attempt.
+    defer: bool,
 }
 
 impl Failure {
@@ -86,6 +92,16 @@ impl Failure {
             message: message.into(),
             transient: false,
             delay: None,
+            defer: false,
+        }
+    }
+
+    fn transient(message: impl Into<String>, delay: Option<Duration>) -> Self {
+        Failure {
+            message: message.into(),
+            transient: true,
+            delay,
+            defer: false,
         }
     }
 }
@@ -96,6 +112,7 @@ impl From<FetchError> for Failure {
             transient: error.is_transient(),
             delay: error.retry_after(),
             message: error.to_string(),
+            defer: false,
         }
     }
 }
@@ -174,6 +191,11 @@ impl<Q: Queue> Workers<Q> {
     }
 
     async fn fail(&self, task: Task, failure: Failure) -> Result<(), QueueError> {
+        if failure.defer {
+            let delay = failure.delay.unwrap_or(Duration::from_secs(1));
+            tracing::debug!(task = %task.id, "put back for {delay:?}: {}", failure.message);
+            return self.queue.defer(task, delay).await;
+        }
         if failure.transient && task.attempt < self.config.max_attempts {
             let delay = failure
                 .delay
@@ -223,7 +245,7 @@ impl<Q: Queue> Workers<Q> {
                 content_type: Some(payload.content_type.clone()),
                 body: payload.body.clone(),
             },
-            None => self.fetcher.fetch(&task.url).await?,
+            None => self.polite_fetch(task).await?,
         };
         let plugin = match early {
             Some(plugin) => plugin.clone(),
@@ -237,22 +259,20 @@ impl<Q: Queue> Workers<Q> {
             .handle(task, content)
             .await
             .map_err(|error| match error {
-                CallError::Retry { message, delay } => Failure {
-                    message: format!("plugin {} asked for a retry: {message}", plugin.name()),
-                    transient: true,
+                CallError::Retry { message, delay } => Failure::transient(
+                    format!("plugin {} asked for a retry: {message}", plugin.name()),
                     delay,
-                },
+                ),
                 CallError::Fail(message) => {
                     Failure::permanent(format!("plugin {} failed: {message}", plugin.name()))
                 }
                 CallError::Trap(message) => {
                     Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
                 }
-                CallError::Instantiate(message) => Failure {
-                    message: format!("plugin {} could not start: {message}", plugin.name()),
-                    transient: true,
-                    delay: None,
-                },
+                CallError::Instantiate(message) => Failure::transient(
+                    format!("plugin {} could not start: {message}", plugin.name()),
+                    None,
+                ),
             })?;
         let records_with_ack = self
             .sink
@@ -262,13 +282,47 @@ impl<Q: Queue> Workers<Q> {
                     Failure::permanent(format!("plugin {}: {error}", plugin.name()))
                 }
                 // A full disk or closed pipe may clear up.
-                SinkError::Io(_) => Failure {
-                    message: error.to_string(),
-                    transient: true,
-                    delay: None,
-                },
+                SinkError::Io(_) => Failure::transient(error.to_string(), None),
             })?;
         Ok((plugin, outcome, records_with_ack))
+    }
+
+    /// Fetch within the URL host's limits; a host that asks us to wait
+    /// (Retry-After on 429/503) is held back for everyone.
+    async fn polite_fetch(&self, task: &Task) -> Result<Fetched, Failure> {
+        let host = if self.politeness.active() && !task.url.starts_with("file:") {
+            url_host(&task.url)
+        } else {
+            None
+        };
+        let Some(host) = host else {
+            let fetched = self.fetcher.fetch(&task.url).await;
+            if let Err(error) = &fetched {
+                if let (Some(hold), Some(host)) = (error.hold_back(), url_host(&task.url)) {
+                    self.politeness.hold(&host, hold).await;
+                }
+            }
+            return Ok(fetched?);
+        };
+        let permit = match self.politeness.acquire(&host).await {
+            Ok(permit) => permit,
+            Err(wait) => {
+                return Err(Failure {
+                    message: format!("{host} is held back or at its limit"),
+                    transient: true,
+                    delay: Some(wait),
+                    defer: true,
+                })
+            }
+        };
+        let fetched = self.fetcher.fetch(&task.url).await;
+        self.politeness.release(&host, permit).await;
+        if let Err(error) = &fetched {
+            if let Some(hold) = error.hold_back() {
+                self.politeness.hold(&host, hold).await;
+            }
+        }
+        Ok(fetched?)
     }
 
     fn follow_ups(

@@ -12,5 +12,6 @@ mod failures;
 mod input;
 mod music_sync;
 mod plugins;
+mod politeness;
 mod redis_queue;
 mod routing;

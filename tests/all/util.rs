@@ -142,6 +142,9 @@ pub fn input_file(lines: &[String]) -> (tempfile::TempDir, PathBuf) {
 #[derive(Default)]
 pub struct ServerState {
     hits: Mutex<HashMap<String, u64>>,
+    times: Mutex<HashMap<String, Vec<std::time::Instant>>>,
+    in_flight: std::sync::atomic::AtomicU64,
+    max_in_flight: std::sync::atomic::AtomicU64,
     /// Documents served at /tracks/{id}.
     pub tracks: Mutex<HashMap<String, Vec<u8>>>,
     /// HTML pages served at /site/{page}.
@@ -167,6 +170,7 @@ impl TestServer {
             .route("/site/{page}", get(site))
             .route("/chaos/{name}", get(chaos))
             .route("/redirect/{n}", get(redirect))
+            .route("/conc/{millis}", get(concurrent))
             .with_state(state.clone());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -214,6 +218,39 @@ impl TestServer {
             .unwrap_or(0)
     }
 
+    /// When each request for `path` arrived.
+    pub fn times(&self, path: &str) -> Vec<std::time::Instant> {
+        self.state
+            .times
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// All request times for paths starting with `prefix`, sorted.
+    pub fn times_with_prefix(&self, prefix: &str) -> Vec<std::time::Instant> {
+        let mut all: Vec<_> = self
+            .state
+            .times
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.starts_with(prefix))
+            .flat_map(|(_, times)| times.clone())
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// The most requests in progress at once for /conc/.
+    pub fn max_concurrent(&self) -> u64 {
+        self.state
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn add_track(&self, id: &str, body: &[u8]) {
         self.state
             .tracks
@@ -240,7 +277,27 @@ impl Drop for TestServer {
 }
 
 fn hit(state: &ServerState, path: String) {
+    state
+        .times
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push(std::time::Instant::now());
     *state.hits.lock().unwrap().entry(path).or_default() += 1;
+}
+
+async fn concurrent(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(millis): UrlPath<u64>,
+) -> Response {
+    use std::sync::atomic::Ordering;
+    hit(&state, format!("/conc/{millis}"));
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    "done".into_response()
 }
 
 async fn track(State(state): State<Arc<ServerState>>, UrlPath(id): UrlPath<String>) -> Response {

@@ -206,6 +206,24 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
+    async fn defer(&self, mut task: Task, delay: Duration) -> Result<(), QueueError> {
+        // `pop` counts the attempt again when the task comes back.
+        task.attempt = task.attempt.saturating_sub(1);
+        {
+            let mut state = self.lock();
+            state.seq += 1;
+            let seq = state.seq;
+            state.delayed.push(Reverse(Delayed {
+                due: Instant::now() + delay,
+                seq,
+                task,
+            }));
+            self.finish_one(&mut state);
+        }
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
     async fn bury(&self, task: Task, error: String) -> Result<(), QueueError> {
         {
             let mut state = self.lock();

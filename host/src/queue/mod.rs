@@ -112,6 +112,14 @@ pub trait Queue: Send + Sync + 'static {
         error: String,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
+    /// Put the task back for `delay` without counting an attempt (it did
+    /// not run: its URL host asked us to wait).
+    fn defer(
+        &self,
+        task: Task,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
     /// Move the task to the dead letters.
     fn bury(
         &self,

@@ -26,6 +26,11 @@ pub struct Keys {
     pub stats: String,
     /// SET of URLs seen, for `--dedupe`.
     pub seen: String,
+    /// Prefix of the politeness keys of one URL host:
+    /// `PREFIX{host}:hold` (STRING with a TTL), `PREFIX{host}:rate` (STRING:
+    /// next allowed time in ms), `PREFIX{host}:slots` (ZSET of fetch slots
+    /// by expiry).
+    pub host_prefix: String,
 }
 
 impl Keys {
@@ -39,6 +44,7 @@ impl Keys {
             dead_index: key("dead:index"),
             stats: key("stats"),
             seen: key("seen"),
+            host_prefix: key("host:"),
         }
     }
 }
@@ -77,6 +83,10 @@ pub struct Scripts {
     pub seed: Script,
     /// Dead letters → stream.
     pub dead_retry: Script,
+    /// Take a politeness slot for a URL host.
+    pub host_acquire: Script,
+    /// Hold a URL host back.
+    pub host_hold: Script,
 }
 
 impl Scripts {
@@ -93,6 +103,8 @@ impl Scripts {
             promote: script!("promote.lua"),
             seed: script!("seed.lua"),
             dead_retry: script!("dead_retry.lua"),
+            host_acquire: script!("host_acquire.lua"),
+            host_hold: script!("host_hold.lua"),
         }
     }
 }

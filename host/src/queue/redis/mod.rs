@@ -634,13 +634,37 @@ impl Queue for RedisQueue {
             .arg(&self.consumer)
             .arg(&task.delivery)
             .arg(delay.as_millis() as u64)
-            .arg(wire);
+            .arg(wire)
+            .arg("1");
         let result: i64 = self.eval("scheduling a retry", &invocation).await?;
         self.held().remove(&task.delivery);
         if result < 0 {
             self.warn_lost(&task, "its retry");
         } else {
             self.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn defer(&self, task: Task, delay: Duration) -> Result<(), QueueError> {
+        let k = &self.admin.keys;
+        let failures = task.attempt.saturating_sub(1);
+        let wire = WireTask::from_task(&task, failures, None).to_json();
+        let mut invocation = self.admin.scripts.retry.prepare_invoke();
+        invocation
+            .key(&k.stream)
+            .key(&k.delayed)
+            .key(&k.stats)
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(&task.delivery)
+            .arg(delay.as_millis() as u64)
+            .arg(wire)
+            .arg("0");
+        let result: i64 = self.eval("putting a job back", &invocation).await?;
+        self.held().remove(&task.delivery);
+        if result < 0 {
+            self.warn_lost(&task, "putting it back");
         }
         Ok(())
     }
