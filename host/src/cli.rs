@@ -14,6 +14,7 @@ use crate::politeness::{HostLimit, PolitenessConfig};
 use crate::queue::redis::RedisOptions;
 use crate::run::{Input, Output, QueueChoice, RunConfig};
 use crate::runtime::engine::EngineLimits;
+use crate::runtime::limits::OutputLimits;
 use crate::runtime::CallLimits;
 use crate::task::valid_plugin_name;
 use crate::worker::WorkerConfig;
@@ -221,6 +222,16 @@ pub struct RunArgs {
     /// Largest linear memory of one plugin instance.
     #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "JOBHOST_MAX_MEMORY")]
     pub max_memory: u64,
+    /// Give each plugin call this much fuel (about one unit per wasm
+    /// instruction); off by default, as counting slows every call a little.
+    #[arg(long, env = "JOBHOST_FUEL")]
+    pub fuel: Option<u64>,
+    /// Most bytes of records one job may return.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size, env = "JOBHOST_MAX_OUTPUT")]
+    pub max_output: u64,
+    /// Most follow-up tasks one job may return.
+    #[arg(long, default_value_t = 1000, env = "JOBHOST_MAX_FOLLOW_UPS")]
+    pub max_follow_ups: usize,
     /// The queue: `memory` (this process only) or redis://HOST:PORT/DB.
     #[arg(
         long,
@@ -449,11 +460,17 @@ impl RunArgs {
             engine: EngineLimits {
                 max_instances: self.concurrency.clamp(1, 1000) as u32,
                 max_memory: self.max_memory,
+                fuel: self.fuel.is_some(),
             },
             call: CallLimits {
                 default_timeout: self.plugin_timeout,
                 max_timeout: self.max_plugin_timeout.max(self.plugin_timeout),
                 default_memory: self.max_memory,
+                fuel: self.fuel,
+                output: OutputLimits {
+                    max_record_bytes: self.max_output as usize,
+                    max_follow_ups: self.max_follow_ups,
+                },
             },
         })
     }

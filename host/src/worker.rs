@@ -269,6 +269,9 @@ impl<Q: Queue> Workers<Q> {
                 CallError::Trap(message) => {
                     Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
                 }
+                CallError::Limit(message) => {
+                    Failure::permanent(format!("plugin {} broke a limit: {message}", plugin.name()))
+                }
                 CallError::Instantiate(message) => Failure::transient(
                     format!("plugin {} could not start: {message}", plugin.name()),
                     None,

@@ -15,3 +15,4 @@ mod plugins;
 mod politeness;
 mod redis_queue;
 mod routing;
+mod sandbox;

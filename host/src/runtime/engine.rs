@@ -24,6 +24,9 @@ pub struct EngineLimits {
     pub max_instances: u32,
     /// Largest linear memory of one instance, in bytes.
     pub max_memory: u64,
+    /// Count fuel (instructions) so that calls can be given a budget; off
+    /// by default, as it slows every call a little.
+    pub fuel: bool,
 }
 
 impl Default for EngineLimits {
@@ -31,6 +34,7 @@ impl Default for EngineLimits {
         EngineLimits {
             max_instances: 256,
             max_memory: 64 << 20,
+            fuel: false,
         }
     }
 }
@@ -61,6 +65,7 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
         .memory_reservation(limits.max_memory)
         .memory_reservation_for_growth(0)
         .epoch_interruption(true)
+        .consume_fuel(limits.fuel)
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16))
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     Engine::new(&config)

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::jobhost::plugin::{kv, log, types};
+use super::limits::JobLimiter;
 use crate::kv::{namespaced, AnyKv, KvStore};
 
 /// Most bytes of guest stdout/stderr kept per job.
@@ -31,7 +31,7 @@ pub const MAX_LOG_BYTES: usize = 4096;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: JobLimiter,
     pub(crate) plugin: Arc<str>,
     pub(crate) task_id: String,
     pub(crate) deadline: Instant,
@@ -45,7 +45,7 @@ impl HostState {
         plugin: Arc<str>,
         task_id: String,
         kv: Arc<AnyKv>,
-        limits: StoreLimits,
+        limiter: JobLimiter,
         deadline: Instant,
     ) -> Self {
         let output = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
@@ -59,7 +59,7 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limiter,
             plugin,
             task_id,
             deadline,

@@ -13,6 +13,7 @@
 pub mod bindings;
 pub mod engine;
 pub mod host_imports;
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +22,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use self::bindings::{PluginPre, Task as WitTask};
 use self::engine::{build_engine, EngineLimits, EpochTicker};
 use self::host_imports::HostState;
+use self::limits::{check_outcome, describe_trap, JobLimiter, OutputLimits};
 use crate::fetch::Fetched;
 use crate::kv::AnyKv;
 use crate::task::{valid_plugin_name, Task};
@@ -42,6 +44,10 @@ pub struct CallLimits {
     pub max_timeout: Duration,
     /// Memory of one instance unless the plugin asks for less.
     pub default_memory: u64,
+    /// Fuel per call, if the engine counts fuel.
+    pub fuel: Option<u64>,
+    /// Limits on what a call returns.
+    pub output: OutputLimits,
 }
 
 impl Default for CallLimits {
@@ -50,6 +56,8 @@ impl Default for CallLimits {
             default_timeout: Duration::from_secs(5),
             max_timeout: Duration::from_secs(60),
             default_memory: 64 << 20,
+            fuel: None,
+            output: OutputLimits::default(),
         }
     }
 }
@@ -123,6 +131,9 @@ pub enum CallError {
     /// The instance could not be created.
     #[error("could not instantiate plugin: {0}")]
     Instantiate(String),
+    /// The outcome broke an output limit.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Limits a plugin asked for in `describe()`.
@@ -203,6 +214,9 @@ impl Runtime {
         kv: Arc<AnyKv>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context as _;
+        if limits.fuel.is_some() && !engine_limits.fuel {
+            anyhow::bail!("a fuel budget needs an engine that counts fuel");
+        }
         let engine = build_engine(engine_limits)
             .map_err(flatten)
             .context("configuring the WebAssembly engine")?;
@@ -334,10 +348,14 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| describe_error(format!("instantiating: {e:#}")))?;
-        let raw = instance
-            .call_describe(&mut store)
-            .await
-            .map_err(|e| describe_error(trap_message(&e, &store)))?;
+        let raw = instance.call_describe(&mut store).await.map_err(|e| {
+            describe_error(trap_message(
+                &e,
+                &store,
+                self.shared.limits.default_timeout,
+                self.shared.limits.fuel,
+            ))
+        })?;
         if !valid_plugin_name(&raw.name) {
             return Err(describe_error(format!(
                 "invalid plugin name `{}`: use 1 to 64 lower-case letters, digits and `-`",
@@ -375,21 +393,21 @@ fn make_store(
     memory: u64,
     timeout: Duration,
 ) -> Store<HostState> {
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(memory as usize)
-        .instances(64)
-        .tables(64)
-        .memories(8)
-        .build();
+    let limiter = JobLimiter::new(memory as usize);
     let state = HostState::new(
         plugin,
         task_id,
         shared.kv.clone(),
-        limits,
+        limiter,
         Instant::now() + timeout,
     );
     let mut store = Store::new(&shared.engine, state);
-    store.limiter(|state| &mut state.limits);
+    store.limiter(|state| &mut state.limiter);
+    if let Some(fuel) = shared.limits.fuel {
+        // Only fails when the engine does not count fuel, which
+        // `Runtime::new` rules out.
+        let _ = store.set_fuel(fuel);
+    }
     // Check the deadline at every epoch tick; yield to the executor in
     // between so that a long call never blocks other jobs on this thread.
     store.set_epoch_deadline(1);
@@ -443,16 +461,20 @@ fn flatten(error: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{error:#}")
 }
 
-/// A trap's message, with what the guest printed (a Rust panic message, for
-/// example) appended.
-fn trap_message(error: &wasmtime::Error, store: &Store<HostState>) -> String {
-    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
-        None => format!("{error:#}"),
-    };
-    if message.contains("deadline exceeded") {
-        message = "deadline exceeded".to_owned();
-    }
+/// A trap's message, naming the limit it broke if any, with what the guest
+/// printed (a Rust panic message, for example) appended.
+fn trap_message(
+    error: &wasmtime::Error,
+    store: &Store<HostState>,
+    timeout: Duration,
+    fuel: Option<u64>,
+) -> String {
+    let mut message = describe_trap(
+        error,
+        timeout,
+        fuel,
+        store.data().limiter.refused.as_deref(),
+    );
     let output = store.data().guest_output();
     if !output.is_empty() {
         // The end of the output is where a panic message is.
@@ -531,9 +553,14 @@ impl Plugin {
         let result = instance
             .call_handle(&mut store, &wit_task, &wit_content)
             .await
-            .map_err(|e| CallError::Trap(trap_message(&e, &store)))?;
+            .map_err(|e| {
+                CallError::Trap(trap_message(&e, &store, self.timeout, shared.limits.fuel))
+            })?;
         match result {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                check_outcome(&outcome, &shared.limits.output).map_err(CallError::Limit)?;
+                Ok(outcome)
+            }
             Err(bindings::HandleError::Fail(message)) => Err(CallError::Fail(message)),
             Err(bindings::HandleError::Retry(retry)) => Err(CallError::Retry {
                 message: retry.message,

@@ -15,6 +15,13 @@
 //! | `retry-until` | retry while `attempt < succeed_at` (with `delay_ms`), then `ok`|
 //! | `loop`        | spins forever (until the host's deadline)                      |
 //! | `busy`        | spins for `ms` milliseconds (default 100), then like `ok`      |
+//! | `grow`        | allocates and touches `mb` MiB (default 1024): a memory bomb   |
+//! | `recurse`     | recurses without end: a stack overflow                          |
+//! | `big-record`  | one record of about `kb` KiB (default 1024)                     |
+//! | `many-follow-ups` | `count` follow-ups (default 10000)                          |
+//! | `read-file`   | tries to read `path` (default /etc/passwd); record `{"ok","error"}` |
+//! | `env`         | record `{"vars": [names], "args": [...]}` of its environment   |
+//! | `socket`      | tries a TCP connect to `addr`; record `{"ok","error"}`          |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
@@ -119,9 +126,78 @@ impl Guest for Chaos {
                     (0..count).map(|n| json!({ "n": n }).to_string().into_bytes()),
                 ))
             }
+            "grow" => {
+                // A memory bomb: allocate and touch `mb` MiB.
+                let mb: usize = number(&task, "mb")?.unwrap_or(1024);
+                let mut blocks = Vec::new();
+                for _ in 0..mb {
+                    blocks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+                }
+                Ok(records([json!({ "grew_mb": blocks.len() })
+                    .to_string()
+                    .into_bytes()]))
+            }
+            "recurse" => Ok(records([json!({ "depth": recurse(0) })
+                .to_string()
+                .into_bytes()])),
+            "big-record" => {
+                let kb: usize = number(&task, "kb")?.unwrap_or(1024);
+                Ok(records([json!({ "blob": "x".repeat(kb * 1024) })
+                    .to_string()
+                    .into_bytes()]))
+            }
+            "many-follow-ups" => {
+                let n: u32 = number(&task, "count")?.unwrap_or(10_000);
+                Ok(Outcome {
+                    records: Vec::new(),
+                    follow_ups: (0..n)
+                        .map(|i| FollowUp {
+                            url: format!("https://example.invalid/{i}"),
+                            plugin: None,
+                            metadata: Vec::new(),
+                        })
+                        .collect(),
+                })
+            }
+            // Reach for what a plugin must not have; report what happened.
+            "read-file" => {
+                let path = metadata(&task, "path").unwrap_or("/etc/passwd");
+                let result = std::fs::read(path);
+                Ok(records([json!({
+                    "ok": result.is_ok(),
+                    "error": result.err().map(|e| e.to_string()),
+                })
+                .to_string()
+                .into_bytes()]))
+            }
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args: Vec<String> = std::env::args().collect();
+                Ok(records([json!({ "vars": vars, "args": args })
+                    .to_string()
+                    .into_bytes()]))
+            }
+            "socket" => {
+                let addr = metadata(&task, "addr").unwrap_or("127.0.0.1:6379");
+                let result = std::net::TcpStream::connect(addr);
+                Ok(records([json!({
+                    "ok": result.is_ok(),
+                    "error": result.err().map(|e| e.to_string()),
+                })
+                .to_string()
+                .into_bytes()]))
+            }
             other => Err(HandleError::Fail(format!("unknown chaos action `{other}`"))),
         }
     }
+}
+
+/// Unbounded recursion that the optimiser cannot turn into a loop.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 16]);
+    recurse(depth + 1) + frame[0]
 }
 
 /// The first value of metadata `key`.

@@ -1,0 +1,184 @@
+//! The hostile-plugin suite: each misbehaviour fails its own job with an
+//! error that names the limit, retries and dead letters behave as
+//! configured, and jobs running beside it finish normally.
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// Run one hostile chaos task among `n` well-behaved ones; returns the run
+/// and the hostile job's dead letter (if it died).
+fn beside_good_jobs(metadata: &str, extra: &[&str]) -> (Run, Option<Value>, tempfile::TempDir) {
+    let plugins = PluginDir::with(&["chaos"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let mut lines = vec![format!(
+        r#"{{"id":"hostile","payload":"x","plugin":"chaos","metadata":{metadata}}}"#
+    )];
+    for i in 0..12 {
+        lines.push(format!(r#"{{"id":"good{i}","payload":"x","plugin":"chaos","metadata":{{"action":"busy","ms":"20"}}}}"#));
+    }
+    let (_input_dir, input) = input_file(&lines);
+    let run = run(jobhost()
+        .args(["run", "--concurrency", "3", "--input"])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path())
+        .arg("--dead-letters")
+        .arg(&dead)
+        .args(extra));
+    let good = run
+        .records()
+        .iter()
+        .filter(|r| {
+            r["task_id"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("good")
+        })
+        .count();
+    assert_eq!(good, 12, "the other jobs finished: {run:?}");
+    let letter = std::fs::read_to_string(&dead)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["id"] == "hostile");
+    (run, letter, dir)
+}
+
+fn error_of(letter: &Option<Value>) -> String {
+    letter.as_ref().expect("the hostile job is dead")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_deadline() {
+    let (run, letter, _dir) =
+        beside_good_jobs(r#"{"action":"loop"}"#, &["--plugin-timeout", "300ms"]);
+    assert_eq!(run.code, 1);
+    let error = error_of(&letter);
+    assert!(
+        error.contains("deadline exceeded: the call ran longer than 300ms"),
+        "{error}"
+    );
+    assert_eq!(letter.unwrap()["attempts"], 1, "a trap is not retried");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_fuel_when_asked() {
+    let (_run, letter, _dir) = beside_good_jobs(
+        r#"{"action":"loop"}"#,
+        &["--fuel", "50000000", "--plugin-timeout", "60s"],
+    );
+    let error = error_of(&letter);
+    assert!(
+        error.contains("fuel exhausted: the call used more than 50000000 units (--fuel)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let (_run, letter, _dir) = beside_good_jobs(
+        r#"{"action":"grow","mb":"500"}"#,
+        &["--max-memory", "32MiB"],
+    );
+    let error = error_of(&letter);
+    assert!(error.contains("memory limit exceeded"), "{error}");
+    assert!(error.contains("the limit is 32 MiB"), "{error}");
+}
+
+#[test]
+fn deep_recursion_traps_safely() {
+    let (_run, letter, _dir) = beside_good_jobs(r#"{"action":"recurse"}"#, &[]);
+    let error = error_of(&letter);
+    assert!(error.contains("plugin chaos trapped"), "{error}");
+    assert!(
+        error.contains("recursion") || error.contains("stack"),
+        "{error}"
+    );
+}
+
+#[test]
+fn huge_outputs_and_too_many_follow_ups_break_their_limits() {
+    let (_run, letter, _dir) = beside_good_jobs(
+        r#"{"action":"big-record","kb":"600"}"#,
+        &["--max-output", "512KiB"],
+    );
+    let error = error_of(&letter);
+    assert!(
+        error.contains("output limit exceeded") && error.contains("--max-output"),
+        "{error}"
+    );
+    let (_run, letter, _dir) = beside_good_jobs(
+        r#"{"action":"many-follow-ups","count":"50"}"#,
+        &["--max-follow-ups", "10"],
+    );
+    let error = error_of(&letter);
+    assert!(
+        error.contains(
+            "follow-up limit exceeded: the plugin returned 50 follow-ups, the limit is 10"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_panic_is_a_permanent_failure_with_its_message() {
+    let (_run, letter, _dir) = beside_good_jobs(
+        r#"{"action":"panic","message":"hostile"}"#,
+        &["--max-attempts", "3"],
+    );
+    let letter = letter.expect("dead");
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("chaos panic: hostile"),
+        "{letter}"
+    );
+    assert_eq!(letter["attempts"], 1);
+}
+
+#[test]
+fn a_plugin_cannot_read_files_the_environment_or_open_sockets() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let plugins = PluginDir::with(&["chaos"]);
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not read").unwrap();
+    let run = run(jobhost()
+        .env("JOBHOST_TEST_SECRET", "hunter2")
+        .args(["run", "--plugins"])
+        .arg(plugins.path())
+        .arg(r#"{"id":"passwd","payload":"x","plugin":"chaos","metadata":{"action":"read-file","path":"/etc/passwd"}}"#)
+        .arg(format!(r#"{{"id":"secret","payload":"x","plugin":"chaos","metadata":{{"action":"read-file","path":"{}"}}}}"#, secret.display()))
+        .arg(r#"{"id":"env","payload":"x","plugin":"chaos","metadata":{"action":"env"}}"#)
+        .arg(format!(r#"{{"id":"socket","payload":"x","plugin":"chaos","metadata":{{"action":"socket","addr":"{addr}"}}}}"#)));
+    assert_eq!(run.code, 0, "{run:?}");
+    let by_id = |id: &str| {
+        run.records()
+            .into_iter()
+            .find(|r| r["task_id"] == id)
+            .unwrap_or_else(|| panic!("no record for {id}: {run:?}"))["record"]
+            .clone()
+    };
+    for id in ["passwd", "secret"] {
+        let record = by_id(id);
+        assert_eq!(record["ok"], false, "{id}: {record}");
+    }
+    let env = by_id("env");
+    assert_eq!(env["vars"], serde_json::json!([]), "{env}");
+    assert_eq!(env["args"], serde_json::json!([]), "{env}");
+    let socket = by_id("socket");
+    assert_eq!(socket["ok"], false, "{socket}");
+    // Nothing reached the listener.
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the plugin connected to the host's network"
+    );
+}
