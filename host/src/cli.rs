@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::fetch::policy::UrlPolicy;
 use crate::fetch::FetchConfig;
 use crate::politeness::{HostLimit, PolitenessConfig};
 use crate::queue::redis::RedisOptions;
@@ -210,6 +211,31 @@ pub struct RunArgs {
     /// Largest body fetched (e.g. 10MiB, 512KiB, 1000000).
     #[arg(long, default_value = "10MiB", value_parser = parse_size, env = "JOBHOST_MAX_BODY")]
     pub max_body: u64,
+    /// Only fetch from these hosts (repeatable; `*.example.com` matches
+    /// subdomains).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "JOBHOST_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_host: Vec<String>,
+    /// Never fetch from these hosts (repeatable).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "JOBHOST_DENY_HOSTS",
+        value_delimiter = ','
+    )]
+    pub deny_host: Vec<String>,
+    /// Deny loopback, private, unique-local and CGNAT addresses (checked
+    /// after DNS resolution and at every redirect).
+    #[arg(long, env = "JOBHOST_DENY_PRIVATE")]
+    pub deny_private: bool,
+    /// Allow cloud metadata and link-local addresses (169.254.0.0/16 and
+    /// friends), denied by default.
+    #[arg(long, env = "JOBHOST_ALLOW_METADATA")]
+    pub allow_metadata: bool,
     /// Redirects followed per fetch.
     #[arg(long, default_value_t = 10, env = "JOBHOST_MAX_REDIRECTS")]
     pub max_redirects: usize,
@@ -455,6 +481,12 @@ impl RunArgs {
                 max_redirects: self.max_redirects,
                 max_body: self.max_body,
                 file_root: self.allow_files,
+                policy: UrlPolicy {
+                    allow_hosts: self.allow_host,
+                    deny_hosts: self.deny_host,
+                    deny_private: self.deny_private,
+                    allow_metadata: self.allow_metadata,
+                },
                 ..FetchConfig::default()
             },
             engine: EngineLimits {

@@ -16,3 +16,4 @@ mod politeness;
 mod redis_queue;
 mod routing;
 mod sandbox;
+mod url_policy;

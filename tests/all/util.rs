@@ -171,6 +171,7 @@ impl TestServer {
             .route("/chaos/{name}", get(chaos))
             .route("/redirect/{n}", get(redirect))
             .route("/conc/{millis}", get(concurrent))
+            .route("/redirect-to-metadata", get(redirect_to_metadata))
             .with_state(state.clone());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -285,6 +286,15 @@ fn hit(state: &ServerState, path: String) {
         .or_default()
         .push(std::time::Instant::now());
     *state.hits.lock().unwrap().entry(path).or_default() += 1;
+}
+
+async fn redirect_to_metadata() -> Response {
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, "http://169.254.169.254/latest/meta-data/")],
+        "",
+    )
+        .into_response()
 }
 
 async fn concurrent(

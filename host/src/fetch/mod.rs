@@ -7,8 +7,13 @@
 //! user allowed. It decides nothing about routing or retries; it classifies
 //! its errors as transient or permanent and the worker acts on that.
 
+pub mod policy;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use self::policy::{Denied, PolicyResolver, UrlPolicy};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 
@@ -27,6 +32,8 @@ pub struct FetchConfig {
     pub file_root: Option<PathBuf>,
     /// The `user-agent` header.
     pub user_agent: String,
+    /// Which hosts and addresses may be fetched.
+    pub policy: UrlPolicy,
 }
 
 impl Default for FetchConfig {
@@ -38,6 +45,7 @@ impl Default for FetchConfig {
             max_body: 10 * 1024 * 1024,
             file_root: None,
             user_agent: concat!("jobhost/", env!("CARGO_PKG_VERSION")).to_owned(),
+            policy: UrlPolicy::default(),
         }
     }
 }
@@ -106,6 +114,14 @@ pub enum FetchError {
     /// A `file://` URL while files are not allowed, or outside the root.
     #[error("{0}")]
     FileDenied(String),
+    /// The URL policy refused the host or its address.
+    #[error("not fetched: {url}: {reason}")]
+    Denied {
+        /// The URL.
+        url: String,
+        /// Which rule.
+        reason: String,
+    },
     /// A `file://` URL that does not exist or cannot be read.
     #[error("cannot read {path}: {message}")]
     File {
@@ -179,11 +195,26 @@ impl Fetcher {
             })?;
             config.file_root = Some(canonical);
         }
+        let policy = Arc::new(config.policy.clone());
+        let max_redirects = config.max_redirects;
+        let hop_policy = policy.clone();
+        // Every hop of a redirect chain meets the same policy as the first
+        // URL (names are checked again when they resolve).
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects {
+                return attempt.error(TooManyRedirects);
+            }
+            match hop_policy.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(denied) => attempt.error(denied),
+            }
+        });
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
+            .redirect(redirects)
+            .dns_resolver(Arc::new(PolicyResolver::new(policy)))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()
@@ -205,6 +236,16 @@ impl Fetcher {
     }
 
     async fn fetch_http(&self, url: &str) -> Result<Fetched, FetchError> {
+        // IP literals never reach the resolver: check them (and names, for
+        // a clearer error than the resolver's) before connecting.
+        if let Ok(parsed) = url::Url::parse(url) {
+            if let Err(denied) = self.config.policy.check_url(&parsed) {
+                return Err(FetchError::Denied {
+                    url: url.to_owned(),
+                    reason: denied.0,
+                });
+            }
+        }
         let mut response = self
             .client
             .get(url)
@@ -276,6 +317,22 @@ impl Fetcher {
     }
 
     fn classify(&self, url: &str, error: reqwest::Error) -> FetchError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(cause) = source {
+            if let Some(denied) = cause.downcast_ref::<Denied>() {
+                return FetchError::Denied {
+                    url: url.to_owned(),
+                    reason: denied.0.clone(),
+                };
+            }
+            if cause.downcast_ref::<TooManyRedirects>().is_some() {
+                return FetchError::TooManyRedirects {
+                    url: url.to_owned(),
+                    limit: self.config.max_redirects,
+                };
+            }
+            source = cause.source();
+        }
         if error.is_timeout() {
             return FetchError::Timeout {
                 url: url.to_owned(),
@@ -356,6 +413,11 @@ impl Fetcher {
         })
     }
 }
+
+/// The redirect limit, as an error our classifier recognises.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct TooManyRedirects;
 
 /// A media type from a file extension, for `file://` content.
 pub fn guess_content_type(path: &Path) -> Option<&'static str> {
