@@ -14,6 +14,7 @@ use crate::fetch::FetchConfig;
 use crate::politeness::{HostLimit, PolitenessConfig};
 use crate::queue::redis::RedisOptions;
 use crate::run::{Input, Output, QueueChoice, RunConfig};
+use crate::runtime::cache::CompileCache;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::limits::OutputLimits;
 use crate::runtime::CallLimits;
@@ -248,6 +249,13 @@ pub struct RunArgs {
     /// Largest linear memory of one plugin instance.
     #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "JOBHOST_MAX_MEMORY")]
     pub max_memory: u64,
+    /// Keep compiled plugins here between runs (default
+    /// $XDG_CACHE_HOME/jobhost or ~/.cache/jobhost).
+    #[arg(long, value_name = "DIR", env = "JOBHOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every plugin at start-up; keep nothing on disk.
+    #[arg(long, env = "JOBHOST_NO_CACHE")]
+    pub no_cache: bool,
     /// Give each plugin call this much fuel (about one unit per wasm
     /// instruction); off by default, as counting slows every call a little.
     #[arg(long, env = "JOBHOST_FUEL")]
@@ -322,6 +330,23 @@ pub struct PluginsArgs {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Compiled-plugin cache (default $XDG_CACHE_HOME/jobhost or ~/.cache/jobhost).
+    #[arg(long, value_name = "DIR", env = "JOBHOST_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use the compiled-plugin cache.
+    #[arg(long, env = "JOBHOST_NO_CACHE", global = true)]
+    pub no_cache: bool,
+}
+
+impl PluginsArgs {
+    /// The cache directory in force.
+    pub fn cache(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(CompileCache::default_dir)
+        }
+    }
 }
 
 /// `jobhost plugins check`.
@@ -461,6 +486,11 @@ impl RunArgs {
             dead_letters: self.dead_letters,
             queue,
             grace: self.grace,
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                self.cache_dir.or_else(CompileCache::default_dir)
+            },
             politeness: PolitenessConfig {
                 default: HostLimit {
                     rate: self.host_rate,

@@ -19,9 +19,10 @@ use crate::task::{now_millis, valid_plugin_name, Task};
 pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
     let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
     let engine = EngineLimits::default();
+    let cache = args.cache();
     match args.action {
         Some(PluginsAction::Check { file }) => {
-            let runtime = Runtime::new(&engine, CallLimits::default(), kv)?;
+            let runtime = Runtime::new(&engine, CallLimits::default(), kv, cache.as_deref())?;
             match runtime.load_file(&file).await {
                 Ok(plugin) => {
                     if args.json {
@@ -39,10 +40,15 @@ pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
             }
         }
         None => {
-            let (_runtime, registry) =
-                crate::run::load_plugins(&args.plugins, &engine, CallLimits::default(), kv)
-                    .await
-                    .context("listing plugins")?;
+            let (_runtime, registry) = crate::run::load_plugins(
+                &args.plugins,
+                &engine,
+                CallLimits::default(),
+                kv,
+                cache.as_deref(),
+            )
+            .await
+            .context("listing plugins")?;
             if args.json {
                 let infos: Vec<_> = registry.plugins().iter().map(|p| p.info()).collect();
                 println!("{}", serde_json::to_string_pretty(&infos)?);

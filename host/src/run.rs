@@ -94,6 +94,8 @@ pub struct RunConfig {
     pub grace: Duration,
     /// Per URL host limits.
     pub politeness: PolitenessConfig,
+    /// Where compiled plugins are cached (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -145,18 +147,20 @@ pub async fn load_plugins(
     engine: &EngineLimits,
     call: CallLimits,
     kv: Arc<AnyKv>,
+    cache_dir: Option<&Path>,
 ) -> anyhow::Result<(Runtime, Registry)> {
-    let runtime = Runtime::new(engine, call, kv)?;
+    let runtime = Runtime::new(engine, call, kv, cache_dir)?;
     let (registry, problems) = Registry::load_dir(&runtime, dir).await?;
     for problem in &problems {
         tracing::error!("plugin not loaded: {problem}");
     }
     for plugin in registry.plugins() {
         tracing::info!(
-            "loaded plugin {} {} from {}",
+            "loaded plugin {} {} from {} ({})",
             plugin.name(),
             plugin.info().version,
-            plugin.path().display()
+            plugin.path().display(),
+            plugin.load_note()
         );
     }
     Ok((runtime, registry))
@@ -202,8 +206,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
 
 /// Load the plugins and build the router.
 async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime, Router)> {
-    let (runtime, registry) =
-        load_plugins(&config.plugins_dir, &config.engine, config.call.clone(), kv).await?;
+    let (runtime, registry) = load_plugins(
+        &config.plugins_dir,
+        &config.engine,
+        config.call.clone(),
+        kv,
+        config.cache_dir.as_deref(),
+    )
+    .await?;
     if registry.is_empty() {
         anyhow::bail!(
             "no plugin loaded from {}: put component files (*.wasm) there, or build the examples with plugins/build.sh",

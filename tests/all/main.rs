@@ -7,6 +7,7 @@
 mod redis_util;
 mod util;
 
+mod cache;
 mod crawl;
 mod failures;
 mod input;

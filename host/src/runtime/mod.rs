@@ -11,6 +11,7 @@
 //! from the WIT), `host_imports` (what a plugin can call).
 
 pub mod bindings;
+pub mod cache;
 pub mod engine;
 pub mod host_imports;
 pub mod limits;
@@ -25,6 +26,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use self::bindings::{PluginPre, Task as WitTask};
+use self::cache::{CompileCache, Source};
 use self::engine::{build_engine, EngineLimits, EpochTicker};
 use self::host_imports::HostState;
 use self::limits::{check_outcome, describe_trap, JobLimiter, OutputLimits};
@@ -171,6 +173,7 @@ struct Shared {
     /// One permit per pool slot: jobs wait here instead of failing when the
     /// pool is full.
     slots: Semaphore,
+    cache: Option<CompileCache>,
     _ticker: EpochTicker,
 }
 
@@ -195,6 +198,8 @@ pub struct Plugin {
     path: PathBuf,
     timeout: Duration,
     memory: u64,
+    source: Source,
+    load_time: Duration,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -208,10 +213,13 @@ impl std::fmt::Debug for Plugin {
 
 impl Runtime {
     /// A runtime with its own engine, epoch clock and pool.
+    ///
+    /// With `cache_dir`, compiled plugins are kept there between runs.
     pub fn new(
         engine_limits: &EngineLimits,
         limits: CallLimits,
         kv: Arc<AnyKv>,
+        cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         if limits.fuel.is_some() && !engine_limits.fuel {
@@ -228,6 +236,15 @@ impl Runtime {
             .map_err(flatten)
             .context("linking the jobhost imports")?;
         let ticker = EpochTicker::start(&engine).context("starting the epoch thread")?;
+        let cache = match cache_dir {
+            Some(dir) => Some(CompileCache::open(dir, &engine).with_context(|| {
+                format!(
+                    "cannot use the compiled cache in {} (choose another with --cache-dir, or --no-cache)",
+                    dir.display()
+                )
+            })?),
+            None => None,
+        };
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
@@ -235,6 +252,7 @@ impl Runtime {
                 kv,
                 limits,
                 slots: Semaphore::new(engine_limits.max_instances.max(1) as usize),
+                cache,
                 _ticker: ticker,
             }),
         })
@@ -267,20 +285,27 @@ impl Runtime {
         if bytes[6..8] == [0, 0] {
             return Err(LoadError::CoreModule { path });
         }
+        let started = std::time::Instant::now();
         let engine = self.shared.engine.clone();
+        let cache = self.shared.cache.clone();
         let owned = bytes.to_vec();
+        let name = path.clone();
         // Compiling a large component takes seconds of CPU: keep it off the
         // async worker threads.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
-            .await
-            .map_err(|e| LoadError::Compile {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| LoadError::Compile {
-                path: path.clone(),
-                message: format!("{e:#}"),
-            })?;
+        let (component, source) = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &owned, &name),
+            None => Component::new(&engine, &owned).map(|c| (c, Source::Compiled)),
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?
+        .map_err(|e| LoadError::Compile {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let load_time = started.elapsed();
         check_imports(&self.shared.engine, &component, &path)?;
         let instance_pre = self
             .shared
@@ -315,6 +340,8 @@ impl Runtime {
             path,
             timeout,
             memory,
+            source,
+            load_time,
         })
     }
 
@@ -508,6 +535,17 @@ impl Plugin {
     /// The deadline each call gets.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How it was loaded, for logs: `compiled in 45ms`, `from the compiled
+    /// cache in 2ms`.
+    pub fn load_note(&self) -> String {
+        let time = self.load_time;
+        match self.source {
+            Source::Compiled => format!("compiled in {time:.0?}"),
+            Source::Cached => format!("from the compiled cache in {time:.1?}"),
+            Source::Recompiled => format!("recompiled in {time:.0?}, replacing a bad cache entry"),
+        }
     }
 
     /// Run `handle` for one job on a fresh instance.
