@@ -256,6 +256,12 @@ pub struct RunArgs {
     /// Compile every plugin at start-up; keep nothing on disk.
     #[arg(long, env = "JOBHOST_NO_CACHE")]
     pub no_cache: bool,
+    /// How often to look for added, replaced or removed plugin files.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "JOBHOST_RELOAD_INTERVAL")]
+    pub reload_interval: Duration,
+    /// Load the plugins once; ignore later changes to the folder.
+    #[arg(long, env = "JOBHOST_NO_RELOAD")]
+    pub no_reload: bool,
     /// Give each plugin call this much fuel (about one unit per wasm
     /// instruction); off by default, as counting slows every call a little.
     #[arg(long, env = "JOBHOST_FUEL")]
@@ -486,6 +492,8 @@ impl RunArgs {
             dead_letters: self.dead_letters,
             queue,
             grace: self.grace,
+            reload_interval: (!self.no_reload)
+                .then_some(self.reload_interval.max(Duration::from_millis(10))),
             cache_dir: if self.no_cache {
                 None
             } else {

@@ -159,7 +159,9 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
                     tracing::error!("{name} line {number}: not UTF-8 text ({e}); line skipped");
                 }
             }
-            if batch.len() >= 10_000 {
+            // Send full batches, and whatever is read before a read that may
+            // block, so a slow producer's tasks go out as they come.
+            if batch.len() >= 10_000 || (!batch.is_empty() && lines.buffer().is_empty()) {
                 total += batch.len();
                 accepted += admin.enqueue(&batch, due, args.dedupe, false).await?;
                 batch.clear();

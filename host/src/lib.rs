@@ -13,6 +13,7 @@
 //! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
 //! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
 //! - [`registry`]: the plugins folder, loaded and indexed by name.
+//! - [`reload`]: hot reload of the plugins folder.
 //! - [`routing`]: which plugin handles a task.
 //! - [`kv`]: the key-value store behind the plugins' `kv` import.
 //! - [`sink`]: where records go (JSON Lines).
@@ -25,6 +26,7 @@ pub mod kv;
 pub mod politeness;
 pub mod queue;
 pub mod registry;
+pub mod reload;
 pub mod routing;
 pub mod run;
 pub mod runtime;

@@ -112,6 +112,60 @@ impl Registry {
         self.plugins.iter().map(|p| p.name()).collect()
     }
 
+    /// The plugin loaded from `path`, if any.
+    pub fn by_path(&self, path: &Path) -> Option<&Arc<Plugin>> {
+        self.plugins.iter().find(|p| p.path() == path)
+    }
+
+    /// A copy with `plugin` in place of whatever came from the same file
+    /// (or added, in file-name order). Refused if another file already
+    /// holds the plugin's name.
+    pub fn with_file(&self, plugin: Plugin) -> Result<Registry, FileProblem> {
+        let mut next = Registry::default();
+        let mut pending = Some(plugin);
+        for existing in &self.plugins {
+            if let Some(new) = pending.as_ref() {
+                if new.path() == existing.path() {
+                    next.push(Arc::new(pending.take().expect("checked")))?;
+                    continue;
+                }
+                if new.path() < existing.path() {
+                    next.push(Arc::new(pending.take().expect("checked")))?;
+                }
+            }
+            next.push(existing.clone())?;
+        }
+        if let Some(new) = pending {
+            next.push(Arc::new(new))?;
+        }
+        Ok(next)
+    }
+
+    /// A copy without the plugin from `path`; `None` if none came from it.
+    pub fn without_path(&self, path: &Path) -> Option<Registry> {
+        self.by_path(path)?;
+        let mut next = Registry::default();
+        for plugin in self.plugins.iter().filter(|p| p.path() != path) {
+            // Names were unique before, so they still are.
+            let _ = next.push(plugin.clone());
+        }
+        Some(next)
+    }
+
+    fn push(&mut self, plugin: Arc<Plugin>) -> Result<(), FileProblem> {
+        if let Some(&index) = self.by_name.get(plugin.name()) {
+            return Err(FileProblem::DuplicateName {
+                path: plugin.path().display().to_string(),
+                name: plugin.name().to_owned(),
+                first: self.plugins[index].path().display().to_string(),
+            });
+        }
+        self.by_name
+            .insert(plugin.name().to_owned(), self.plugins.len());
+        self.plugins.push(plugin);
+        Ok(())
+    }
+
     /// Whether no plugin loaded.
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()

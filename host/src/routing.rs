@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use crate::registry::Registry;
 use crate::runtime::Plugin;
 use crate::task::Task;
@@ -32,51 +34,64 @@ pub enum RouteError {
     },
 }
 
-/// Routes tasks over one registry.
+/// Routes tasks over the current registry. The registry can be swapped
+/// while jobs run (hot reload): each routing decision reads the current one,
+/// and a job keeps the plugin it was routed to until it ends.
 #[derive(Debug, Clone)]
 pub struct Router {
-    registry: Arc<Registry>,
+    registry: Arc<ArcSwap<Registry>>,
     default: Option<String>,
 }
 
 impl Router {
     /// A router; `default` is the `--plugin` fallback, which must be loaded.
-    pub fn new(registry: Arc<Registry>, default: Option<String>) -> Result<Self, RouteError> {
+    pub fn new(
+        registry: Arc<ArcSwap<Registry>>,
+        default: Option<String>,
+    ) -> Result<Self, RouteError> {
         let router = Router { registry, default };
         if let Some(name) = &router.default {
-            router.named(name)?;
+            router.named(&router.registry.load(), name)?;
         }
         Ok(router)
     }
 
-    /// The registry routed over.
-    pub fn registry(&self) -> &Arc<Registry> {
+    /// The registry routed over (swap it to reload).
+    pub fn registry(&self) -> &Arc<ArcSwap<Registry>> {
         &self.registry
     }
 
-    fn named(&self, name: &str) -> Result<&Arc<Plugin>, RouteError> {
-        self.registry.get(name).ok_or_else(|| RouteError::Unknown {
-            name: name.to_owned(),
-            loaded: match self.registry.names() {
-                names if names.is_empty() => "none".to_owned(),
-                names => names.join(", "),
-            },
-        })
+    fn named(&self, registry: &Registry, name: &str) -> Result<Arc<Plugin>, RouteError> {
+        registry
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RouteError::Unknown {
+                name: name.to_owned(),
+                loaded: match registry.names() {
+                    names if names.is_empty() => "none".to_owned(),
+                    names => names.join(", "),
+                },
+            })
     }
 
     /// The route known before fetching: by name, then by URL pattern.
     /// `Ok(None)` means the content type decides ([`Router::after_fetch`]).
-    pub fn before_fetch(&self, task: &Task) -> Result<Option<&Arc<Plugin>>, RouteError> {
+    pub fn before_fetch(&self, task: &Task) -> Result<Option<Arc<Plugin>>, RouteError> {
+        let registry = self.registry.load();
         if let Some(name) = &task.plugin {
-            return self.named(name).map(Some);
+            return self.named(&registry, name).map(Some);
         }
-        Ok(self.registry.plugins().iter().find(|plugin| {
-            plugin
-                .info()
-                .url_patterns
-                .iter()
-                .any(|pattern| glob_match(pattern, &task.url))
-        }))
+        Ok(registry
+            .plugins()
+            .iter()
+            .find(|plugin| {
+                plugin
+                    .info()
+                    .url_patterns
+                    .iter()
+                    .any(|pattern| glob_match(pattern, &task.url))
+            })
+            .cloned())
     }
 
     /// The route by content type, then the default.
@@ -84,9 +99,10 @@ impl Router {
         &self,
         task: &Task,
         content_type: Option<&str>,
-    ) -> Result<&Arc<Plugin>, RouteError> {
+    ) -> Result<Arc<Plugin>, RouteError> {
+        let registry = self.registry.load();
         if let Some(content_type) = content_type {
-            let found = self.registry.plugins().iter().find(|plugin| {
+            let found = registry.plugins().iter().find(|plugin| {
                 plugin
                     .info()
                     .content_types
@@ -94,11 +110,11 @@ impl Router {
                     .any(|pattern| media_type_match(pattern, content_type))
             });
             if let Some(plugin) = found {
-                return Ok(plugin);
+                return Ok(plugin.clone());
             }
         }
         match &self.default {
-            Some(name) => self.named(name),
+            Some(name) => self.named(&registry, name),
             None => Err(RouteError::NoMatch {
                 url: task.url.clone(),
                 content_type: content_type.unwrap_or("unknown").to_owned(),

@@ -27,6 +27,7 @@ use crate::queue::memory::MemoryQueueOptions;
 use crate::queue::redis::{RedisAdmin, RedisOptions};
 use crate::queue::{MemoryQueue, Queue, RedisQueue};
 use crate::registry::Registry;
+use crate::reload::Reloader;
 use crate::routing::Router;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, Runtime};
@@ -96,6 +97,8 @@ pub struct RunConfig {
     pub politeness: PolitenessConfig,
     /// Where compiled plugins are cached (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
+    /// How often to look for changed plugin files (`None`: never).
+    pub reload_interval: Option<Duration>,
 }
 
 /// What a run did.
@@ -220,8 +223,11 @@ async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime,
             config.plugins_dir.display()
         );
     }
-    let router =
-        Router::new(Arc::new(registry), config.default_plugin.clone()).context("--plugin")?;
+    let router = Router::new(
+        Arc::new(arc_swap::ArcSwap::from_pointee(registry)),
+        config.default_plugin.clone(),
+    )
+    .context("--plugin")?;
     Ok((runtime, router))
 }
 
@@ -240,10 +246,21 @@ async fn drive<Q: Queue>(
 async fn drive_loaded<Q: Queue>(
     config: &RunConfig,
     queue: Arc<Q>,
-    _runtime: Runtime,
+    runtime: Runtime,
     router: Router,
     redis: Option<RedisAdmin>,
 ) -> anyhow::Result<RunSummary> {
+    let reloader = config.reload_interval.map(|interval| {
+        tokio::spawn(
+            Reloader::new(
+                runtime,
+                router.registry().clone(),
+                &config.plugins_dir,
+                interval,
+            )
+            .run(),
+        )
+    });
     let durable = redis.is_some();
     // A politeness slot outlives a crashed host by at most this long.
     let slot_ttl = config.fetch.timeout + Duration::from_secs(5);
@@ -327,6 +344,9 @@ async fn drive_loaded<Q: Queue>(
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     sink.flush().context("flushing the output")?;
     worked.context("the workers stopped unexpectedly")??;
     let stats = queue.stats();
@@ -428,9 +448,10 @@ async fn feed<Q: Queue>(tasks: &[String], input: Option<&Input>, queue: &Q) -> a
                 tracing::error!("{name} line {number}: {error}; line skipped");
             }
         }
-        // Hand tasks over in small batches: workers start early, and the
-        // queue lock is taken once per batch rather than once per line.
-        if batch.len() >= 256 {
+        // Hand tasks over in batches (the queue lock or Redis round trip is
+        // paid once per batch), but never sit on a partial batch while the
+        // next read may block: a slow stream of lines runs as it arrives.
+        if batch.len() >= 256 || (!batch.is_empty() && reader.buffer().is_empty()) {
             queue.push(std::mem::take(&mut batch)).await?;
         }
     }

@@ -248,12 +248,11 @@ impl<Q: Queue> Workers<Q> {
             None => self.polite_fetch(task).await?,
         };
         let plugin = match early {
-            Some(plugin) => plugin.clone(),
+            Some(plugin) => plugin,
             None => self
                 .router
                 .after_fetch(task, content.content_type.as_deref())
-                .map_err(|e| Failure::permanent(e.to_string()))?
-                .clone(),
+                .map_err(|e| Failure::permanent(e.to_string()))?,
         };
         let outcome = plugin
             .handle(task, content)

@@ -15,6 +15,7 @@ mod music_sync;
 mod plugins;
 mod politeness;
 mod redis_queue;
+mod reload;
 mod routing;
 mod sandbox;
 mod url_policy;

@@ -7,7 +7,7 @@
 //!
 //! | action        | does                                                           |
 //! |---------------|----------------------------------------------------------------|
-//! | `ok`          | one record `{"url","attempt","status","body"}` (body as lossy UTF-8) |
+//! | `ok`          | one record `{"url","attempt","status","body","version"}` (body as lossy UTF-8) |
 //! | `panic`       | `panic!("chaos panic: <message|boom>")`                        |
 //! | `trap`        | executes `unreachable`                                         |
 //! | `fail`        | `fail(<message|"chaos fail">)`                                 |
@@ -48,13 +48,21 @@ struct Echo<'a> {
     attempt: u32,
     status: u16,
     body: &'a str,
+    version: &'a str,
 }
+
+/// The plugin's version: `CHAOS_VERSION` at build time (the hot-reload test
+/// builds a second version this way), else the crate's.
+const VERSION: &str = match option_env!("CHAOS_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 impl Guest for Chaos {
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "chaos".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: VERSION.to_string(),
             description: "Misbehaves on request, for the host's integration tests".to_string(),
             url_patterns: vec!["*/chaos/*".to_string()],
             content_types: Vec::new(),
@@ -242,6 +250,7 @@ fn ok(task: &Task, content: &Content) -> Result<Outcome, HandleError> {
         attempt: task.attempt,
         status: content.status,
         body: &body,
+        version: VERSION,
     };
     // A struct, not `json!`, so that the keys keep this order.
     let data = serde_json::to_vec(&echo)
