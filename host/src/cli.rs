@@ -17,6 +17,7 @@ use crate::run::{Input, Output, QueueChoice, RunConfig};
 use crate::runtime::cache::CompileCache;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::limits::OutputLimits;
+use crate::runtime::outbound::OutboundPolicy;
 use crate::runtime::CallLimits;
 use crate::task::valid_plugin_name;
 use crate::worker::WorkerConfig;
@@ -262,6 +263,11 @@ pub struct RunArgs {
     /// Load the plugins once; ignore later changes to the folder.
     #[arg(long, env = "JOBHOST_NO_RELOAD")]
     pub no_reload: bool,
+    /// Let PLUGIN make outbound HTTP requests (wasi:http) to these hosts:
+    /// PLUGIN=HOST[,HOST...] (repeatable; `*.example.com` matches
+    /// subdomains, `host:port` one port). Denied by default.
+    #[arg(long, value_name = "PLUGIN=HOSTS", value_parser = OutboundPolicy::parse_entry)]
+    pub allow_outbound: Vec<(String, Vec<String>)>,
     /// Give each plugin call this much fuel (about one unit per wasm
     /// instruction); off by default, as counting slows every call a little.
     #[arg(long, env = "JOBHOST_FUEL")]
@@ -537,6 +543,15 @@ impl RunArgs {
                 max_timeout: self.max_plugin_timeout.max(self.plugin_timeout),
                 default_memory: self.max_memory,
                 fuel: self.fuel,
+                outbound: OutboundPolicy {
+                    allowed: self.allow_outbound.into_iter().fold(
+                        std::collections::HashMap::new(),
+                        |mut map, (plugin, hosts)| {
+                            map.entry(plugin).or_insert_with(Vec::new).extend(hosts);
+                            map
+                        },
+                    ),
+                },
                 output: OutputLimits {
                     max_record_bytes: self.max_output as usize,
                     max_follow_ups: self.max_follow_ups,

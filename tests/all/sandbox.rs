@@ -182,3 +182,61 @@ fn a_plugin_cannot_read_files_the_environment_or_open_sockets() {
         "the plugin connected to the host's network"
     );
 }
+
+#[test]
+fn outbound_http_goes_only_to_hosts_allowed_for_the_plugin() {
+    let server = TestServer::start();
+    let plugins = PluginDir::with(&["chaos"]);
+    let target = server.url("/chaos/outbound");
+    let task = format!(
+        r#"{{"id":"out","payload":"x","plugin":"chaos","metadata":{{"action":"http","url":"{target}"}}}}"#
+    );
+    let authority = server.addr.to_string();
+
+    let denied = run(jobhost()
+        .args(["run", "--plugins"])
+        .arg(plugins.path())
+        .arg(&task));
+    assert_eq!(denied.code, 0, "{denied:?}");
+    let record = &denied.record_values()[0];
+    assert_eq!(record["ok"], false, "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{record}"
+    );
+    assert!(
+        denied.stderr.contains(&format!("outbound request to {authority} denied: allow it with --allow-outbound chaos={authority}")),
+        "{denied:?}"
+    );
+    assert_eq!(server.hits("/chaos/outbound"), 0);
+
+    // Allowed for another plugin only: still denied.
+    let other = run(jobhost()
+        .args([
+            "run",
+            "--allow-outbound",
+            &format!("links={authority}"),
+            "--plugins",
+        ])
+        .arg(plugins.path())
+        .arg(&task));
+    assert_eq!(other.record_values()[0]["ok"], false, "{other:?}");
+
+    let allowed = run(jobhost()
+        .args([
+            "run",
+            "--allow-outbound",
+            &format!("chaos={authority}"),
+            "--plugins",
+        ])
+        .arg(plugins.path())
+        .arg(&task));
+    let record = &allowed.record_values()[0];
+    assert_eq!(record["ok"], true, "{allowed:?}");
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["body"], "chaos outbound");
+    assert_eq!(server.hits("/chaos/outbound"), 1);
+}

@@ -4,7 +4,9 @@
 //! WASI is linked because guest toolchains import it (their standard
 //! libraries print, read clocks and ask for randomness), but the context is
 //! empty: no preopened directories, no environment, no arguments, no sockets
-//! or name lookups. Clocks and randomness work. What the guest prints goes
+//! or name lookups. Clocks and randomness work. `wasi:http` is linked too,
+//! but every request is checked against the plugin's outbound allowlist
+//! (`outbound.rs`), which is empty unless an operator fills it. What the guest prints goes
 //! into a bounded in-memory pipe, shown in the job's error when it traps.
 
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::jobhost::plugin::{kv, log, types};
 use super::limits::JobLimiter;
+use super::outbound::Outbound;
 use crate::kv::{namespaced, AnyKv, KvStore};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Most bytes of guest stdout/stderr kept per job.
 pub const GUEST_OUTPUT_CAPACITY: usize = 16 * 1024;
@@ -37,6 +41,8 @@ pub struct HostState {
     pub(crate) deadline: Instant,
     pub(crate) output: MemoryOutputPipe,
     kv: Arc<AnyKv>,
+    http: WasiHttpCtx,
+    outbound: Outbound,
 }
 
 impl HostState {
@@ -47,8 +53,10 @@ impl HostState {
         kv: Arc<AnyKv>,
         limiter: JobLimiter,
         deadline: Instant,
+        allowed_outbound: Arc<[String]>,
     ) -> Self {
         let output = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
+        let plugin_for_hooks = plugin.clone();
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
             .stderr(output.clone())
@@ -65,6 +73,11 @@ impl HostState {
             deadline,
             output,
             kv,
+            http: WasiHttpCtx::new(),
+            outbound: Outbound {
+                plugin: plugin_for_hooks,
+                allowed: allowed_outbound,
+            },
         }
     }
 
@@ -94,6 +107,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod engine;
 pub mod host_imports;
 pub mod limits;
+pub mod outbound;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct CallLimits {
     pub fuel: Option<u64>,
     /// Limits on what a call returns.
     pub output: OutputLimits,
+    /// Hosts each plugin may call with `wasi:http`.
+    pub outbound: outbound::OutboundPolicy,
 }
 
 impl Default for CallLimits {
@@ -60,6 +63,7 @@ impl Default for CallLimits {
             default_memory: 64 << 20,
             fuel: None,
             output: OutputLimits::default(),
+            outbound: outbound::OutboundPolicy::default(),
         }
     }
 }
@@ -200,6 +204,7 @@ pub struct Plugin {
     memory: u64,
     source: Source,
     load_time: Duration,
+    allowed_outbound: Arc<[String]>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -232,6 +237,9 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(flatten)
             .context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(flatten)
+            .context("linking wasi:http")?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(flatten)
             .context("linking the jobhost imports")?;
@@ -332,6 +340,7 @@ impl Runtime {
             .memory_bytes
             .unwrap_or(limits.default_memory)
             .min(limits.default_memory);
+        let allowed_outbound = limits.outbound.for_plugin(&info.name);
         Ok(Plugin {
             shared: self.shared.clone(),
             pre,
@@ -342,6 +351,7 @@ impl Runtime {
             memory,
             source,
             load_time,
+            allowed_outbound,
         })
     }
 
@@ -409,7 +419,15 @@ impl Runtime {
         memory: u64,
         timeout: Duration,
     ) -> Store<HostState> {
-        make_store(&self.shared, plugin, task_id, memory, timeout)
+        // describe() gets no outbound access at all.
+        make_store(
+            &self.shared,
+            plugin,
+            task_id,
+            memory,
+            timeout,
+            Arc::from([]),
+        )
     }
 }
 
@@ -419,6 +437,7 @@ fn make_store(
     task_id: String,
     memory: u64,
     timeout: Duration,
+    allowed_outbound: Arc<[String]>,
 ) -> Store<HostState> {
     let limiter = JobLimiter::new(memory as usize);
     let state = HostState::new(
@@ -427,6 +446,7 @@ fn make_store(
         shared.kv.clone(),
         limiter,
         Instant::now() + timeout,
+        allowed_outbound,
     );
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -458,6 +478,7 @@ const PROVIDED_IMPORTS: &[&str] = &[
     "wasi:random/",
     "wasi:filesystem/",
     "wasi:sockets/",
+    "wasi:http/",
 ];
 
 /// Name the first import jobhost does not provide, before wasmtime's linker
@@ -473,8 +494,8 @@ fn check_imports(engine: &Engine, component: &Component, path: &Path) -> Result<
                 path: path.to_owned(),
                 message: format!(
                     "it imports `{name}`, which jobhost does not provide; plugins get the \
-                     jobhost:plugin log and kv interfaces and WASI cli, io, clocks, random \
-                     (and filesystem and sockets with nothing in them)"
+                     jobhost:plugin log and kv interfaces and WASI cli, io, clocks, random, \
+                     http (to allowed hosts only), and filesystem and sockets with nothing in them"
                 ),
             });
         }
@@ -566,6 +587,7 @@ impl Plugin {
             task.id.clone(),
             self.memory,
             self.timeout,
+            self.allowed_outbound.clone(),
         );
         let instance = self
             .pre

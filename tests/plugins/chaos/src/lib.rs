@@ -22,6 +22,7 @@
 //! | `read-file`   | tries to read `path` (default /etc/passwd); record `{"ok","error"}` |
 //! | `env`         | record `{"vars": [names], "args": [...]}` of its environment   |
 //! | `socket`      | tries a TCP connect to `addr`; record `{"ok","error"}`          |
+//! | `http`        | GET `url` through wasi:http; record `{"ok","status","body","error"}` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
@@ -195,9 +196,59 @@ impl Guest for Chaos {
                 .to_string()
                 .into_bytes()]))
             }
+            "http" => {
+                let url = metadata(&task, "url").unwrap_or("http://127.0.0.1:9/");
+                let result = outbound_get(url);
+                Ok(records([json!({
+                    "ok": result.is_ok(),
+                    "status": result.as_ref().ok().map(|(status, _)| *status),
+                    "body": result.as_ref().ok().map(|(_, body)| body.clone()),
+                    "error": result.err(),
+                })
+                .to_string()
+                .into_bytes()]))
+            }
             other => Err(HandleError::Fail(format!("unknown chaos action `{other}`"))),
         }
     }
+}
+
+/// GET `url` (plain `http://host[:port]/path`) through wasi:http.
+fn outbound_get(url: &str) -> Result<(u16, String), String> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingRequest, Scheme};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// URLs: {url}"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "bad scheme".to_string())?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "bad authority".to_string())?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| "bad path".to_string())?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "response taken twice".to_string())?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|()| "no body".to_string())?;
+    let stream = body.stream().map_err(|()| "no body stream".to_string())?;
+    let mut bytes = Vec::new();
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Unbounded recursion that the optimiser cannot turn into a loop.
