@@ -240,3 +240,14 @@ fn outbound_http_goes_only_to_hosts_allowed_for_the_plugin() {
     assert_eq!(record["body"], "chaos outbound");
     assert_eq!(server.hits("/chaos/outbound"), 1);
 }
+
+#[test]
+fn a_chatty_plugin_is_not_broken_by_its_own_printing() {
+    let plugins = PluginDir::with(&["chaos"]);
+    let run = run(jobhost()
+        .args(["run", "--plugins"])
+        .arg(plugins.path())
+        .arg(r#"{"id":"chatty","payload":"x","plugin":"chaos","metadata":{"action":"print","kb":"2048"}}"#));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.records().len(), 1);
+}

@@ -13,17 +13,15 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::jobhost::plugin::{kv, log, types};
+use super::guest_output::GuestOutput;
 use super::limits::JobLimiter;
 use super::outbound::Outbound;
 use crate::kv::{namespaced, AnyKv, KvStore};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Most bytes of guest stdout/stderr kept per job.
-pub const GUEST_OUTPUT_CAPACITY: usize = 16 * 1024;
 /// Longest key a plugin may use, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Largest value a plugin may store, in bytes.
@@ -39,7 +37,7 @@ pub struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) task_id: String,
     pub(crate) deadline: Instant,
-    pub(crate) output: MemoryOutputPipe,
+    pub(crate) output: GuestOutput,
     kv: Arc<AnyKv>,
     http: WasiHttpCtx,
     outbound: Outbound,
@@ -55,7 +53,7 @@ impl HostState {
         deadline: Instant,
         allowed_outbound: Arc<[String]>,
     ) -> Self {
-        let output = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
+        let output = GuestOutput::new();
         let plugin_for_hooks = plugin.clone();
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
@@ -83,9 +81,7 @@ impl HostState {
 
     /// What the guest printed so far, lossily decoded, trimmed.
     pub(crate) fn guest_output(&self) -> String {
-        String::from_utf8_lossy(&self.output.contents())
-            .trim()
-            .to_owned()
+        self.output.text()
     }
 
     fn key(&self, key: &str) -> Result<String, String> {

@@ -13,6 +13,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod engine;
+pub mod guest_output;
 pub mod host_imports;
 pub mod limits;
 pub mod outbound;

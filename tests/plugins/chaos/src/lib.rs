@@ -23,6 +23,7 @@
 //! | `env`         | record `{"vars": [names], "args": [...]}` of its environment   |
 //! | `socket`      | tries a TCP connect to `addr`; record `{"ok","error"}`          |
 //! | `http`        | GET `url` through wasi:http; record `{"ok","status","body","error"}` |
+//! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
@@ -195,6 +196,14 @@ impl Guest for Chaos {
                 })
                 .to_string()
                 .into_bytes()]))
+            }
+            "print" => {
+                // A chatty plugin: print `kb` KiB to stdout, then "ok".
+                let kb: usize = number(&task, "kb")?.unwrap_or(1024);
+                for i in 0..kb * 16 {
+                    println!("chatter line {i:>50}");
+                }
+                ok(&task, &content)
             }
             "http" => {
                 let url = metadata(&task, "url").unwrap_or("http://127.0.0.1:9/");
