@@ -268,6 +268,13 @@ pub struct RunArgs {
     /// subdomains, `host:port` one port). Denied by default.
     #[arg(long, value_name = "PLUGIN=HOSTS", value_parser = OutboundPolicy::parse_entry)]
     pub allow_outbound: Vec<(String, Vec<String>)>,
+    /// The fast path for large (JavaScript, Python) components: let one
+    /// instance of PLUGIN serve up to N jobs in a row before it is replaced
+    /// (PLUGIN=N, repeatable). Jobs then share that instance's memory; an
+    /// instance that traps is never reused. Off by default: a fresh
+    /// instance per job.
+    #[arg(long, value_name = "PLUGIN=N", value_parser = parse_reuse)]
+    pub reuse_instances: Vec<(String, u32)>,
     /// Give each plugin call this much fuel (about one unit per wasm
     /// instruction); off by default, as counting slows every call a little.
     #[arg(long, env = "JOBHOST_FUEL")]
@@ -537,6 +544,11 @@ impl RunArgs {
                 max_instances: self.concurrency.clamp(1, 1000) as u32,
                 max_memory: self.max_memory,
                 fuel: self.fuel.is_some(),
+                warm_instances: if self.reuse_instances.is_empty() {
+                    0
+                } else {
+                    self.concurrency.clamp(1, 1000) as u32
+                },
             },
             call: CallLimits {
                 default_timeout: self.plugin_timeout,
@@ -552,6 +564,7 @@ impl RunArgs {
                         },
                     ),
                 },
+                reuse: self.reuse_instances.into_iter().collect(),
                 output: OutputLimits {
                     max_record_bytes: self.max_output as usize,
                     max_follow_ups: self.max_follow_ups,
@@ -583,6 +596,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// `PLUGIN=N` for `--reuse-instances`.
+pub fn parse_reuse(text: &str) -> Result<(String, u32), String> {
+    let bad = || format!("`{text}` is not PLUGIN=N (e.g. music-sync-js=100)");
+    let (plugin, n) = text.split_once('=').ok_or_else(bad)?;
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    if plugin.is_empty() || n < 2 {
+        return Err(format!(
+            "{}: N must be at least 2 (1 is a fresh instance per job)",
+            bad()
+        ));
+    }
+    Ok((plugin.to_owned(), n))
 }
 
 /// Unix seconds, or a UTC time `YYYY-MM-DDTHH:MM:SSZ`; returns ms since

@@ -251,3 +251,72 @@ fn a_chatty_plugin_is_not_broken_by_its_own_printing() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.records().len(), 1);
 }
+
+#[test]
+fn instances_are_fresh_per_job_unless_reuse_is_asked_for_and_a_trap_ends_reuse() {
+    let plugins = PluginDir::with(&["chaos"]);
+    let line = |id: &str, action: &str| {
+        format!(
+            r#"{{"id":"{id}","payload":"x","plugin":"chaos","metadata":{{"action":"{action}"}}}}"#
+        )
+    };
+    let calls = |run: &Run| -> Vec<u64> {
+        let mut records = run.records();
+        records.sort_by_key(|r| r["task_id"].as_str().unwrap().to_owned());
+        records
+            .iter()
+            .map(|r| r["record"]["calls"].as_u64().unwrap())
+            .collect()
+    };
+    let lines: Vec<String> = (0..7).map(|i| line(&format!("s{i}"), "static")).collect();
+    let (_dir, input) = input_file(&lines);
+    let fresh = run(jobhost()
+        .args(["run", "--concurrency", "1", "--input"])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(
+        calls(&fresh),
+        vec![1; 7],
+        "nothing survives between jobs by default: {fresh:?}"
+    );
+
+    let reused = run(jobhost()
+        .args([
+            "run",
+            "--concurrency",
+            "1",
+            "--reuse-instances",
+            "chaos=3",
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(calls(&reused), vec![1, 2, 3, 1, 2, 3, 1], "{reused:?}");
+
+    let (_dir, input) = input_file(&[
+        line("a", "static"),
+        line("b", "static"),
+        line("c", "trap"),
+        line("d", "static"),
+    ]);
+    let trapped = run(jobhost()
+        .args([
+            "run",
+            "--concurrency",
+            "1",
+            "--reuse-instances",
+            "chaos=10",
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(trapped.code, 1);
+    assert_eq!(
+        calls(&trapped),
+        vec![1, 2, 1],
+        "the instance that trapped was dropped: {trapped:?}"
+    );
+}

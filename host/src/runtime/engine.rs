@@ -27,6 +27,9 @@ pub struct EngineLimits {
     /// Count fuel (instructions) so that calls can be given a budget; off
     /// by default, as it slows every call a little.
     pub fuel: bool,
+    /// Idle instances kept warm for reuse (all plugins together); the pool
+    /// has room for them beside `max_instances` running ones.
+    pub warm_instances: u32,
 }
 
 impl Default for EngineLimits {
@@ -35,13 +38,17 @@ impl Default for EngineLimits {
             max_instances: 256,
             max_memory: 64 << 20,
             fuel: false,
+            warm_instances: 0,
         }
     }
 }
 
 /// Build an engine with the pooling allocator sized by `limits`.
 pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
-    let instances = limits.max_instances.max(1);
+    let instances = limits
+        .max_instances
+        .max(1)
+        .saturating_add(limits.warm_instances);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
         // A component holds several core instances (the main module plus

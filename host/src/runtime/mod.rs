@@ -19,6 +19,7 @@ pub mod limits;
 pub mod outbound;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +55,9 @@ pub struct CallLimits {
     pub output: OutputLimits,
     /// Hosts each plugin may call with `wasi:http`.
     pub outbound: outbound::OutboundPolicy,
+    /// Plugins whose instances serve several jobs (name → jobs per
+    /// instance): the opt-in fast path for large components.
+    pub reuse: std::collections::HashMap<String, u32>,
 }
 
 impl Default for CallLimits {
@@ -65,6 +69,7 @@ impl Default for CallLimits {
             fuel: None,
             output: OutputLimits::default(),
             outbound: outbound::OutboundPolicy::default(),
+            reuse: std::collections::HashMap::new(),
         }
     }
 }
@@ -178,6 +183,9 @@ struct Shared {
     /// One permit per pool slot: jobs wait here instead of failing when the
     /// pool is full.
     slots: Semaphore,
+    /// Idle warm instances, all plugins together, and their ceiling.
+    idle_warm: AtomicUsize,
+    warm_budget: usize,
     cache: Option<CompileCache>,
     _ticker: EpochTicker,
 }
@@ -206,6 +214,16 @@ pub struct Plugin {
     source: Source,
     load_time: Duration,
     allowed_outbound: Arc<[String]>,
+    /// Jobs per instance (the opt-in fast path; 0 or 1: fresh per job).
+    reuse: u32,
+    warm: std::sync::Mutex<Vec<Warm>>,
+}
+
+/// An idle instance kept for reuse, with the jobs it served.
+struct Warm {
+    store: Store<HostState>,
+    instance: bindings::Plugin,
+    uses: u32,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -261,6 +279,8 @@ impl Runtime {
                 kv,
                 limits,
                 slots: Semaphore::new(engine_limits.max_instances.max(1) as usize),
+                idle_warm: AtomicUsize::new(0),
+                warm_budget: engine_limits.warm_instances as usize,
                 cache,
                 _ticker: ticker,
             }),
@@ -342,6 +362,7 @@ impl Runtime {
             .unwrap_or(limits.default_memory)
             .min(limits.default_memory);
         let allowed_outbound = limits.outbound.for_plugin(&info.name);
+        let info_name_for_reuse = info.name.clone();
         Ok(Plugin {
             shared: self.shared.clone(),
             pre,
@@ -353,6 +374,8 @@ impl Runtime {
             source,
             load_time,
             allowed_outbound,
+            reuse: limits.reuse.get(&info_name_for_reuse).copied().unwrap_or(0),
+            warm: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -554,6 +577,57 @@ impl Plugin {
         &self.path
     }
 
+    /// A warm instance for this job, reset, if reuse is on and one is idle.
+    fn take_warm(&self, task: &Task) -> Option<(Store<HostState>, bindings::Plugin, u32)> {
+        if self.reuse < 2 {
+            return None;
+        }
+        let warm = self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+        self.shared.idle_warm.fetch_sub(1, Ordering::Relaxed);
+        let Warm {
+            mut store,
+            instance,
+            uses,
+        } = warm;
+        let data = store.data_mut();
+        data.task_id.clone_from(&task.id);
+        data.deadline = Instant::now() + self.timeout;
+        data.output.clear();
+        data.limiter.refused = None;
+        if let Some(fuel) = self.shared.limits.fuel {
+            let _ = store.set_fuel(fuel);
+        }
+        store.set_epoch_deadline(1);
+        Some((store, instance, uses))
+    }
+
+    /// Keep a healthy instance for the next job, within the reuse count and
+    /// the engine's budget of idle instances.
+    fn put_warm(&self, store: Store<HostState>, instance: bindings::Plugin, uses: u32) {
+        if self.reuse < 2 || uses >= self.reuse {
+            return;
+        }
+        let budget = self.shared.warm_budget;
+        if self.shared.idle_warm.fetch_add(1, Ordering::Relaxed) >= budget {
+            self.shared.idle_warm.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.warm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Warm {
+                store,
+                instance,
+                uses,
+            });
+    }
+
+    /// Jobs one instance serves before it is replaced (below 2: a fresh
+    /// instance per job).
+    pub fn reuse(&self) -> u32 {
+        self.reuse
+    }
+
     /// The deadline each call gets.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -582,19 +656,25 @@ impl Plugin {
             .acquire()
             .await
             .map_err(|e| CallError::Instantiate(e.to_string()))?;
-        let mut store = make_store(
-            shared,
-            self.name.clone(),
-            task.id.clone(),
-            self.memory,
-            self.timeout,
-            self.allowed_outbound.clone(),
-        );
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        let (mut store, instance, uses) = match self.take_warm(task) {
+            Some(warm) => warm,
+            None => {
+                let mut store = make_store(
+                    shared,
+                    self.name.clone(),
+                    task.id.clone(),
+                    self.memory,
+                    self.timeout,
+                    self.allowed_outbound.clone(),
+                );
+                let instance = self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                (store, instance, 0)
+            }
+        };
         // The WIT types own their strings, so the task's fields are copied
         // once here (a few short strings); the body is moved, not copied.
         let wit_task = WitTask {
@@ -615,8 +695,10 @@ impl Plugin {
             .call_handle(&mut store, &wit_task, &wit_content)
             .await
             .map_err(|e| {
+                // A trapped instance is never reused.
                 CallError::Trap(trap_message(&e, &store, self.timeout, shared.limits.fuel))
             })?;
+        self.put_warm(store, instance, uses + 1);
         match result {
             Ok(outcome) => {
                 check_outcome(&outcome, &shared.limits.output).map_err(CallError::Limit)?;

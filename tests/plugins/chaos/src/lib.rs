@@ -23,6 +23,7 @@
 //! | `env`         | record `{"vars": [names], "args": [...]}` of its environment   |
 //! | `socket`      | tries a TCP connect to `addr`; record `{"ok","error"}`          |
 //! | `http`        | GET `url` through wasi:http; record `{"ok","status","body","error"}` |
+//! | `static`      | record `{"calls": n}`: calls seen by this instance (1 when fresh) |
 //! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
@@ -196,6 +197,15 @@ impl Guest for Chaos {
                 })
                 .to_string()
                 .into_bytes()]))
+            }
+            "static" => {
+                // Counts calls in the instance's own memory: 1 every time on
+                // fresh instances; rising when the host reuses an instance.
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(records([json!({ "calls": calls })
+                    .to_string()
+                    .into_bytes()]))
             }
             "print" => {
                 // A chatty plugin: print `kb` KiB to stdout, then "ok".
