@@ -52,6 +52,22 @@ pub enum Command {
     Dead(DeadArgs),
     /// Counts of a Redis queue: ready, in flight, delayed, dead, done.
     Stats(StatsArgs),
+    /// Create a plugin project (WIT, sample handler, build and test
+    /// scripts) that builds and passes its test as generated.
+    New(NewArgs),
+}
+
+/// `jobhost new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Plugin name (lower-case letters, digits and `-`); also the folder.
+    pub name: String,
+    /// The language.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: crate::scaffold::Lang,
+    /// Where to create the project folder.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// Which Redis queue.

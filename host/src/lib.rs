@@ -4,7 +4,8 @@
 //!
 //! Module map (one concern each):
 //! - [`cli`]: command-line flags and their validation into typed configs.
-//! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`.
+//! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`, `new`.
+//! - [`scaffold`]: the plugin projects `jobhost new` writes.
 //! - [`run`]: batch mode, from input lines to a summary.
 //! - [`worker`]: the per-job loop: fetch, route, run, record, ack or retry.
 //! - [`queue`]: the [`queue::Queue`] trait and its backends (memory, Redis).
@@ -30,6 +31,7 @@ pub mod reload;
 pub mod routing;
 pub mod run;
 pub mod runtime;
+pub mod scaffold;
 pub mod sink;
 pub mod task;
 pub mod worker;

@@ -64,6 +64,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Enqueue(args) => commands::enqueue(args).await?,
         Command::Dead(args) => commands::dead(args).await?,
         Command::Stats(args) => commands::stats(args).await?,
+        Command::New(args) => {
+            let dir = jobhost::scaffold::create(&args.name, args.lang, &args.dir)?;
+            println!(
+                "created {}: build with {0}/build.sh, test with {0}/test.sh",
+                dir.display()
+            );
+            0
+        }
     };
     Ok(ExitCode::from(code))
 }

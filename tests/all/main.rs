@@ -18,4 +18,5 @@ mod redis_queue;
 mod reload;
 mod routing;
 mod sandbox;
+mod scaffold;
 mod url_policy;
