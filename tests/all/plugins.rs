@@ -13,8 +13,8 @@ fn broken_folder() -> PluginDir {
     plugins.add("core.wasm", &wat::parse_str("(module)").unwrap());
     plugins.add("empty.wasm", &wat::parse_str("(component)").unwrap());
     plugins.add(
-        "http-world.wasm",
-        &wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance)))"#)
+        "keyvalue-world.wasm",
+        &wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0-draft" (instance)))"#)
             .unwrap(),
     );
     plugins
@@ -47,11 +47,11 @@ fn broken_files_are_reported_by_name_and_the_rest_still_load() {
         "the missing export is named: {list:?}"
     );
     assert!(
-        err.contains("http-world.wasm: does not match the world"),
+        err.contains("keyvalue-world.wasm: does not match the world"),
         "{list:?}"
     );
     assert!(
-        err.contains("wasi:http/outgoing-handler@0.2.0"),
+        err.contains("wasi:keyvalue/store@0.2.0-draft"),
         "the bad import is named: {list:?}"
     );
 
