@@ -11,6 +11,7 @@ mod cache;
 mod crawl;
 mod failures;
 mod input;
+mod languages;
 mod music_sync;
 mod plugins;
 mod politeness;

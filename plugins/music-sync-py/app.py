@@ -1,0 +1,63 @@
+"""music-sync ported to Python (componentize-py): the glue between the WIT
+world ``jobhost:plugin/plugin`` and the pure modules in music_sync/, mirroring
+plugins/music-sync/src/lib.rs. Deterministic: no clock, no randomness.
+
+Bindings as componentize-py maps them: records are dataclasses, list<u8> is
+bytes, option<T> is T or None; a result<T, E> import returns T or raises
+``Err(E)``, and a result<T, E> export returns T or raises ``Err(E)``."""
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import kv, log, types
+
+from music_sync import status, track
+
+# Key-value key counting every track synced.
+TRACK_COUNTER = "stats:tracks"
+
+
+class WitWorld(wit_world.WitWorld):
+    def describe(self) -> types.PluginInfo:
+        return types.PluginInfo(
+            name="music-sync-py",
+            version="0.1.0",
+            description="Normalises music API track documents into JSON records and stores them in kv",
+            # None: the Rust music-sync claims `*/tracks/*`; this port is chosen by name.
+            url_patterns=[],
+            content_types=[],
+            limits=None,
+        )
+
+    def handle(self, task: types.Task, content: types.Content) -> types.Outcome:
+        try:
+            status.check(content.status, content.headers, content.final_url)
+        except status.Retry as retry:
+            raise Err(types.HandleError_Retry(types.RetryError(retry.message, retry.delay_ms)))
+        except status.Fail as fail:
+            raise Err(types.HandleError_Fail(fail.message))
+
+        try:
+            record = track.normalise(content.body, content.final_url)
+        except track.Invalid as invalid:
+            raise Err(types.HandleError_Fail(invalid.message))
+        data = record.encode()
+
+        key = f"music:{record.id}"
+        try:
+            kv.set(key, data)
+        except Err as error:
+            raise _kv_retry("set", key, error.value)
+        try:
+            kv.increment(TRACK_COUNTER, 1)
+        except Err as error:
+            raise _kv_retry("increment", TRACK_COUNTER, error.value)
+
+        log.log(log.Level.INFO, f"synced track {record.id}")
+        return types.Outcome(
+            records=[types.SinkRecord(content_type="application/json", data=data)],
+            follow_ups=[],
+        )
+
+
+def _kv_retry(operation, key, error):
+    """A key-value failure is transient as far as this plugin knows: retry."""
+    return Err(types.HandleError_Retry(types.RetryError(f"kv {operation} `{key}` failed: {error}", None)))

@@ -1,0 +1,49 @@
+"""HTTP status policy, as plugins/music-sync/src/status.rs: 2xx proceeds; 404
+and 410 fail; 429 and 503 are retried (honouring a ``retry-after`` header in
+whole seconds); anything else fails naming the status."""
+import re
+
+from .text import trim
+
+U64_MAX = 18446744073709551615
+_U64 = re.compile(r"\+?[0-9]+\Z", re.ASCII)
+
+
+class Retry(Exception):
+    def __init__(self, message, delay_ms):
+        super().__init__(message)
+        self.message = message
+        self.delay_ms = delay_ms
+
+
+class Fail(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def check(status, headers, url):
+    """Return to proceed, raise Retry or Fail otherwise."""
+    if 200 <= status <= 299:
+        return
+    if status in (404, 410):
+        raise Fail(f"track not found (HTTP {status}) at {url}")
+    if status in (429, 503):
+        reason = "rate limited" if status == 429 else "service unavailable"
+        raise Retry(f"{reason} (HTTP {status}) at {url}", _retry_after_ms(headers))
+    raise Fail(f"unexpected HTTP status {status} at {url}")
+
+
+def _retry_after_ms(headers):
+    """The first ``retry-after`` header as milliseconds, if it holds whole seconds."""
+    for name, value in headers:
+        if name == "retry-after":
+            value = trim(value)
+            # Rust's u64::from_str: an optional `+`, then one or more ASCII digits.
+            if not _U64.match(value):
+                return None
+            seconds = int(value)
+            if seconds > U64_MAX:
+                return None
+            return min(seconds * 1000, U64_MAX)
+    return None
