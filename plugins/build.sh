@@ -68,6 +68,16 @@ build_rust() {
         cp "$built" "$destination"
         report "$destination"
     done
+
+    # A second version of chaos for the hot-reload test: same name, version
+    # 2.0.0, built into its own target folder so the two never rebuild each
+    # other.
+    (cd "$repo_root" && CHAOS_VERSION=2.0.0 cargo build --profile plugin --target "$wasm_target" \
+        -p chaos --target-dir "$target_dir/chaos-v2")
+    local built=$target_dir/chaos-v2/$wasm_target/plugin/chaos.wasm
+    check_component "$built"
+    cp "$built" "$repo_root/tests/plugins/chaos-v2.wasm"
+    report "$repo_root/tests/plugins/chaos-v2.wasm"
 }
 
 # Move a freshly built component into place, after checking it.
