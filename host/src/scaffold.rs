@@ -18,12 +18,18 @@ const WIT: &str = include_str!("../../wit/plugin.wit");
 pub enum Lang {
     /// Rust with wit-bindgen, built for wasm32-wasip2.
     Rust,
+    /// JavaScript with ComponentizeJS (npm).
+    Js,
+    /// Python with componentize-py (PyPI).
+    Python,
 }
 
 impl Lang {
     fn label(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
+            Lang::Js => "JavaScript",
+            Lang::Python => "Python",
         }
     }
 
@@ -57,6 +63,21 @@ impl Lang {
                 ),
                 ("build.sh", include_str!("scaffold/rust_build.sh.txt"), true),
                 (".gitignore", "/target\n*.wasm\n", false),
+            ],
+            Lang::Js => &[
+                (
+                    "package.json",
+                    include_str!("scaffold/js_package.json.txt"),
+                    false,
+                ),
+                ("app.js", include_str!("scaffold/js_app.js.txt"), false),
+                ("build.sh", include_str!("scaffold/js_build.sh.txt"), true),
+                (".gitignore", "node_modules/\n*.wasm\n", false),
+            ],
+            Lang::Python => &[
+                ("app.py", include_str!("scaffold/py_app.py.txt"), false),
+                ("build.sh", include_str!("scaffold/py_build.sh.txt"), true),
+                (".gitignore", ".venv/\n__pycache__/\n*.wasm\n", false),
             ],
         };
         common.into_iter().chain(specific.iter().copied()).collect()

@@ -32,7 +32,11 @@ fn outcomes(plugin: &str, input: &std::path::Path) -> BTreeMap<String, String> {
         let letter: Value = serde_json::from_str(line).unwrap();
         let id = letter["id"].as_str().unwrap().to_owned();
         // Error messages name the plugin; compare what follows the name.
-        let error = letter["error"].as_str().unwrap().replacen(&format!("plugin {plugin} "), "plugin ", 1);
+        let error =
+            letter["error"]
+                .as_str()
+                .unwrap()
+                .replacen(&format!("plugin {plugin} "), "plugin ", 1);
         out.insert(id, format!("error {error}"));
     }
     out
@@ -42,12 +46,21 @@ fn outcomes(plugin: &str, input: &std::path::Path) -> BTreeMap<String, String> {
 fn shared_inputs() -> (tempfile::TempDir, std::path::PathBuf) {
     let samples = root().join("plugins/music-sync/samples");
     let mut lines = Vec::new();
-    for (i, line) in std::fs::read_to_string(samples.join("tasks.jsonl")).unwrap().lines().enumerate() {
+    for (i, line) in std::fs::read_to_string(samples.join("tasks.jsonl"))
+        .unwrap()
+        .lines()
+        .enumerate()
+    {
         let mut task: Value = serde_json::from_str(line).unwrap();
         task["id"] = Value::String(format!("sample-{i}"));
         lines.push(task.to_string());
     }
-    lines.extend(std::fs::read_to_string(samples.join("edge-tasks.jsonl")).unwrap().lines().map(str::to_owned));
+    lines.extend(
+        std::fs::read_to_string(samples.join("edge-tasks.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned),
+    );
     input_file(&lines)
 }
 
@@ -55,14 +68,27 @@ fn same_as_rust(port: &str) {
     let (_dir, input) = shared_inputs();
     let rust = outcomes("music-sync", &input);
     let other = outcomes(port, &input);
-    assert!(rust.len() > 100, "the shared inputs are there: {}", rust.len());
-    assert_eq!(rust.keys().collect::<Vec<_>>(), other.keys().collect::<Vec<_>>());
+    assert!(
+        rust.len() > 100,
+        "the shared inputs are there: {}",
+        rust.len()
+    );
+    assert_eq!(
+        rust.keys().collect::<Vec<_>>(),
+        other.keys().collect::<Vec<_>>()
+    );
     let differences: Vec<_> = rust
         .iter()
         .filter(|(id, outcome)| other.get(*id) != Some(outcome))
         .map(|(id, outcome)| format!("{id}:\n  rust: {outcome}\n  {port}: {}", other[id]))
         .collect();
-    assert!(differences.is_empty(), "{} of {} differ:\n{}", differences.len(), rust.len(), differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {} differ:\n{}",
+        differences.len(),
+        rust.len(),
+        differences.join("\n")
+    );
 }
 
 #[test]

@@ -43,3 +43,13 @@ fn bad_names_are_refused() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("is not a plugin name"), "{bad:?}");
 }
+
+#[test]
+fn a_new_javascript_plugin_builds_and_passes_its_test() {
+    scaffold_and_test("js");
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_passes_its_test() {
+    scaffold_and_test("python");
+}
