@@ -69,10 +69,11 @@ build_rust() {
         report "$destination"
     done
 
-    # A second version of chaos for the hot-reload test: same name, version
-    # 2.0.0, built into its own target folder so the two never rebuild each
-    # other.
-    (cd "$repo_root" && CHAOS_VERSION=2.0.0 cargo build --profile plugin --target "$wasm_target" \
+    # A second version of chaos for the hot-reload and limits tests: same
+    # name, version 2.0.0, asking for a 300 ms deadline and 16 MiB in
+    # describe(), built into its own target folder so the two never rebuild
+    # each other.
+    (cd "$repo_root" && CHAOS_VERSION=2.0.0 CHAOS_TIMEOUT_MS=300 CHAOS_MEMORY_MB=16 cargo build --profile plugin --target "$wasm_target" \
         -p chaos --target-dir "$target_dir/chaos-v2")
     local built=$target_dir/chaos-v2/$wasm_target/plugin/chaos.wasm
     check_component "$built"

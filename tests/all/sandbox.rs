@@ -320,3 +320,49 @@ fn instances_are_fresh_per_job_unless_reuse_is_asked_for_and_a_trap_ends_reuse()
         "the instance that trapped was dropped: {trapped:?}"
     );
 }
+
+#[test]
+fn a_plugin_may_ask_for_its_own_limits_within_the_operator_maximums() {
+    // chaos-v2 asks for a 300 ms deadline and 16 MiB of memory.
+    let plugins = PluginDir::with(&["chaos-v2"]);
+    let task = |action: &str| {
+        format!(
+            r#"{{"id":"{action}","payload":"x","plugin":"chaos","metadata":{{"action":"{action}","mb":"40"}}}}"#
+        )
+    };
+    let asked = run(jobhost()
+        .args(["run", "--plugin-timeout", "5s", "--plugins"])
+        .arg(plugins.path())
+        .arg(task("loop"))
+        .arg(task("grow")));
+    assert!(
+        asked.stderr.contains("ran longer than 300ms"),
+        "the plugin's own deadline: {asked:?}"
+    );
+    assert!(
+        asked.stderr.contains("the limit is 16 MiB"),
+        "the plugin's own memory: {asked:?}"
+    );
+    let capped = run(jobhost()
+        .args([
+            "run",
+            "--plugin-timeout",
+            "50ms",
+            "--max-plugin-timeout",
+            "100ms",
+            "--max-memory",
+            "8MiB",
+            "--plugins",
+        ])
+        .arg(plugins.path())
+        .arg(task("loop"))
+        .arg(task("grow")));
+    assert!(
+        capped.stderr.contains("ran longer than 100ms"),
+        "capped at the operator maximum: {capped:?}"
+    );
+    assert!(
+        capped.stderr.contains("the limit is 8 MiB"),
+        "never more than --max-memory: {capped:?}"
+    );
+}

@@ -37,7 +37,7 @@ wit_bindgen::generate!({ world: "plugin", path: "../../../wit" });
 
 use jobhost::plugin::kv;
 use jobhost::plugin::log::{self, Level};
-use jobhost::plugin::types::{FollowUp, RetryError, SinkRecord};
+use jobhost::plugin::types::{FollowUp, Limits, RetryError, SinkRecord};
 use serde::Serialize;
 use serde_json::json;
 use std::str::FromStr;
@@ -52,6 +52,19 @@ struct Echo<'a> {
     status: u16,
     body: &'a str,
     version: &'a str,
+}
+
+/// Limits asked for in `describe()`: `CHAOS_TIMEOUT_MS` and
+/// `CHAOS_MEMORY_MB` at build time (the second test build sets them).
+fn requested_limits() -> Option<Limits> {
+    let timeout_ms = option_env!("CHAOS_TIMEOUT_MS").and_then(|v| v.parse().ok());
+    let memory_bytes = option_env!("CHAOS_MEMORY_MB")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|mb| mb << 20);
+    (timeout_ms.is_some() || memory_bytes.is_some()).then_some(Limits {
+        timeout_ms,
+        memory_bytes,
+    })
 }
 
 /// The plugin's version: `CHAOS_VERSION` at build time (the hot-reload test
@@ -69,7 +82,7 @@ impl Guest for Chaos {
             description: "Misbehaves on request, for the host's integration tests".to_string(),
             url_patterns: vec!["*/chaos/*".to_string()],
             content_types: Vec::new(),
-            limits: None,
+            limits: requested_limits(),
         }
     }
 
