@@ -1,0 +1,866 @@
+#!/usr/bin/env python3
+"""The jobhost benchmark suite: starts its fixtures on loopback, runs every
+item, writes bench/results/latest.json, then regenerates BENCHMARKS.md and
+the concurrency plot.
+
+Run it through bench/run.sh (which installs what is missing and builds the
+binaries); this script expects target/release/jobhost and
+target/release/jobhost-bench to exist already.
+
+    bench/.venv/bin/python bench/bench.py [--quick] [--only 1,2,7]
+
+Items (what each measures exactly is in BENCHMARKS.md, written by report.py):
+  1 dispatch   per-job cost of Plugin::handle, fresh instance, p50/p99
+  2 memory     no-op jobs/s through the in-memory queue (jobhost run)
+  3 music      music-sync jobs/s through Redis, 1 and 2 host processes
+  4 seed       the seed's asyncio + aiohttp + redis-py design, same work
+  5 wrk        the fetch ceiling: wrk against the same URL set
+  6 rss        peak RSS with 1,000 jobs in flight; start-up time, warm cache
+  7 bare       bare wasmtime loop, fresh instance per job, 1 and 2 threads
+  8 redis-noop no-op jobs/s through Redis, one host
+  9 latency    enqueue to plugin start through Redis at a steady 1,000 jobs/s
+  sweep        jobs/s against concurrency, jobhost and the seed (the plot)
+"""
+
+import argparse
+import base64
+import json
+import os
+import platform
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+JOBHOST = os.path.join(TARGET, "release", "jobhost")
+BENCHBIN = os.path.join(TARGET, "release", "jobhost-bench")
+WORK = os.path.join(BENCH, ".work")
+RESULTS = os.path.join(BENCH, "results")
+PY = sys.executable
+
+QUEUE = "jobs"
+STATS_KEY = "jobhost:{%s}:stats" % QUEUE
+DEAD_KEY = "jobhost:{%s}:dead" % QUEUE
+STREAM_KEY = "jobhost:{%s}:stream" % QUEUE
+SEED_LIST = "music_task_queue"
+DOCS = 10_000  # distinct music-info documents served by the HTTP fixture
+DOC_BASE = 100_000  # first document id
+
+
+def scale(quick):
+    """Work per item: the full suite, or --quick (about 10x smaller)."""
+    full = dict(
+        dispatch_iters=20_000, dispatch_iters_slow=3_000, dispatch_warmup=1_000,
+        bare_iters=100_000, memory_jobs=200_000, memory_runs=3,
+        music_jobs=30_000, seed_jobs=30_000, sweep_jobs=10_000,
+        sweep=[1, 4, 16, 64, 256], wrk_seconds=10, rss_jobs=3_000,
+        startup_runs=7, redis_noop_jobs=100_000, latency_seconds=20,
+    )
+    if not quick:
+        return full
+    return dict(
+        dispatch_iters=2_000, dispatch_iters_slow=300, dispatch_warmup=200,
+        bare_iters=10_000, memory_jobs=20_000, memory_runs=1,
+        music_jobs=3_000, seed_jobs=3_000, sweep_jobs=1_000,
+        sweep=[1, 4, 16, 64, 256], wrk_seconds=3, rss_jobs=1_000,
+        startup_runs=3, redis_noop_jobs=10_000, latency_seconds=3,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def log(*parts):
+    print("bench:", *parts, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env():
+    """The environment of every child: no JOBHOST_* from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBHOST_")}
+    env.pop("RUST_LOG", None)
+    return env
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def wait_for_port(port, timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+DURATION = re.compile(r"([\d.]+)\s*(ns|µs|us|ms|s|m|h)$")
+
+
+def parse_rust_duration(text):
+    """`1.23s`, `850.12ms`, `12.00µs` (Rust's {:.2?} of a Duration) -> seconds."""
+    m = DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"not a duration: {text!r}")
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0,
+                    "m": 60.0, "h": 3600.0}[unit]
+
+
+SUMMARY = re.compile(r"jobhost: done (\d+), retried (\d+), dead (\d+), .* in (\S+)\s*$", re.M)
+
+
+def parse_summary(stderr):
+    m = SUMMARY.search(stderr)
+    if not m:
+        raise RuntimeError("no `jobhost: done ...` summary on stderr:\n" + stderr[-2000:])
+    return dict(done=int(m.group(1)), retried=int(m.group(2)), dead=int(m.group(3)),
+                elapsed_s=parse_rust_duration(m.group(4)), line=m.group(0).strip())
+
+
+def percentile(values, q):
+    """Nearest rank."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+def run(cmd, timeout=600, check=True, **kw):
+    started = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=child_env(), **kw)
+    wall = time.perf_counter() - started
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {p.returncode}:\n"
+                           f"{p.stderr[-3000:]}")
+    return p, wall
+
+
+# ---------------------------------------------------------------------------
+# Fixtures: an nginx serving music-info documents, a Redis
+
+
+def sample_documents():
+    """The sample shapes of plugins/music-sync/samples/tracks (valid ones)."""
+    folder = os.path.join(ROOT, "plugins", "music-sync", "samples", "tracks")
+    shapes = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            doc = json.load(open(os.path.join(folder, name)))
+            if doc.get("title") is not None:  # 1999.json lacks one on purpose
+                shapes.append(doc)
+    if not shapes:
+        raise RuntimeError(f"no sample documents in {folder}")
+    return shapes
+
+
+def make_document(shapes, n):
+    """Document `n`: a sample shape with a fresh id and title, padded to
+    about 1 KiB with fields the plugin ignores (like a real provider's API)."""
+    doc = json.loads(json.dumps(shapes[n % len(shapes)]))
+    track = DOC_BASE + n
+    doc["id"] = track if isinstance(doc.get("id"), int) else str(track)
+    doc["title"] = f"{doc['title']} #{track}"
+    doc["isrc"] = f"GB-XYZ-{track % 100:02d}-{track:05d}"
+    doc["label"] = "Loopback Records"
+    doc["popularity"] = n % 100
+    doc["credits"] = [{"role": r, "name": f"Person {track % 97} {r}"}
+                      for r in ("producer", "engineer", "composer", "mixing")]
+    doc["description"] = "A track served by the benchmark fixture. " * 12
+    body = json.dumps(doc, ensure_ascii=False)
+    pad = 1024 - len(body.encode())
+    if pad > 0:
+        doc["description"] += "." * pad
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+class Fixtures:
+    def __init__(self):
+        self.procs = []
+        self.nginx_port = None
+        self.redis_port = None
+
+    def start(self):
+        if os.path.isdir(WORK):
+            shutil.rmtree(WORK)
+        os.makedirs(WORK)
+        self._documents()
+        self._nginx()
+        self._redis()
+        return self
+
+    def _documents(self):
+        www = os.path.join(WORK, "www", "tracks")
+        os.makedirs(www)
+        shapes = sample_documents()
+        sizes = []
+        for n in range(DOCS):
+            body = make_document(shapes, n)
+            sizes.append(len(body))
+            with open(os.path.join(www, str(DOC_BASE + n)), "wb") as f:
+                f.write(body)
+        self.doc_bytes = statistics.mean(sizes)
+        for d in (WORK, os.path.join(WORK, "www"), www):
+            os.chmod(d, 0o755)
+
+    def _nginx(self):
+        self.nginx_port = free_port()
+        conf_dir = os.path.join(WORK, "nginx")
+        os.makedirs(os.path.join(conf_dir, "tmp"))
+        workers = os.environ.get("BENCH_NGINX_WORKERS", "1")
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = f"""
+{user}
+daemon off;
+worker_processes {workers};
+worker_rlimit_nofile 65536;
+pid {conf_dir}/nginx.pid;
+error_log {conf_dir}/error.log warn;
+events {{ worker_connections 16384; multi_accept on; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {conf_dir}/tmp/body;
+    proxy_temp_path {conf_dir}/tmp/proxy;
+    default_type application/json;
+    types {{ }}
+    server {{
+        listen 127.0.0.1:{self.nginx_port} backlog=4096;
+        root {WORK}/www;
+        location /tracks/ {{ }}
+        # The same documents, trickled at 256 bytes/s: a fetch lasts ~4 s,
+        # so that --concurrency 1000 really has 1,000 jobs in flight.
+        location /slow/ {{ alias {WORK}/www/; limit_rate 256; }}
+    }}
+}}
+"""
+        path = os.path.join(conf_dir, "nginx.conf")
+        open(path, "w").write(conf)
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        log(f"nginx on 127.0.0.1:{self.nginx_port} ({workers} worker), {DOCS} documents")
+        p = subprocess.Popen([nginx, "-c", path, "-p", conf_dir, "-e", f"{conf_dir}/error.log"],
+                             stdout=subprocess.DEVNULL, stderr=open(f"{conf_dir}/stderr.log", "w"),
+                             preexec_fn=raise_nofile)
+        self.procs.append(p)
+        wait_for_port(self.nginx_port, proc=p)
+
+    def _redis(self):
+        self.redis_port = free_port()
+        rdir = os.path.join(WORK, "redis")
+        os.makedirs(rdir)
+        log(f"redis on 127.0.0.1:{self.redis_port}")
+        p = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", rdir,
+                              "--logfile", os.path.join(rdir, "redis.log"),
+                              "--protected-mode", "no", "--maxclients", "20000"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                             preexec_fn=raise_nofile)
+        self.procs.append(p)
+        wait_for_port(self.redis_port, proc=p)
+
+    @property
+    def redis_url(self):
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def url(self, n, slow=False):
+        return f"http://127.0.0.1:{self.nginx_port}{'/slow' if slow else ''}/tracks/{DOC_BASE + n % DOCS}"
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+# ---------------------------------------------------------------------------
+# The suite
+
+
+class Suite:
+    def __init__(self, fx, quick):
+        import redis
+        self.fx = fx
+        self.quick = quick
+        self.s = scale(quick)
+        self.r = redis.Redis(port=fx.redis_port)
+        self.results = {}
+        self.cache = os.path.join(WORK, "cache")
+        self.plugin_dirs = {}
+        for name in ("template", "music-sync"):
+            src = os.path.join(ROOT, "plugins", f"{name}.wasm")
+            if not os.path.isfile(src):
+                raise RuntimeError(f"{src} is missing: build the plugins (plugins/build.sh)")
+            d = os.path.join(WORK, f"plugins-{name}")
+            os.makedirs(d)
+            shutil.copy(src, d)
+            self.plugin_dirs[name] = d
+        # A copy of the whole plugins folder as it is now (start-up item).
+        self.all_plugins = os.path.join(WORK, "plugins-all")
+        os.makedirs(self.all_plugins)
+        for name in sorted(os.listdir(os.path.join(ROOT, "plugins"))):
+            if name.endswith(".wasm"):
+                shutil.copy(os.path.join(ROOT, "plugins", name), self.all_plugins)
+
+    # -- helpers ----------------------------------------------------------
+
+    def jobhost_args(self, plugins, *extra):
+        return [JOBHOST, "run", "-q", "--plugins", self.plugin_dirs.get(plugins, plugins),
+                "--cache-dir", self.cache, *extra]
+
+    def write_lines(self, name, lines):
+        path = os.path.join(WORK, name)
+        with open(path, "w") as f:
+            for line in lines:
+                f.write(line)
+                f.write("\n")
+        return path
+
+    def flush(self):
+        self.r.flushall()
+
+    def redis_done(self):
+        return int(self.r.hget(STATS_KEY, "done") or 0)
+
+    def enqueue(self, path, *extra):
+        p, wall = run([JOBHOST, "enqueue", "--queue", self.fx.redis_url, "--input", path, *extra])
+        return wall
+
+    def drive_redis_hosts(self, hosts, jobs, plugins, concurrency, extra=()):
+        """Start `hosts` jobhost processes on the Redis queue holding `jobs`
+        tasks, poll the shared done counter every 5 ms, and return rates."""
+        procs = []
+        t0 = time.perf_counter()
+        for h in range(hosts):
+            err = open(os.path.join(WORK, f"host-{h}.stderr"), "w+")
+            procs.append((subprocess.Popen(
+                self.jobhost_args(plugins, "--queue", self.fx.redis_url, "--until-empty",
+                                  "--concurrency", str(concurrency), "-o", "/dev/null", *extra),
+                stdout=subprocess.DEVNULL, stderr=err, env=child_env(),
+                preexec_fn=raise_nofile), err))
+        first = None
+        deadline = t0 + 600
+        while True:
+            now = time.perf_counter()
+            done = self.redis_done()
+            if done > 0 and first is None:
+                first = (now, done)
+            if done >= jobs:
+                last = (now, done)
+                break
+            if now > deadline or all(p.poll() is not None for p, _ in procs):
+                raise RuntimeError(f"hosts stopped or timed out at {done}/{jobs} done; stderr: "
+                                   + self._stderr(procs))
+            time.sleep(0.005)
+        for p, _ in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                p.wait(timeout=15)
+        t_exit = time.perf_counter()
+        codes = [p.returncode for p, _ in procs]
+        dead = self.r.hlen(DEAD_KEY)
+        if dead or any(codes):
+            raise RuntimeError(f"exit codes {codes}, {dead} dead letters: " + self._stderr(procs))
+        steady = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None
+        return dict(
+            jobs=jobs, hosts=hosts, concurrency=concurrency,
+            jobs_per_s=steady,
+            jobs_per_s_incl_startup=jobs / (last[0] - t0),
+            first_done_after_s=first[0] - t0,
+            last_done_after_s=last[0] - t0,
+            exit_after_s=t_exit - t0,
+        )
+
+    @staticmethod
+    def _stderr(procs):
+        out = []
+        for p, err in procs:
+            err.seek(0)
+            out.append(err.read()[-1500:])
+        return " | ".join(out)
+
+    # -- items --------------------------------------------------------------
+
+    def item1_dispatch(self):
+        s = self.s
+        body = os.path.join(WORK, "www", "tracks", str(DOC_BASE + 1))
+        url = self.fx.url(1)
+        out = {}
+        runs = [("template", os.path.join(ROOT, "plugins", "template.wasm"),
+                 ["--body-text", "x", "--content-type", "text/plain"], s["dispatch_iters"])]
+        for name, note in (("music-sync", "rust"), ("music-sync-c", "c"),
+                           ("music-sync-js", "js"), ("music-sync-py", "python")):
+            path = os.path.join(ROOT, "plugins", f"{name}.wasm")
+            iters = s["dispatch_iters"] if note in ("rust", "c") else s["dispatch_iters_slow"]
+            runs.append((name, path, ["--body", body, "--content-type", "application/json",
+                                      "--url", url], iters))
+        for name, path, extra, iters in runs:
+            if not os.path.isfile(path):
+                out[name] = {"skipped": f"{os.path.relpath(path, ROOT)} does not exist (not "
+                                        "built); `bench/run.sh --with-ports` builds it"}
+                log(f"  {name}: skipped, {os.path.relpath(path, ROOT)} is absent")
+                continue
+            p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters", str(iters),
+                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra])
+            out[name] = json.loads(p.stdout)
+            lat = out[name]["latency"]
+            log(f"  {name}: p50 {lat['p50_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs")
+        return out
+
+    def item7_bare(self):
+        path = os.path.join(ROOT, "plugins", "template.wasm")
+        out = {}
+        for threads in (1, 2):
+            p, _ = run([BENCHBIN, "bare", "--plugin", path, "--threads", str(threads),
+                        "--iters", str(self.s["bare_iters"])])
+            out[f"threads_{threads}"] = json.loads(p.stdout)
+        # jobhost's engine settings (epoch interruption, pagemap_scan Auto)
+        # in the same loop, to split engine settings from jobhost's own code.
+        p, _ = run([BENCHBIN, "bare", "--plugin", path, "--threads", "1",
+                    "--iters", str(self.s["bare_iters"]), "--engine", "jobhost"])
+        out["threads_1_jobhost_engine"] = json.loads(p.stdout)
+        for k, v in out.items():
+            log(f"  {k}: {v['jobs_per_s']:.0f} jobs/s, p50 {v['latency']['p50_us']:.1f} µs")
+        return out
+
+    def item2_memory(self):
+        n = self.s["memory_jobs"]
+        path = self.write_lines("noop-inline.jsonl", ('{"payload":"x"}' for _ in range(n)))
+        runs = []
+        for _ in range(self.s["memory_runs"]):
+            p, wall = run(self.jobhost_args("template", "--input", path, "-o", "/dev/null",
+                                            "--plugin", "template"), check=False)
+            summary = parse_summary(p.stderr)
+            if summary["done"] != n or p.returncode != 0:
+                raise RuntimeError(f"expected {n} done, got {summary['line']} (exit {p.returncode})")
+            runs.append(dict(jobs_per_s=n / summary["elapsed_s"], elapsed_s=summary["elapsed_s"],
+                             process_wall_s=wall, summary=summary["line"]))
+            log(f"  {runs[-1]['jobs_per_s']:.0f} jobs/s ({summary['line']})")
+        best = statistics.median(r["jobs_per_s"] for r in runs)
+        return dict(jobs=n, concurrency=64, runs=runs, jobs_per_s=best)
+
+    def item3_music(self):
+        n = self.s["music_jobs"]
+        path = self.write_lines("music-urls.txt", (self.fx.url(i) for i in range(n)))
+        out = {}
+        for hosts in (1, 2):
+            self.flush()
+            enqueue_s = self.enqueue(path)
+            res = self.drive_redis_hosts(hosts, n, "music-sync", 64)
+            tracks = int(self.r.get("jobhost:kv:music-sync:stats:tracks") or 0)
+            if tracks < n:
+                raise RuntimeError(f"music-sync counted {tracks} tracks in kv, expected {n}")
+            res.update(enqueue_s=enqueue_s, kv_tracks=tracks)
+            out[f"hosts_{hosts}"] = res
+            log(f"  {hosts} host(s): {res['jobs_per_s']:.0f} jobs/s steady, "
+                f"{res['jobs_per_s_incl_startup']:.0f} incl. start-up")
+        out["best_jobs_per_s"] = max(out["hosts_1"]["jobs_per_s"], out["hosts_2"]["jobs_per_s"])
+        return out
+
+    def seed_run(self, n, concurrency):
+        self.flush()
+        pipe = self.r.pipeline(transaction=False)
+        for start in range(0, n, 1000):
+            pipe.rpush(SEED_LIST, *(self.fx.url(i) for i in range(start, min(n, start + 1000))))
+        pipe.execute()
+        p, wall = run([PY, os.path.join(BENCH, "seed", "consumer.py"), "--redis", self.fx.redis_url,
+                       "--list", SEED_LIST, "--concurrency", str(concurrency), "--idle", "0.5"])
+        stats = json.loads(p.stdout.strip().splitlines()[-1])
+        if stats["done"] != n:
+            raise RuntimeError(f"seed consumer: {stats} (expected {n} done): {p.stderr[-1500:]}")
+        keys = self.r.dbsize()
+        span = stats["last_done"] - stats["first_done"]
+        return dict(jobs=n, concurrency=concurrency,
+                    jobs_per_s=(n - 1) / span if span > 0 else None,
+                    jobs_per_s_incl_startup=n / (stats["last_done"] - stats["started"]),
+                    failed=stats["failed"], distinct_keys=keys, process_wall_s=wall)
+
+    def item4_seed(self):
+        res = self.seed_run(self.s["seed_jobs"], 64)
+        log(f"  seed, 64 coroutines: {res['jobs_per_s']:.0f} jobs/s")
+        return res
+
+    def sweep(self):
+        n = self.s["sweep_jobs"]
+        path = self.write_lines("sweep-urls.txt", (self.fx.url(i) for i in range(n)))
+        out = {"jobs": n, "jobhost": [], "seed": []}
+        for c in self.s["sweep"]:
+            self.flush()
+            self.enqueue(path)
+            res = self.drive_redis_hosts(1, n, "music-sync", c)
+            out["jobhost"].append(dict(concurrency=c, jobs_per_s=res["jobs_per_s"],
+                                       jobs_per_s_incl_startup=res["jobs_per_s_incl_startup"]))
+            seed = self.seed_run(n, c)
+            out["seed"].append(dict(concurrency=c, jobs_per_s=seed["jobs_per_s"],
+                                    jobs_per_s_incl_startup=seed["jobs_per_s_incl_startup"]))
+            log(f"  concurrency {c}: jobhost {res['jobs_per_s']:.0f}, seed {seed['jobs_per_s']:.0f} jobs/s")
+        best_seed = max(out["seed"], key=lambda x: x["jobs_per_s"] or 0)
+        out["seed_best"] = best_seed
+        return out
+
+    def item5_wrk(self):
+        script = os.path.join(WORK, "urls.lua")
+        open(script, "w").write(f"""
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/tracks/" .. ({DOC_BASE} + counter % {DOCS}))
+end
+""")
+        out = {}
+        for conns in (64,):
+            p, _ = run(["wrk", "-t2", f"-c{conns}", f"-d{self.s['wrk_seconds']}s", "--latency",
+                        "-s", script, f"http://127.0.0.1:{self.fx.nginx_port}/"],
+                       timeout=self.s["wrk_seconds"] + 60)
+            text = p.stdout
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+            non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+            lat = {}
+            for q in ("50", "99"):
+                m = re.search(rf"^\s+{q}%\s+(\S+)", text, re.M)
+                if m:
+                    lat[f"p{q}"] = m.group(1)
+            out = dict(requests_per_s=rps, threads=2, connections=conns,
+                       seconds=self.s["wrk_seconds"], latency=lat,
+                       non_2xx=int(non2xx.group(1)) if non2xx else 0)
+            log(f"  wrk -t2 -c{conns}: {rps:.0f} requests/s")
+        return out
+
+    def item6_rss(self):
+        out = {}
+        inflight = 1000
+        n = self.s["rss_jobs"]
+        path = self.write_lines("slow-urls.txt", (self.fx.url(i, slow=True) for i in range(n)))
+        cmd = self.jobhost_args("music-sync", "--input", path, "-o", "/dev/null",
+                                "--concurrency", str(inflight), "--fetch-timeout", "120s")
+        err = open(os.path.join(WORK, "rss.stderr"), "w+")
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=child_env(),
+                             preexec_fn=raise_nofile)
+        peak = {"fds": 0, "rss_kib": 0, "threads": 0}
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    fds = len(os.listdir(f"/proc/{p.pid}/fd"))
+                    status = open(f"/proc/{p.pid}/status").read()
+                    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+                    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+                    peak["fds"] = max(peak["fds"], fds)
+                    peak["rss_kib"] = max(peak["rss_kib"], rss)
+                    peak["threads"] = max(peak["threads"], threads)
+                except (OSError, AttributeError):
+                    pass
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        sampler.join()
+        wall = time.perf_counter() - t0
+        err.seek(0)
+        summary = parse_summary(err.read())
+        if summary["done"] != n or p.returncode != 0:
+            raise RuntimeError(f"slow run: {summary['line']} (exit {p.returncode})")
+        out["in_flight"] = dict(
+            concurrency=inflight, jobs=n, peak_rss_mib=usage.ru_maxrss / 1024,
+            max_open_fds_sampled=peak["fds"], max_threads=peak["threads"], wall_s=wall,
+            summary=summary["line"],
+        )
+        log(f"  {inflight} in flight: peak RSS {usage.ru_maxrss / 1024:.1f} MiB, "
+            f"up to {peak['fds']} open fds, {wall:.1f}s")
+
+        # Start-up with the compiled cache warm.
+        cache = os.path.join(WORK, "cache-startup")
+        plugins = sorted(os.listdir(self.all_plugins))
+        listing = [JOBHOST, "plugins", "--plugins", self.all_plugins, "--cache-dir", cache]
+        tiny = [JOBHOST, "run", "-q", "--plugins", self.all_plugins, "--cache-dir", cache,
+                "--plugin", "template", "-o", "/dev/null", '{"payload":"x"}']
+        _, cold = run(listing)
+        times = {"plugins": [], "run": []}
+        for _ in range(self.s["startup_runs"]):
+            times["plugins"].append(run(listing)[1])
+            times["run"].append(run(tiny)[1])
+        out["startup"] = dict(
+            plugins_in_folder=plugins,
+            cold_compile_s=cold,
+            warm_plugins_listing_ms=statistics.median(times["plugins"]) * 1000,
+            warm_tiny_run_ms=statistics.median(times["run"]) * 1000,
+            samples_ms={k: [round(t * 1000, 2) for t in v] for k, v in times.items()},
+        )
+        # The same with the template plugin alone.
+        one = [JOBHOST, "run", "-q", "--plugins", self.plugin_dirs["template"], "--cache-dir",
+               cache, "--plugin", "template", "-o", "/dev/null", '{"payload":"x"}']
+        run(one)
+        out["startup"]["warm_tiny_run_template_only_ms"] = statistics.median(
+            run(one)[1] for _ in range(self.s["startup_runs"])) * 1000
+        log(f"  start-up, warm cache: tiny run {out['startup']['warm_tiny_run_ms']:.1f} ms "
+            f"({len(plugins)} plugins), `jobhost plugins` "
+            f"{out['startup']['warm_plugins_listing_ms']:.1f} ms, cold {cold:.2f}s")
+        return out
+
+    def item8_redis_noop(self):
+        n = self.s["redis_noop_jobs"]
+        path = self.write_lines("noop-redis.jsonl", ('{"payload":"x"}' for _ in range(n)))
+        self.flush()
+        enqueue_s = self.enqueue(path, "--plugin", "template")
+        res = self.drive_redis_hosts(1, n, "template", 64)
+        res["enqueue_s"] = enqueue_s
+        log(f"  {res['jobs_per_s']:.0f} jobs/s steady, {res['jobs_per_s_incl_startup']:.0f} incl. start-up")
+        return res
+
+    def item9_latency(self):
+        """Enqueue -> plugin at a steady 1,000 jobs/s (see BENCHMARKS.md)."""
+        self.flush()
+        rate = 1000
+        seconds = self.s["latency_seconds"]
+        script_src = ""
+        for name in ("common.lua", "enqueue.lua"):
+            f = os.path.join(ROOT, "host", "src", "queue", "redis", name)
+            if os.path.isfile(f):
+                script_src += open(f).read()
+        enqueue = self.r.register_script(script_src) if "XADD" in script_src else None
+        keys = [STREAM_KEY, "jobhost:{%s}:delayed" % QUEUE, "jobhost:{%s}:seen" % QUEUE, STATS_KEY]
+        payload = base64.b64encode(b"x").decode()
+
+        def send(task_id):
+            wire = json.dumps({"id": task_id, "url": f"inline:{task_id}", "plugin": "template",
+                               "payload": payload, "content_type": "text/plain",
+                               "enqueued_at": int(time.time() * 1000)}, separators=(",", ":"))
+            if enqueue is not None:
+                enqueue(keys=keys, args=["0", 0, wire, f"inline:{task_id}"])
+            else:
+                self.r.xadd(STREAM_KEY, {"task": wire})
+
+        err = open(os.path.join(WORK, "latency.stderr"), "w+")
+        host = subprocess.Popen(self.jobhost_args("template", "--queue", self.fx.redis_url,
+                                                  "--plugin", "template"),
+                                stdout=subprocess.PIPE, stderr=err, env=child_env(),
+                                preexec_fn=raise_nofile)
+        fd = host.stdout.fileno()
+        os.set_blocking(fd, False)
+        buf = b""
+        arrived = {}
+
+        def read_lines(now_ns):
+            nonlocal buf
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                raise RuntimeError("the host closed its output")
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line:
+                    arrived[json.loads(line)["task_id"]] = now_ns
+
+        sent = {}
+        try:
+            # Wait for the host: a first task comes back once it is up.
+            send("ready-0")
+            deadline = time.time() + 60
+            while "ready-0" not in arrived:
+                if host.poll() is not None or time.time() > deadline:
+                    err.seek(0)
+                    raise RuntimeError("the host did not start: " + err.read()[-1500:])
+                if select.select([fd], [], [], 0.05)[0]:
+                    read_lines(time.perf_counter_ns())
+            for phase, count in (("warmup", rate // 2), ("measure", rate * seconds)):
+                interval = 1_000_000_000 // rate
+                start = time.perf_counter_ns() + 1_000_000
+                for k in range(count):
+                    due = start + k * interval
+                    while True:
+                        now = time.perf_counter_ns()
+                        if now >= due:
+                            break
+                        ready = select.select([fd], [], [], (due - now) / 1e9)[0]
+                        if ready:
+                            read_lines(time.perf_counter_ns())
+                    task_id = f"{phase}-{k}"
+                    sent[task_id] = time.perf_counter_ns()
+                    send(task_id)
+                send_span = (time.perf_counter_ns() - start) / 1e9
+            # Stragglers.
+            end = time.time() + 3
+            while time.time() < end and len([t for t in sent if t in arrived]) < len(sent):
+                if select.select([fd], [], [], 0.05)[0]:
+                    read_lines(time.perf_counter_ns())
+        finally:
+            host.send_signal(signal.SIGTERM)
+            try:
+                host.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                host.kill()
+        lat = [(arrived[t] - s) / 1000 for t, s in sent.items()
+               if t.startswith("measure-") and t in arrived]
+        measured = sum(1 for t in sent if t.startswith("measure-"))
+        res = dict(rate_per_s=rate, seconds=seconds, sent=measured, received=len(lat),
+                   achieved_send_rate=measured / send_span,
+                   p50_us=percentile(lat, 0.50), p90_us=percentile(lat, 0.90),
+                   p99_us=percentile(lat, 0.99), p999_us=percentile(lat, 0.999),
+                   max_us=max(lat) if lat else None,
+                   method="enqueue.lua" if enqueue is not None else "XADD")
+        log(f"  p50 {res['p50_us']:.0f} µs, p99 {res['p99_us']:.0f} µs "
+            f"({len(lat)}/{measured} received, sending at {res['achieved_send_rate']:.0f}/s)")
+        return res
+
+
+ITEMS = [
+    ("1", "dispatch", Suite.item1_dispatch),
+    ("7", "bare", Suite.item7_bare),
+    ("2", "memory", Suite.item2_memory),
+    ("3", "music", Suite.item3_music),
+    ("4", "seed", Suite.item4_seed),
+    ("sweep", "sweep", Suite.sweep),
+    ("5", "wrk", Suite.item5_wrk),
+    ("6", "rss", Suite.item6_rss),
+    ("8", "redis_noop", Suite.item8_redis_noop),
+    ("9", "latency", Suite.item9_latency),
+]
+
+
+def machine():
+    def first(path, key, sep=":"):
+        try:
+            for line in open(path):
+                if line.startswith(key) and sep in line:
+                    return line.split(sep, 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return None
+
+    def version(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (p.stdout or p.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+
+    mem_kib = first("/proc/meminfo", "MemTotal")
+    git = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "host", "plugins",
+                            "Cargo.lock", "Cargo.toml"],
+                           capture_output=True, text=True).stdout.strip()
+    return dict(
+        nproc=len(os.sched_getaffinity(0)),
+        cpu_model=first("/proc/cpuinfo", "model name"),
+        memory=f"{int(mem_kib.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kib else None,
+        kernel=platform.release(),
+        os=first("/etc/os-release", "PRETTY_NAME", "="),
+        loadavg_at_start=os.getloadavg(),
+        rustc=version(["rustc", "--version"]),
+        nginx=version(["nginx", "-v"]),
+        redis=version(["redis-server", "--version"]),
+        wrk=version(["wrk", "-v"]),
+        python=platform.python_version(),
+        git_commit=git,
+        git_dirty=bool(dirty),
+    )
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="about 10x smaller counts (smoke run)")
+    p.add_argument("--only", help="comma-separated items to run (1..9, sweep); default all")
+    p.add_argument("--output", default=os.path.join(RESULTS, "latest.json"))
+    args = p.parse_args()
+
+    for binary in (JOBHOST, BENCHBIN):
+        if not os.access(binary, os.X_OK):
+            sys.exit(f"bench: {binary} is missing: run bench/run.sh, which builds it")
+    raise_nofile()
+    only = set(args.only.split(",")) if args.only else None
+    started = time.time()
+    meta = dict(
+        mode="quick" if args.quick else "full",
+        command="bench/run.sh" + (" --quick" if args.quick else "")
+        + (f" --only {args.only}" if args.only else ""),
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        machine=machine(),
+        scale=scale(args.quick),
+    )
+    fx = Fixtures().start()
+    results = {}
+    try:
+        meta["fixture"] = dict(documents=DOCS, mean_document_bytes=round(fx.doc_bytes),
+                               nginx_workers=os.environ.get("BENCH_NGINX_WORKERS", "1"))
+        suite = Suite(fx, args.quick)
+        for key, name, method in ITEMS:
+            if only and key not in only and name not in only:
+                continue
+            log(f"item {key} ({name}), load average {os.getloadavg()[0]:.2f}")
+            t = time.perf_counter()
+            try:
+                results[name] = method(suite)
+            except Exception as e:  # keep going: one broken item must not hide the rest
+                traceback.print_exc()
+                results[name] = {"error": f"{type(e).__name__}: {e}"[:4000]}
+            if isinstance(results[name], dict):
+                results[name]["item_seconds"] = round(time.perf_counter() - t, 2)
+                results[name]["ran_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    finally:
+        fx.stop()
+    meta["seconds"] = round(time.time() - started, 1)
+    if only:
+        # A partial run updates the items it ran and keeps the others.
+        try:
+            previous = json.load(open(args.output))
+            merged = previous.get("items", {})
+            merged.update(results)
+            results = merged
+            meta["partial"] = sorted(only)
+        except (OSError, ValueError):
+            pass
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    doc = dict(meta=meta, items=results)
+    with open(args.output, "w") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    log(f"wrote {os.path.relpath(args.output, ROOT)}")
+    subprocess.run([PY, os.path.join(BENCH, "plot.py"), args.output], check=False)
+    subprocess.run([PY, os.path.join(BENCH, "report.py"), args.output], check=False)
+
+
+if __name__ == "__main__":
+    main()

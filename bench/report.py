@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Regenerate BENCHMARKS.md (at the repository root) from a results file.
+
+    bench/.venv/bin/python bench/report.py [bench/results/latest.json]
+"""
+
+import json
+import os
+import sys
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+
+
+def get(doc, *path):
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
+
+
+def num(value, digits=0, unit=""):
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}".strip()
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def verdict(ok):
+    return "—" if ok is None else ("meets" if ok else "**misses**")
+
+
+def problem(items, name):
+    """Why an item has no numbers (error or skip), or None."""
+    item = items.get(name)
+    if item is None:
+        return "not run"
+    if "error" in item:
+        return "error: " + item["error"].splitlines()[0][:200]
+    return None
+
+
+MEASURES = """\
+## What each item measures exactly
+
+All fixtures run on 127.0.0.1 and are started by the suite itself: an nginx
+(Debian's `nginx-light`, one worker, `access_log off`, keep-alive) serving
+10,000 generated music-info documents of about 1 KiB (the shapes of
+`plugins/music-sync/samples/tracks/*.json` with fresh ids and titles, padded
+with fields the plugin ignores), and a `redis-server --save "" --appendonly no`.
+Every `jobhost` process gets `-q`, `--cache-dir bench/.work/cache` (warm after
+its first use) and its own plugins folder holding only the plugin it needs.
+"jobs/s steady" is measured between the first and the last completed job
+(start-up excluded; jobhost's done counter in Redis is polled every 5 ms, the
+seed consumer timestamps its own completions); "incl. start-up" divides by the
+time from spawning the processes to the last completion.
+
+1. **Dispatch overhead per job**: `jobhost-bench dispatch` (bench/src/main.rs)
+   loads the plugin with jobhost's public API (`Runtime::new` with
+   `EngineLimits::default()`, `CallLimits::default()`, an in-memory kv;
+   `Runtime::load_file`) and calls `Plugin::handle(&task, content)` in a loop,
+   one job at a time on a current-thread tokio runtime, timing each call: pool
+   slot, new store and host state, instantiation, the call, output checks,
+   drop. No queue, fetch or sink. `template` gets a 1-byte text body;
+   `music-sync` and its C, JavaScript and Python ports (when
+   `plugins/music-sync-{c,js,py}.wasm` exist; a missing one is reported as
+   skipped) get one ~1 KiB document and write to the in-memory kv. The
+   target compares `template`'s p50 with the bare loop's (item 7, 1 thread).
+2. **In-memory no-op jobs/s**: `jobhost run --input FILE -o /dev/null -q
+   --plugin template` on N inline tasks `{"payload":"x"}` (default
+   `--concurrency 64`); jobs/s = N / the elapsed time in jobhost's own summary
+   line (`jobhost: done N, … in T`), which covers plugin loading (warm cache),
+   reading the input, and every job through queue, routing, the plugin and the
+   sink. Median of the runs.
+3. **music-sync through Redis**: N bare URLs `http://127.0.0.1:PORT/tracks/ID`
+   enqueued with `jobhost enqueue --input`; then 1 or 2 `jobhost run --queue
+   redis://… --until-empty --concurrency 64 -o /dev/null` processes (the
+   target uses the better of the two). Each job:
+   XREADGROUP (batched), HTTP GET to nginx, routing by URL pattern,
+   music-sync (parse, normalise, kv SET `music:<id>` and INCRBY
+   `stats:tracks` in Redis), the record written and flushed to `/dev/null`,
+   and `ack.lua` (XACK, XDEL, HINCRBY ×2). Checked: kv `stats:tracks` = N, no
+   dead letters.
+4. **The seed design**: `bench/seed/consumer.py`, one Python process with N
+   asyncio coroutines (64 here; the sweep varies it): BLPOP from the list
+   `music_task_queue` (filled with RPUSH beforehand), aiohttp GET (connector
+   limit = N), `json.loads` + normalisation ported from
+   `plugins/music-sync/src/track.rs`, SET `music:<id>` with the compact JSON
+   record. It does less per job than jobhost (no INCRBY, no ack, no output, no
+   sandbox). The port is close but not byte-exact: Python's `str.split()` and
+   `str.lower()` stand in for Rust's `char::is_whitespace` and
+   `to_lowercase` (they disagree on a few rare code points), and error
+   messages are shorter; `consumer.py --self-test` checks it against
+   `samples/expected.jsonl`. The "≥ 8×" target is measured against the
+   seed's best rate, whichever of this item and the sweep's points is higher.
+5. **Fetch ceiling**: `wrk -t2 -c64 --latency` with a Lua script cycling
+   through the same 10,000 URLs, against the same nginx, on the same 2 cores.
+6. **Peak RSS, 1,000 in flight**: `jobhost run --concurrency 1000` (memory
+   queue, music-sync) over URLs of the `/slow/` location, where nginx trickles
+   each ~1 KiB document at 256 bytes/s, so every worker holds an open fetch
+   for about 4 s; peak RSS is the process's `ru_maxrss` from `wait4`. The
+   open file descriptors are sampled every 20 ms as evidence of the
+   connections in flight. **Start-up**: wall time of `jobhost run -q --plugin
+   template -o /dev/null '{"payload":"x"}'` with a copy of the whole `plugins/`
+   folder and a compiled cache filled by one earlier `jobhost plugins` (median
+   of the runs); also `jobhost plugins` itself, and the tiny run with only
+   `template.wasm` in the folder.
+7. **Bare wasmtime loop**: `jobhost-bench bare`, no jobhost code on the
+   per-job path: `Store::new` with a fresh empty `WasiCtx`, instantiate from a
+   `PluginPre`, call `handle` of the same `template.wasm`, drop; synchronous
+   API, stub `log`/`kv` imports, pooling allocator with
+   `linear_memory_keep_resident(2 MiB)`, `table_keep_resident(1 MiB)`,
+   `pagemap_scan(Enabled::Yes)`, `memory_reservation(64 MiB)`, no epoch
+   interruption, no fuel; 1 and 2 OS threads sharing one engine. The extra row
+   "jobhost engine" runs the same loop on `jobhost::runtime::engine::build_engine`
+   (epoch interruption on, `pagemap_scan` Auto), to tell engine settings from
+   jobhost's own per-job code.
+8. **No-op through Redis, one host**: as item 3 with N inline tasks
+   `{"payload":"x"}` enqueued with `jobhost enqueue --plugin template` and the
+   template plugin (no fetch).
+9. **Enqueue-to-start latency at 1,000 jobs/s**: one `jobhost run --queue
+   redis://… --plugin template` (long-running, records on stdout, which jobhost
+   flushes after every job in Redis mode). The driver (one Python thread, a
+   `select` loop) enqueues one inline task every millisecond by calling
+   jobhost's own `enqueue.lua` (the script `jobhost enqueue` uses; XADD +
+   HINCRBY), stamping `perf_counter_ns` just before the call, and stamps each
+   output line as it reads it from the pipe. Latency = line read − call
+   started. It is therefore an **upper bound** of enqueue-to-plugin-start: it
+   also contains the plugin call (~10 µs for `template`), the sink write and flush, the pipe
+   and the driver's own wake-up. Half a second of warm-up is discarded.
+"""
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(BENCH, "results", "latest.json")
+    doc = json.load(open(path))
+    meta, items = doc.get("meta", {}), doc.get("items", {})
+    m = meta.get("machine", {})
+    quick = meta.get("mode") == "quick"
+
+    # -- the numbers the targets need --------------------------------------
+    disp = get(items, "dispatch", "template", "latency")
+    bare1 = get(items, "bare", "threads_1")
+    bare2 = get(items, "bare", "threads_2")
+    mem = get(items, "memory", "jobs_per_s")
+    music1 = get(items, "music", "hosts_1", "jobs_per_s")
+    music2 = get(items, "music", "hosts_2", "jobs_per_s")
+    music = get(items, "music", "best_jobs_per_s")
+    seed64 = get(items, "seed", "jobs_per_s")
+    seed_best = get(items, "sweep", "seed_best", "jobs_per_s")
+    seed_ref = max([v for v in (seed64, seed_best) if v], default=None)
+    wrk = get(items, "wrk", "requests_per_s")
+    rss = get(items, "rss", "in_flight", "peak_rss_mib")
+    startup = get(items, "rss", "startup", "warm_tiny_run_ms")
+    rnoop = get(items, "redis_noop", "jobs_per_s")
+    lat = items.get("latency", {})
+
+    rows = []
+
+    def row(item, what, value, reference, r, target, ok):
+        rows.append(f"| {item} | {what} | {value} | {reference} | {r} | {target} | {verdict(ok)} |")
+
+    p50 = get(disp, "p50_us")
+    bare_p50 = get(bare1, "latency", "p50_us")
+    r = ratio(p50, bare_p50)
+    row("1", "dispatch per job, Rust `template`, p50 (p99)",
+        f"{num(p50, 1)} µs ({num(get(disp, 'p99_us'), 1)} µs)" if disp else problem(items, "dispatch"),
+        f"bare loop p50, 1 thread: {num(bare_p50, 1)} µs", num(r, 2, "×"), "≤ 1.2×",
+        None if r is None else r <= 1.2)
+    for name in ("music-sync", "music-sync-c", "music-sync-js", "music-sync-py"):
+        d = get(items, "dispatch", name)
+        if d is None:
+            continue
+        if "skipped" in d:
+            row("1", f"dispatch per job, `{name}`", "skipped", d["skipped"], "", "", None)
+        else:
+            row("1", f"dispatch per job, `{name}` (~1 KiB JSON), p50 (p99)",
+                f"{num(d['latency']['p50_us'], 1)} µs ({num(d['latency']['p99_us'], 1)} µs)",
+                "", "", "", None)
+    r = ratio(mem, get(bare2, "jobs_per_s"))
+    row("2", "no-op jobs/s, in-memory queue", num(mem) if mem else problem(items, "memory"),
+        f"bare loop, 2 threads: {num(get(bare2, 'jobs_per_s'))}/s", num(r, 2, "×"), "≥ 0.85×",
+        None if r is None else r >= 0.85)
+    r = ratio(music, seed_ref)
+    row("3", "music-sync jobs/s via Redis (best of 1 and 2 hosts)",
+        num(music) if music else problem(items, "music"),
+        f"seed design (best concurrency): {num(seed_ref)}/s", num(r, 1, "×"), "≥ 8×",
+        None if r is None else r >= 8)
+    r = ratio(music, wrk)
+    row("3", "… the same against the fetch ceiling", num(music) if music else "—",
+        f"wrk: {num(wrk)} requests/s", num(r, 2, "×"), "≥ 0.40×", None if r is None else r >= 0.40)
+    row("3", "… 1 host / 2 hosts", f"{num(music1)} / {num(music2)}", "", "", "", None)
+    row("4", "seed design jobs/s, 64 coroutines", num(seed64) if seed64 else problem(items, "seed"),
+        "", "", "", None)
+    row("5", "fetch ceiling, wrk -t2 -c64", num(wrk, 0, "req/s") if wrk else problem(items, "wrk"),
+        "", "", "", None)
+    row("6", "peak RSS, 1,000 jobs in flight", num(rss, 1, "MiB") if rss else problem(items, "rss"),
+        "", "", "< 200 MiB", None if rss is None else rss < 200)
+    row("6", "start-up, warm compiled cache (tiny run, whole plugins folder)",
+        num(startup, 1, "ms") if startup else problem(items, "rss"), "", "", "< 100 ms",
+        None if startup is None else startup < 100)
+    row("7", "bare wasmtime loop, 1 thread / 2 threads",
+        f"{num(get(bare1, 'jobs_per_s'))} / {num(get(bare2, 'jobs_per_s'))} jobs/s"
+        if bare1 else problem(items, "bare"), "", "", "", None)
+    row("8", "no-op jobs/s via Redis, one host", num(rnoop) if rnoop else problem(items, "redis_noop"),
+        "", "", "≥ 50,000", None if rnoop is None else rnoop >= 50_000)
+    lp50, lp99 = lat.get("p50_us"), lat.get("p99_us")
+    row("9", "enqueue → plugin start via Redis at 1,000/s, p50",
+        num(lp50, 0, "µs") if lp50 else problem(items, "latency"), "", "", "≤ 300 µs",
+        None if lp50 is None else lp50 <= 300)
+    row("9", "… p99", num(lp99, 0, "µs") if lp99 else "—", "", "", "≤ 1,000 µs",
+        None if lp99 is None else lp99 <= 1000)
+
+    # -- details -----------------------------------------------------------
+    details = []
+    if bare1:
+        details.append("### Bare loop and dispatch (µs per job)\n")
+        details.append("| run | jobs/s | p50 | p99 | p99.9 |")
+        details.append("|---|---|---|---|---|")
+        for key, label in (("threads_1", "bare, best settings, 1 thread"),
+                           ("threads_2", "bare, best settings, 2 threads"),
+                           ("threads_1_jobhost_engine", "bare, jobhost's engine settings, 1 thread")):
+            b = get(items, "bare", key)
+            if b:
+                details.append(f"| {label} | {num(b['jobs_per_s'])} | {num(b['latency']['p50_us'], 1)} "
+                               f"| {num(b['latency']['p99_us'], 1)} | {num(b['latency']['p999_us'], 1)} |")
+        for name, d in (items.get("dispatch") or {}).items():
+            if isinstance(d, dict) and "latency" in d:
+                details.append(f"| jobhost dispatch, `{name}` | {num(d['jobs_per_s_sequential'])} "
+                               f"| {num(d['latency']['p50_us'], 1)} | {num(d['latency']['p99_us'], 1)} "
+                               f"| {num(d['latency']['p999_us'], 1)} |")
+        details.append("")
+    sweep = items.get("sweep")
+    if sweep and "jobhost" in sweep:
+        details.append(f"### Concurrency sweep (music-sync via Redis, {sweep['jobs']} jobs per point, jobs/s steady)\n")
+        details.append("| concurrency | jobhost, 1 host | seed design | ratio |")
+        details.append("|---|---|---|---|")
+        for j, s in zip(sweep["jobhost"], sweep["seed"]):
+            details.append(f"| {j['concurrency']} | {num(j['jobs_per_s'])} | {num(s['jobs_per_s'])} "
+                           f"| {num(ratio(j['jobs_per_s'], s['jobs_per_s']), 1, '×')} |")
+        details.append("")
+        details.append("![jobs/s against concurrency](bench/results/concurrency.png)\n")
+    if lat and "p50_us" in lat:
+        details.append(f"### Latency at {lat['rate_per_s']:,}/s\n")
+        details.append(f"{lat['received']:,} of {lat['sent']:,} tasks measured over {lat['seconds']} s "
+                       f"(sending at {lat['achieved_send_rate']:,.0f}/s): p50 {num(lat['p50_us'])} µs, "
+                       f"p90 {num(lat['p90_us'])} µs, p99 {num(lat['p99_us'])} µs, "
+                       f"p99.9 {num(lat['p999_us'])} µs, max {num(lat['max_us'])} µs.\n")
+    st = get(items, "rss", "startup")
+    fl = get(items, "rss", "in_flight")
+    if st:
+        details.append("### Memory and start-up\n")
+        if fl:
+            details.append(f"- {fl['concurrency']:,} in flight ({fl['jobs']:,} slow jobs): peak RSS "
+                           f"{num(fl['peak_rss_mib'], 1)} MiB, up to {fl['max_open_fds_sampled']:,} open "
+                           f"file descriptors and {fl['max_threads']} threads sampled; `{fl['summary']}`.")
+        details.append(f"- Start-up, warm cache, plugins folder = {', '.join(st['plugins_in_folder'])}: "
+                       f"tiny run {num(st['warm_tiny_run_ms'], 1)} ms, `jobhost plugins` "
+                       f"{num(st['warm_plugins_listing_ms'], 1)} ms; with `template.wasm` alone "
+                       f"{num(st['warm_tiny_run_template_only_ms'], 1)} ms; the first (cold, compiling) "
+                       f"`jobhost plugins` took {num(st['cold_compile_s'], 2)} s.\n")
+    errors = [(k, v["error"]) for k, v in items.items() if isinstance(v, dict) and "error" in v]
+    if errors:
+        details.append("### Items that failed in this run\n")
+        for k, e in errors:
+            details.append(f"- `{k}`: {e.splitlines()[0][:300]}")
+        details.append("")
+
+    machine_rows = [
+        ("CPUs (nproc)", m.get("nproc")), ("CPU model", m.get("cpu_model")),
+        ("memory", m.get("memory")), ("kernel", m.get("kernel")), ("OS", m.get("os")),
+        ("load average at start", ", ".join(f"{x:.2f}" for x in m.get("loadavg_at_start", []))),
+        ("rustc", m.get("rustc")), ("nginx", m.get("nginx")), ("redis", m.get("redis")),
+        ("wrk", m.get("wrk")), ("python", m.get("python")),
+        ("jobhost commit", f"{m.get('git_commit')}{' + uncommitted changes' if m.get('git_dirty') else ''}"),
+        ("run", f"{meta.get('started')}, {meta.get('seconds')} s, mode `{meta.get('mode')}`"
+                + (f", partial: items {', '.join(meta['partial'])}" if meta.get("partial") else "")),
+    ]
+
+    banner = ""
+    if quick:
+        banner = ("> **Smoke run (`--quick`)**: about 10× smaller counts, on a machine that may be "
+                  "busy with other work. These numbers are noisy and are **not** results; run "
+                  "`bench/run.sh` on a quiet machine for those.\n\n")
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by bench/report.py from bench/results/latest.json; edit those, not this file. -->",
+        "",
+        banner + "Reproduce with one command, from the repository root, on a Debian machine with "
+        "Rust (rustup) and root (it installs `nginx-light`, `wrk`, `redis-server` and a Python "
+        "venv in `bench/.venv` if missing, builds `jobhost` and `bench/` in release mode, starts "
+        "its own fixtures on loopback and stops them at the end):",
+        "",
+        "```sh",
+        "bench/run.sh            # the full suite (a few minutes on 2 cores, plus the builds)",
+        "bench/run.sh --quick    # a smoke run, about 10x smaller counts",
+        "bench/run.sh --only 3,4 # some items; the others keep their last results",
+        "```",
+        "",
+        f"This run: `{meta.get('command')}`. Raw numbers: `bench/results/latest.json`.",
+        "",
+        "## Results against the targets",
+        "",
+        "| item | what | measured | reference | ratio | target | verdict |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Job rates are \"steady\" rates (first to last completed job); see below. On a machine "
+    "shared with other work, every number moves by tens of percent from run to run: look at "
+    "the load average under Machine before reading anything into a ratio.",
+        "",
+        *details,
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in machine_rows],
+        "",
+        MEASURES,
+    ]
+    target = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(target, "w") as f:
+        f.write("\n".join(out))
+    print(f"report: wrote {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

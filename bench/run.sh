@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The jobhost benchmark suite, in one command:
+#
+#   bench/run.sh [--quick] [--only ITEMS] [--no-build] [--with-ports]
+#
+# 1. installs what is missing: nginx-light, wrk, redis-server (apt, as root),
+#    a Python venv in bench/.venv with aiohttp, redis and matplotlib (PyPI);
+# 2. builds target/release/jobhost (`cargo build --release -p jobhost` in the
+#    root workspace) and target/release/jobhost-bench (bench/ is its own
+#    workspace; it shares the root's target dir and lock file, so wasmtime
+#    is compiled once), and the Rust example plugins if their .wasm files
+#    are absent (`plugins/build.sh rust`);
+# 3. runs bench/bench.py, which starts nginx and Redis on free loopback ports,
+#    runs every item, writes bench/results/latest.json, the plot
+#    bench/results/concurrency.png and BENCHMARKS.md, and stops its fixtures.
+#
+# --quick     about 10x smaller counts (a smoke run; numbers are noisy)
+# --only L    comma-separated items (1..9, sweep); the others keep their last results
+# --no-build  use the binaries already in target/release
+# --with-ports  also build the C, JavaScript and Python ports of music-sync
+#             (`plugins/build.sh c js python`, which installs their
+#             toolchains); without it, item 1 skips the ports that are absent
+#
+# Idempotent: run it as often as you like.
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$BENCH")"
+cd "$ROOT"
+
+build=1
+ports=0
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --with-ports) ports=1 ;;
+    --quick) args+=("--quick") ;;
+    --only) args+=("--only" "$2"); shift ;;
+    --only=*) args+=("--only" "${1#--only=}") ;;
+    -h|--help) sed -n '2,24p' "$BENCH/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say() { echo "bench/run.sh: $*" >&2; }
+
+# --- 1. system packages ------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { say "need root (or sudo) to apt-get install ${missing[*]}"; exit 1; }
+    sudo="sudo"
+  fi
+  # Keep the packages' own services (nginx on :80, redis on :6379) from
+  # starting: the suite runs its own on free ports.
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  cleanup_policy() { [ "$created_policy" = 1 ] && $sudo rm -f /usr/sbin/policy-rc.d; return 0; }
+  trap cleanup_policy EXIT
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  cleanup_policy
+  trap - EXIT
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# --- 2. Python venv ------------------------------------------------------------
+VENV="$BENCH/.venv"
+if [ -d "$VENV" ] && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  say "$VENV is broken (no working python or pip): recreating it"
+  rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import aiohttp, redis, matplotlib' >/dev/null 2>&1; then
+  say "installing aiohttp, redis, matplotlib into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check aiohttp redis matplotlib
+fi
+
+# --- 3. builds -------------------------------------------------------------------
+if [ "$build" = 1 ]; then
+  command -v cargo >/dev/null 2>&1 || { say "cargo not found: install Rust with rustup first"; exit 1; }
+  if [ ! -f plugins/template.wasm ] || [ ! -f plugins/music-sync.wasm ]; then
+    say "building the Rust example plugins (plugins/build.sh rust)"
+    plugins/build.sh rust
+  fi
+  if [ "$ports" = 1 ]; then
+    say "building the ports of music-sync (plugins/build.sh c js python)"
+    plugins/build.sh c js python
+  fi
+  say "cargo build --release -p jobhost"
+  cargo build --release -p jobhost
+  # The bench package resolves against a copy of the root's lock file, so it
+  # gets the very same dependency versions (and reuses their build).
+  cp Cargo.lock "$BENCH/Cargo.lock"
+  say "cargo build --release (bench/, target dir $ROOT/target)"
+  CARGO_TARGET_DIR="$ROOT/target" cargo build --release --manifest-path "$BENCH/Cargo.toml"
+fi
+
+# --- 4. run --------------------------------------------------------------------------
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+say "running the suite ${args[*]:-}"
+exec "$VENV/bin/python" "$BENCH/bench.py" "${args[@]}"

@@ -1,0 +1,421 @@
+//! `jobhost-bench`: the two in-process measurements of the benchmark suite.
+//!
+//! - `dispatch`: per-job cost of `jobhost::runtime::Plugin::handle` (fresh
+//!   instance, tiny or given payload), through jobhost's public API only:
+//!   `Runtime::new`, `Runtime::load_file`, `Plugin::handle`. One job at a
+//!   time on a current-thread tokio runtime; each job is timed on its own.
+//! - `bare`: the ceiling. A plain wasmtime loop with no jobhost code on the
+//!   per-job path: new `Store` with a fresh, empty `WasiCtx`, instantiate from
+//!   an `InstancePre`, call `handle`, drop. Synchronous API, pooling
+//!   allocator with memory and tables kept resident and `pagemap_scan`,
+//!   no epoch interruption, no fuel, stub `log`/`kv` imports. On T threads
+//!   sharing one engine.
+//!
+//! Each subcommand prints one JSON object on stdout; bench/bench.py reads it.
+//! Usage: see `usage()` below.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+fn usage() -> &'static str {
+    "usage:
+  jobhost-bench dispatch --plugin FILE [--body FILE | --body-text TEXT] [--content-type T]
+                         [--url URL] [--iters N] [--warmup N] [--cache-dir DIR]
+  jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
+                     [--engine best|jobhost] [--body-text TEXT]"
+}
+
+/// `--key value` pairs after the subcommand.
+struct Args {
+    pairs: Vec<(String, String)>,
+}
+
+impl Args {
+    fn parse(raw: &[String]) -> Result<Self> {
+        let mut pairs = Vec::new();
+        let mut iter = raw.iter();
+        while let Some(key) = iter.next() {
+            let Some(name) = key.strip_prefix("--") else {
+                bail!("unexpected argument `{key}`\n{}", usage());
+            };
+            let value = iter
+                .next()
+                .with_context(|| format!("--{name} needs a value\n{}", usage()))?;
+            pairs.push((name.to_owned(), value.clone()));
+        }
+        Ok(Args { pairs })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, name: &str, default: u64) -> Result<u64> {
+        match self.get(name) {
+            Some(v) => v
+                .parse()
+                .with_context(|| format!("--{name} must be a number, got `{v}`")),
+            None => Ok(default),
+        }
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = match argv.first().map(String::as_str) {
+        Some("dispatch") => Args::parse(&argv[1..]).and_then(|a| dispatch(&a)),
+        Some("bare") => Args::parse(&argv[1..]).and_then(|a| bare(&a)),
+        _ => {
+            eprintln!("{}", usage());
+            std::process::exit(2);
+        }
+    };
+    match result {
+        Ok(value) => println!("{value}"),
+        Err(error) => {
+            eprintln!("jobhost-bench: {error:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Nearest-rank percentiles and the mean of per-job times, in microseconds.
+fn summarise(mut nanos: Vec<u64>) -> Value {
+    if nanos.is_empty() {
+        return json!({});
+    }
+    nanos.sort_unstable();
+    let n = nanos.len();
+    let rank = |q: f64| nanos[((q * n as f64).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0;
+    let mean = nanos.iter().sum::<u64>() as f64 / n as f64 / 1000.0;
+    json!({
+        "samples": n,
+        "p50_us": rank(0.50),
+        "p90_us": rank(0.90),
+        "p99_us": rank(0.99),
+        "p999_us": rank(0.999),
+        "max_us": nanos[n - 1] as f64 / 1000.0,
+        "mean_us": mean,
+    })
+}
+
+fn body_of(args: &Args) -> Result<Vec<u8>> {
+    Ok(match (args.get("body"), args.get("body-text")) {
+        (Some(file), _) => std::fs::read(file).with_context(|| format!("reading {file}"))?,
+        (None, Some(text)) => text.as_bytes().to_vec(),
+        (None, None) => b"x".to_vec(),
+    })
+}
+
+fn plugin_path(args: &Args) -> Result<PathBuf> {
+    let path = PathBuf::from(args.get("plugin").context("--plugin FILE is required")?);
+    if !path.is_file() {
+        bail!("{}: no such plugin file", path.display());
+    }
+    Ok(path)
+}
+
+// ---------------------------------------------------------------------------
+// dispatch: jobhost's own per-job path
+
+fn dispatch(args: &Args) -> Result<Value> {
+    let path = plugin_path(args)?;
+    let body = body_of(args)?;
+    let content_type = args.get("content-type").unwrap_or("text/plain").to_owned();
+    let url = args
+        .get("url")
+        .unwrap_or("inline:bench-dispatch")
+        .to_owned();
+    let iters = args.num("iters", 20_000)?;
+    let warmup = args.num("warmup", 1_000)?;
+    let cache_dir = args.get("cache-dir").map(PathBuf::from);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        use jobhost::fetch::Fetched;
+        use jobhost::kv::{AnyKv, MemoryKv};
+        use jobhost::runtime::engine::EngineLimits;
+        use jobhost::runtime::{CallLimits, Runtime};
+        use jobhost::task::Task;
+
+        let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+        let engine_limits = EngineLimits::default();
+        let runtime = Runtime::new(
+            &engine_limits,
+            CallLimits::default(),
+            kv,
+            cache_dir.as_deref(),
+        )?;
+        let load_started = Instant::now();
+        let plugin = runtime
+            .load_file(&path)
+            .await
+            .with_context(|| format!("loading {}", path.display()))?;
+        let load_ms = load_started.elapsed().as_secs_f64() * 1000.0;
+        let mut task = Task::new(url.clone());
+        task.attempt = 1;
+        let content = || Fetched {
+            status: 200,
+            final_url: url.clone(),
+            headers: Vec::new(),
+            content_type: Some(content_type.clone()),
+            body: body.clone(),
+        };
+        let mut nanos = Vec::with_capacity(iters as usize);
+        let mut records = 0usize;
+        let wall = Instant::now();
+        for i in 0..warmup + iters {
+            if i == warmup {
+                // Reset the wall clock after the warm-up.
+                nanos.clear();
+            }
+            let content = content();
+            let started = Instant::now();
+            let outcome = plugin.handle(&task, content).await;
+            let elapsed = started.elapsed();
+            let outcome = outcome.map_err(|e| anyhow::anyhow!("job {i} failed: {e}"))?;
+            records += outcome.records.len();
+            nanos.push(elapsed.as_nanos() as u64);
+        }
+        let total = wall.elapsed();
+        let measured: u64 = nanos.iter().sum();
+        Ok(json!({
+            "what": "dispatch",
+            "plugin": plugin.name(),
+            "file": path.display().to_string(),
+            "file_bytes": std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            "load_ms": load_ms,
+            "load_note": plugin.load_note(),
+            "body_bytes": body.len(),
+            "iters": iters,
+            "warmup": warmup,
+            "records_per_job": records as f64 / (warmup + iters) as f64,
+            "jobs_per_s_sequential": iters as f64 / (measured as f64 / 1e9),
+            "wall_s": total.as_secs_f64(),
+            "latency": summarise(nanos),
+        }))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// bare: a wasmtime loop with nothing of jobhost on the per-job path
+
+mod wit {
+    // The same WIT as the host, with synchronous imports and exports.
+    wasmtime::component::bindgen!({ world: "plugin", path: "../wit" });
+}
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Store data of one bare job: an empty WASI context and a resource table.
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::jobhost::plugin::types::Host for Bare {}
+
+impl wit::jobhost::plugin::log::Host for Bare {
+    fn log(&mut self, _level: wit::jobhost::plugin::log::Level, _message: String) {}
+}
+
+impl wit::jobhost::plugin::kv::Host for Bare {
+    fn get(&mut self, _key: String) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+    fn set(&mut self, _key: String, _value: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete(&mut self, _key: String) -> Result<bool, String> {
+        Ok(false)
+    }
+    fn increment(&mut self, _key: String, delta: i64) -> Result<i64, String> {
+        Ok(delta)
+    }
+}
+
+const MAX_MEMORY: usize = 64 << 20;
+
+/// The best settings measured on these machines (../shared/TOOLCHAINS.md).
+fn best_engine(instances: u32) -> Result<(Engine, &'static str)> {
+    let build = |scan: Enabled| -> wasmtime::Result<Engine> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 16)
+            .total_memories(instances * 4)
+            .total_tables(instances * 8)
+            .total_stacks(instances)
+            .max_memories_per_module(2)
+            .max_tables_per_module(4)
+            .max_memory_size(MAX_MEMORY)
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(1 << 20)
+            .pagemap_scan(scan);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_reservation(MAX_MEMORY as u64)
+            .memory_reservation_for_growth(0)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        Engine::new(&config)
+    };
+    match build(Enabled::Yes) {
+        Ok(engine) => Ok((engine, "yes")),
+        // Kernels before 6.7 have no PAGEMAP_SCAN ioctl.
+        Err(_) => Ok((
+            build(Enabled::Auto).map_err(|e| anyhow::anyhow!("{e:#}"))?,
+            "auto (yes refused by this kernel)",
+        )),
+    }
+}
+
+fn bare(args: &Args) -> Result<Value> {
+    let path = plugin_path(args)?;
+    let threads = args.num("threads", 1)?.max(1) as usize;
+    let iters = args.num("iters", 50_000)?;
+    let warmup = args.num("warmup", 2_000)?;
+    let body = body_of(args)?;
+    let which = args.get("engine").unwrap_or("best").to_owned();
+    let instances = (threads as u32 * 2).max(4);
+    let (engine, scan, epoch) = match which.as_str() {
+        "best" => {
+            let (engine, scan) = best_engine(instances)?;
+            (engine, scan, false)
+        }
+        // jobhost's own engine settings (epoch interruption on, pagemap_scan
+        // Auto), driven by this same synchronous loop.
+        "jobhost" => {
+            let limits = jobhost::runtime::engine::EngineLimits {
+                max_instances: instances,
+                ..Default::default()
+            };
+            let engine = jobhost::runtime::engine::build_engine(&limits)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            (engine, "auto (jobhost's build_engine)", true)
+        }
+        other => bail!("--engine must be best or jobhost, got `{other}`"),
+    };
+    let mut linker: Linker<Bare> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let bytes = std::fs::read(&path)?;
+    let compiled = Instant::now();
+    let component = Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let compile_ms = compiled.elapsed().as_secs_f64() * 1000.0;
+    let pre = wit::PluginPre::new(
+        linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let pre = Arc::new(pre);
+
+    let job = {
+        let engine = engine.clone();
+        let pre = pre.clone();
+        let body = body.clone();
+        move |n: u64| -> Result<()> {
+            let mut store = Store::new(
+                &engine,
+                Bare {
+                    wasi: WasiCtx::builder().build(),
+                    table: ResourceTable::new(),
+                },
+            );
+            if epoch {
+                store.set_epoch_deadline(1 << 40);
+            }
+            let instance = pre
+                .instantiate(&mut store)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let task = wit::Task {
+                id: format!("bare-{n}"),
+                url: "inline:bare".into(),
+                attempt: 1,
+                metadata: Vec::new(),
+                enqueued_at: 0,
+            };
+            let content = wit::jobhost::plugin::types::Content {
+                status: 200,
+                final_url: "inline:bare".into(),
+                headers: Vec::new(),
+                content_type: Some("text/plain".into()),
+                body: body.clone(),
+            };
+            match instance
+                .call_handle(&mut store, &task, &content)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+            {
+                Ok(_) => Ok(()),
+                Err(e) => bail!("the plugin refused the job: {e:?}"),
+            }
+        }
+    };
+    // Warm up on the main thread (faults in the pool slots).
+    for n in 0..warmup {
+        job(n)?;
+    }
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let job = job.clone();
+        let barrier = barrier.clone();
+        handles.push(std::thread::spawn(move || -> Result<Vec<u64>> {
+            let mut nanos = Vec::with_capacity(iters as usize);
+            barrier.wait();
+            for n in 0..iters {
+                let started = Instant::now();
+                job(t as u64 * iters + n)?;
+                nanos.push(started.elapsed().as_nanos() as u64);
+            }
+            Ok(nanos)
+        }));
+    }
+    barrier.wait();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??,
+        );
+    }
+    let wall = started.elapsed();
+    let jobs = all.len() as f64;
+    Ok(json!({
+        "what": "bare",
+        "engine": which,
+        "pagemap_scan": scan,
+        "epoch_interruption": epoch,
+        "file": path.display().to_string(),
+        "compile_ms": compile_ms,
+        "threads": threads,
+        "iters_per_thread": iters,
+        "jobs_per_s": jobs / wall.as_secs_f64(),
+        "wall_s": wall.as_secs_f64(),
+        "latency": summarise(all),
+    }))
+}
+
