@@ -67,10 +67,25 @@ impl Registry {
             }
         }
         files.sort();
+        // Load (compile or map from the cache, then describe) all files at
+        // once: a slow 18 MB component does not hold up the others.
+        let mut loading = tokio::task::JoinSet::new();
+        for (index, path) in files.into_iter().enumerate() {
+            let runtime = runtime.clone();
+            loading.spawn(async move { (index, runtime.load_file(&path).await) });
+        }
+        let mut loaded = Vec::new();
+        while let Some(joined) = loading.join_next().await {
+            if let Ok(result) = joined {
+                loaded.push(result);
+            }
+        }
+        // Insert in file-name order, so routing by claims is deterministic.
+        loaded.sort_by_key(|(index, _)| *index);
         let mut registry = Registry::default();
         let mut problems = Vec::new();
-        for path in files {
-            match runtime.load_file(&path).await {
+        for (_, result) in loaded {
+            match result {
                 Ok(plugin) => {
                     if let Err(problem) = registry.insert(plugin) {
                         problems.push(problem);

@@ -27,6 +27,7 @@ fn a_warm_cache_skips_compilation_and_a_damaged_entry_is_recompiled() {
     let entries: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let entry = &entries[0];

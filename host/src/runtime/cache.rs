@@ -4,10 +4,11 @@
 //!
 //! An entry is named by a hash of the `.wasm` file's bytes and a hash of
 //! the wasmtime version and engine settings, so a changed plugin or engine
-//! never meets a stale entry. Each entry ends with a checksum of its
-//! contents: a truncated or corrupt entry is detected, recompiled and
-//! rewritten, never loaded. Entries are written to a temporary file and
-//! renamed, so a crash mid-write leaves no half entry.
+//! never meets a stale entry. Beside each entry (`.cwasm`) is its checksum
+//! (`.sum`): a truncated or corrupt entry is detected, recompiled and
+//! rewritten, never loaded. Both are written to temporary files and renamed,
+//! so a crash mid-write leaves no half file. A valid entry is memory-mapped,
+//! not read into the heap.
 //!
 //! Loading native code from disk is only as safe as the directory it comes
 //! from: the cache directory must be writable by the jobhost user alone
@@ -21,8 +22,8 @@ use wasmtime::component::Component;
 use wasmtime::Engine;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
-const MAGIC: &[u8; 8] = b"jhcache1";
-const TRAILER: usize = 16 + MAGIC.len();
+/// Prefix of a checksum file's contents (its format version).
+const MAGIC: &[u8; 8] = b"jhcache2";
 
 /// How a component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl CompileCache {
             .map(|home| PathBuf::from(home).join(".cache").join("jobhost"))
     }
 
-    /// Where the entry for `wasm` lives.
+    /// Where the entry for `wasm` lives (and its checksum, beside it).
     pub fn entry_path(&self, wasm: &[u8]) -> PathBuf {
         self.dir
             .join(format!("{:032x}-{}.cwasm", xxh3_128(wasm), self.engine_key))
@@ -87,30 +88,33 @@ impl CompileCache {
     ) -> wasmtime::Result<(Component, Source)> {
         let path = self.entry_path(wasm);
         let mut source = Source::Compiled;
-        match std::fs::read(&path) {
-            Ok(entry) => match verify(&entry) {
-                Some(payload) => {
-                    // SAFETY: the entry was written by `store` below from
-                    // `Component::serialize` of this engine configuration
-                    // (the name says so), its checksum matches, and the
-                    // directory is private to this user.
-                    match unsafe { Component::deserialize(engine, payload) } {
-                        Ok(component) => return Ok((component, Source::Cached)),
-                        Err(error) => {
-                            tracing::warn!("compiled cache entry {} for {} is unusable ({error:#}); recompiling", path.display(), name.display());
-                            source = Source::Recompiled;
-                        }
+        match verify(&path) {
+            Ok(true) => {
+                // SAFETY: the entry was written by `store` below from
+                // `Component::serialize` of this engine configuration (the
+                // name says so), its checksum matches, and the directory is
+                // private to this user. Mapping the file (rather than reading
+                // it) keeps a 40 MB component out of the heap.
+                match unsafe { Component::deserialize_file(engine, &path) } {
+                    Ok(component) => return Ok((component, Source::Cached)),
+                    Err(error) => {
+                        tracing::warn!(
+                            "compiled cache entry {} for {} is unusable ({error:#}); recompiling",
+                            path.display(),
+                            name.display()
+                        );
+                        source = Source::Recompiled;
                     }
                 }
-                None => {
-                    tracing::warn!(
-                        "compiled cache entry {} for {} is truncated or corrupt; recompiling",
-                        path.display(),
-                        name.display()
-                    );
-                    source = Source::Recompiled;
-                }
-            },
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    "compiled cache entry {} for {} is truncated or corrupt; recompiling",
+                    path.display(),
+                    name.display()
+                );
+                source = Source::Recompiled;
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
                 tracing::warn!(
@@ -135,26 +139,71 @@ impl CompileCache {
     }
 }
 
-/// The payload of a well-formed entry.
-fn verify(entry: &[u8]) -> Option<&[u8]> {
-    if entry.len() < TRAILER || &entry[entry.len() - MAGIC.len()..] != MAGIC {
-        return None;
-    }
-    let (payload, trailer) = entry.split_at(entry.len() - TRAILER);
-    let sum = u128::from_le_bytes(trailer[..16].try_into().ok()?);
-    (xxh3_128(payload) == sum).then_some(payload)
+fn sum_path(entry: &Path) -> PathBuf {
+    entry.with_extension("sum")
 }
 
-fn store(path: &Path, payload: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(payload)?;
-        file.write_all(&xxh3_128(payload).to_le_bytes())?;
-        file.write_all(MAGIC)?;
-        file.sync_all()?;
+/// Checksum of a file, read in pieces (no whole-file buffer).
+fn checksum(path: &Path) -> std::io::Result<u128> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hasher.digest128());
+        }
+        hasher.update(&buffer[..n]);
     }
-    std::fs::rename(&tmp, path)
+}
+
+/// Whether the entry at `path` matches its recorded checksum. `NotFound`
+/// when there is no entry.
+fn verify(path: &Path) -> std::io::Result<bool> {
+    let recorded = match std::fs::read_to_string(sum_path(path)) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && path.exists() => {
+            // An entry without its checksum: half of a crashed write.
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    };
+    let Some(expected) = recorded
+        .trim()
+        .strip_prefix(std::str::from_utf8(MAGIC).unwrap_or_default())
+        .and_then(|hex| u128::from_str_radix(hex.trim(), 16).ok())
+    else {
+        return Ok(false);
+    };
+    match checksum(path) {
+        Ok(actual) => Ok(actual == expected),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Write the entry, then its checksum: each to a temporary file renamed
+/// into place, so a reader sees whole files (and a crash between the two
+/// leaves an entry without a checksum, which `verify` rejects).
+fn store(path: &Path, payload: &[u8]) -> std::io::Result<()> {
+    let write = |target: &Path, bytes: &[u8]| -> std::io::Result<()> {
+        let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+        {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, target)
+    };
+    let _ = std::fs::remove_file(sum_path(path));
+    write(path, payload)?;
+    let sum = format!(
+        "{}{:032x}\n",
+        std::str::from_utf8(MAGIC).unwrap_or_default(),
+        xxh3_128(payload)
+    );
+    write(&sum_path(path), sum.as_bytes())
 }
 
 #[cfg(test)]
@@ -165,13 +214,22 @@ mod tests {
     fn entries_verify_and_damage_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.cwasm");
+        assert_eq!(
+            verify(&path).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
         store(&path, b"payload bytes").unwrap();
+        assert!(verify(&path).unwrap());
         let entry = std::fs::read(&path).unwrap();
-        assert_eq!(verify(&entry), Some(&b"payload bytes"[..]));
-        assert_eq!(verify(&entry[..entry.len() - 1]), None, "truncated");
+        std::fs::write(&path, &entry[..entry.len() - 1]).unwrap();
+        assert!(!verify(&path).unwrap(), "truncated");
         let mut flipped = entry.clone();
         flipped[3] ^= 1;
-        assert_eq!(verify(&flipped), None, "corrupted");
-        assert_eq!(verify(b"short"), None);
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(!verify(&path).unwrap(), "corrupted");
+        std::fs::write(&path, &entry).unwrap();
+        assert!(verify(&path).unwrap());
+        std::fs::remove_file(sum_path(&path)).unwrap();
+        assert!(!verify(&path).unwrap(), "an entry without its checksum");
     }
 }
