@@ -136,6 +136,15 @@ impl Registry {
     /// (or added, in file-name order). Refused if another file already
     /// holds the plugin's name.
     pub fn with_file(&self, plugin: Plugin) -> Result<Registry, FileProblem> {
+        if let Some(existing) = self.get(plugin.name()) {
+            if existing.path() != plugin.path() {
+                return Err(FileProblem::DuplicateName {
+                    path: plugin.path().display().to_string(),
+                    name: plugin.name().to_owned(),
+                    first: existing.path().display().to_string(),
+                });
+            }
+        }
         let mut next = Registry::default();
         let mut pending = Some(plugin);
         for existing in &self.plugins {

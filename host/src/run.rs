@@ -217,6 +217,13 @@ async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime,
         config.cache_dir.as_deref(),
     )
     .await?;
+    for name in config.call.reuse.keys() {
+        if registry.get(name).is_none() {
+            tracing::warn!(
+                "--reuse-instances names `{name}`, which is not loaded; it has no effect"
+            );
+        }
+    }
     if registry.is_empty() {
         anyhow::bail!(
             "no plugin loaded from {}: put component files (*.wasm) there, or build the examples with plugins/build.sh",

@@ -50,7 +50,7 @@ pub trait KvStore: Send + Sync + 'static {
 
 /// The key a backend stores for `key` of plugin `plugin`: `plugin:key`.
 ///
-/// Plugin names cannot contain `:` (see `registry::validate_name`), so the
+/// Plugin names cannot contain `:` (see `task::valid_plugin_name`), so the
 /// first `:` always ends the namespace and no two plugins can collide.
 pub fn namespaced(plugin: &str, key: &str) -> String {
     let mut full = String::with_capacity(plugin.len() + 1 + key.len());

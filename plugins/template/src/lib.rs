@@ -64,8 +64,8 @@ impl Guest for Template {
     /// - `Err(HandleError::Fail(message))`: a permanent problem; the job goes
     ///   straight to the dead letters. Name the field or URL at fault.
     ///
-    /// A panic aborts the instance (a trap): the host reports the job as
-    /// failed, but without a message that explains why. Return `Err` instead,
+    /// A panic aborts the instance (a trap): the job goes straight to the dead
+    /// letters with the panic message, and is never retried. Return `Err` instead,
     /// and never `unwrap()` anything that came from the task or the content.
     fn handle(task: Task, content: Content) -> Result<Outcome, HandleError> {
         // Logging goes through the host, which tags the line with the plugin
