@@ -99,17 +99,7 @@ impl Registry {
 
     /// Add a plugin; refuses a second plugin with the same name.
     pub fn insert(&mut self, plugin: Plugin) -> Result<(), FileProblem> {
-        if let Some(&index) = self.by_name.get(plugin.name()) {
-            return Err(FileProblem::DuplicateName {
-                path: plugin.path().display().to_string(),
-                name: plugin.name().to_owned(),
-                first: self.plugins[index].path().display().to_string(),
-            });
-        }
-        self.by_name
-            .insert(plugin.name().to_owned(), self.plugins.len());
-        self.plugins.push(Arc::new(plugin));
-        Ok(())
+        self.push(Arc::new(plugin))
     }
 
     /// The plugin called `name`.

@@ -7,14 +7,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn dead_letters(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn server_errors_are_retried_then_dead_lettered_with_attempts_counted() {
     let server = TestServer::start();
@@ -37,7 +29,7 @@ fn server_errors_are_retried_then_dead_lettered_with_attempts_counted() {
         .arg(&dead));
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(server.hits("/status/503"), 3, "{run:?}");
-    let letters = dead_letters(&dead);
+    let letters = read_dead_letters(&dead);
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["attempts"], 3);
     let error = letters[0]["error"].as_str().unwrap();
@@ -210,7 +202,7 @@ fn plugin_retries_succeed_and_plugin_failures_are_permanent() {
     let records = run.record_values();
     assert_eq!(records.len(), 1, "{run:?}");
     assert_eq!(records[0]["attempt"], 3);
-    let letters = dead_letters(&dead);
+    let letters = read_dead_letters(&dead);
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["id"], "broken");
     assert_eq!(letters[0]["attempts"], 1);

@@ -73,11 +73,7 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
         assert_eq!(line["plugin"], "music-sync");
         assert_eq!(line["content_type"], "application/json");
     }
-    let letters: Vec<Value> = std::fs::read_to_string(&dead)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let letters: Vec<Value> = read_dead_letters(&dead);
     assert_eq!(letters.len(), 2, "{letters:?}");
     let errors: Vec<&str> = letters
         .iter()

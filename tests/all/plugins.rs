@@ -110,11 +110,7 @@ fn a_panicking_or_trapping_plugin_fails_only_its_own_job() {
         .arg(&dead));
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.records().len(), 20, "{run:?}");
-    let letters: Vec<Value> = std::fs::read_to_string(&dead)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let letters: Vec<Value> = read_dead_letters(&dead);
     let panicked = letters
         .iter()
         .find(|l| l["id"] == "panics")

@@ -51,11 +51,7 @@ fn routes_by_name_pattern_and_content_type_and_reports_no_match() {
         Some("links"),
         "{run:?}"
     );
-    let letters: Vec<Value> = std::fs::read_to_string(&dead)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let letters: Vec<Value> = read_dead_letters(&dead);
     assert_eq!(letters.len(), 2, "{letters:?}");
     let no_claim = letters
         .iter()

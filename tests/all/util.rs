@@ -130,6 +130,15 @@ pub fn run(command: &mut Command) -> Run {
     }
 }
 
+/// A `--dead-letters` file, parsed (empty if the run wrote none).
+pub fn read_dead_letters(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead letter JSON"))
+        .collect()
+}
+
 /// Write `lines` to a file in a fresh temp dir; keep the dir alive.
 pub fn input_file(lines: &[String]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -134,6 +134,25 @@ impl MemoryQueue {
     fn finish_one(&self, state: &mut State) {
         state.in_flight = state.in_flight.saturating_sub(1);
     }
+
+    /// Move an in-flight task to the delayed heap; `counted` for a retry.
+    fn delay(&self, task: Task, delay: Duration, counted: bool) {
+        {
+            let mut state = self.lock();
+            state.seq += 1;
+            let seq = state.seq;
+            state.delayed.push(Reverse(Delayed {
+                due: Instant::now() + delay,
+                seq,
+                task,
+            }));
+            self.finish_one(&mut state);
+            if counted {
+                state.stats.retried += 1;
+            }
+        }
+        self.changed.notify_waiters();
+    }
 }
 
 impl Queue for MemoryQueue {
@@ -190,37 +209,14 @@ impl Queue for MemoryQueue {
     }
 
     async fn retry(&self, task: Task, delay: Duration, _error: String) -> Result<(), QueueError> {
-        {
-            let mut state = self.lock();
-            state.seq += 1;
-            let seq = state.seq;
-            state.delayed.push(Reverse(Delayed {
-                due: Instant::now() + delay,
-                seq,
-                task,
-            }));
-            self.finish_one(&mut state);
-            state.stats.retried += 1;
-        }
-        self.changed.notify_waiters();
+        self.delay(task, delay, true);
         Ok(())
     }
 
     async fn defer(&self, mut task: Task, delay: Duration) -> Result<(), QueueError> {
         // `pop` counts the attempt again when the task comes back.
         task.attempt = task.attempt.saturating_sub(1);
-        {
-            let mut state = self.lock();
-            state.seq += 1;
-            let seq = state.seq;
-            state.delayed.push(Reverse(Delayed {
-                due: Instant::now() + delay,
-                seq,
-                task,
-            }));
-            self.finish_one(&mut state);
-        }
-        self.changed.notify_waiters();
+        self.delay(task, delay, false);
         Ok(())
     }
 

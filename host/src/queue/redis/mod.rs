@@ -561,6 +561,41 @@ impl RedisQueue {
         }
     }
 
+    /// Move an owned entry to the delayed set (`retry.lua`); `counted`: a
+    /// retry (counted in the stats) rather than a deferral. Returns whether
+    /// this host still owned the entry.
+    async fn reschedule(
+        &self,
+        task: &Task,
+        delay: Duration,
+        wire: &WireTask,
+        counted: bool,
+    ) -> Result<bool, QueueError> {
+        let k = &self.admin.keys;
+        let mut invocation = self.admin.scripts.retry.prepare_invoke();
+        invocation
+            .key(&k.stream)
+            .key(&k.delayed)
+            .key(&k.stats)
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(&task.delivery)
+            .arg(delay.as_millis() as u64)
+            .arg(wire.to_json())
+            .arg(if counted { "1" } else { "0" });
+        let doing = if counted {
+            "scheduling a retry"
+        } else {
+            "putting a job back"
+        };
+        let result: i64 = self.eval(doing, &invocation).await?;
+        self.held().remove(&task.delivery);
+        if result < 0 {
+            self.warn_lost(task, doing);
+        }
+        Ok(result >= 0)
+    }
+
     fn warn_lost(&self, task: &Task, doing: &str) {
         tracing::warn!(task = %task.id, entry = %task.delivery,
             "lease lost before {doing}: another host took this job over after {:?} without a heartbeat; it may run again there",
@@ -623,49 +658,17 @@ impl Queue for RedisQueue {
     }
 
     async fn retry(&self, task: Task, delay: Duration, error: String) -> Result<(), QueueError> {
-        let k = &self.admin.keys;
-        let wire = WireTask::from_task(&task, task.attempt, Some(error)).to_json();
-        let mut invocation = self.admin.scripts.retry.prepare_invoke();
-        invocation
-            .key(&k.stream)
-            .key(&k.delayed)
-            .key(&k.stats)
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(&task.delivery)
-            .arg(delay.as_millis() as u64)
-            .arg(wire)
-            .arg("1");
-        let result: i64 = self.eval("scheduling a retry", &invocation).await?;
-        self.held().remove(&task.delivery);
-        if result < 0 {
-            self.warn_lost(&task, "its retry");
-        } else {
+        let wire = WireTask::from_task(&task, task.attempt, Some(error));
+        if self.reschedule(&task, delay, &wire, true).await? {
             self.retried.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
     async fn defer(&self, task: Task, delay: Duration) -> Result<(), QueueError> {
-        let k = &self.admin.keys;
-        let failures = task.attempt.saturating_sub(1);
-        let wire = WireTask::from_task(&task, failures, None).to_json();
-        let mut invocation = self.admin.scripts.retry.prepare_invoke();
-        invocation
-            .key(&k.stream)
-            .key(&k.delayed)
-            .key(&k.stats)
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(&task.delivery)
-            .arg(delay.as_millis() as u64)
-            .arg(wire)
-            .arg("0");
-        let result: i64 = self.eval("putting a job back", &invocation).await?;
-        self.held().remove(&task.delivery);
-        if result < 0 {
-            self.warn_lost(&task, "putting it back");
-        }
+        // The attempt did not happen: keep the failures it had.
+        let wire = WireTask::from_task(&task, task.attempt.saturating_sub(1), None);
+        self.reschedule(&task, delay, &wire, false).await?;
         Ok(())
     }
 
