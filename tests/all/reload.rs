@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 #[test]
-fn replacing_a_plugin_under_load_loses_no_job_and_rejects_a_broken_file() {
+fn adding_replacing_and_removing_plugins_under_load_loses_no_job_and_rejects_a_broken_file() {
     let plugins = PluginDir::with(&["chaos", "template"]);
     let live = plugins.path().join("chaos.wasm");
     let mut child = jobhost()
@@ -43,6 +43,7 @@ fn replacing_a_plugin_under_load_loses_no_job_and_rejects_a_broken_file() {
             // the file to hold still.
             std::fs::copy(plugin_file("chaos-v2"), &live).unwrap();
             std::fs::remove_file(plugins.path().join("template.wasm")).unwrap();
+            std::fs::copy(plugin_file("links"), plugins.path().join("links.wasm")).unwrap();
             swapped = true;
             removed = true;
         }
@@ -92,6 +93,7 @@ fn replacing_a_plugin_under_load_loses_no_job_and_rejects_a_broken_file() {
         "2.0.0"
     );
     assert!(stderr.contains("reloaded plugin chaos 2.0.0"), "{stderr}");
+    assert!(stderr.contains("reloaded plugin links 0.1.0"), "{stderr}");
     assert!(
         stderr.contains("template.wasm removed: unloaded"),
         "{stderr}"
