@@ -281,19 +281,8 @@ impl RedisQueue {
         letter: &str,
         plugin: &str,
     ) -> Result<i64, QueueError> {
-        let k = &self.admin.keys;
-        let mut invocation = self.admin.scripts.bury.prepare_invoke();
-        invocation
-            .key(&k.stream)
-            .key(&k.dead)
-            .key(&k.dead_index)
-            .key(&k.stats)
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(id)
-            .arg(task_id)
-            .arg(letter)
-            .arg(plugin);
+        let mut invocation = self.dead_letter_invocation(&self.admin.scripts.bury);
+        invocation.arg(id).arg(task_id).arg(letter).arg(plugin);
         let result: i64 = self.eval("dead-lettering a job", &invocation).await?;
         self.held().remove(id);
         if result > 0 {
@@ -409,15 +398,8 @@ impl RedisQueue {
             if room == 0 {
                 continue;
             }
-            let k = &self.admin.keys;
-            let mut invocation = self.admin.scripts.reclaim.prepare_invoke();
+            let mut invocation = self.dead_letter_invocation(&self.admin.scripts.reclaim);
             invocation
-                .key(&k.stream)
-                .key(&k.dead)
-                .key(&k.dead_index)
-                .key(&k.stats)
-                .arg(GROUP)
-                .arg(&self.consumer)
                 .arg(self.options.lease.as_millis() as u64)
                 .arg(&cursor)
                 .arg(room.min(256))
@@ -594,6 +576,25 @@ impl RedisQueue {
             self.warn_lost(task, doing);
         }
         Ok(result >= 0)
+    }
+
+    /// A call of a script that completes owned entries and may dead-letter
+    /// them (`bury.lua`, `reclaim.lua`): KEYS stream, dead, dead index,
+    /// stats; ARGV group, consumer, then the script's own arguments.
+    fn dead_letter_invocation<'a>(
+        &'a self,
+        script: &'a redis::Script,
+    ) -> redis::ScriptInvocation<'a> {
+        let k = &self.admin.keys;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&k.stream)
+            .key(&k.dead)
+            .key(&k.dead_index)
+            .key(&k.stats)
+            .arg(GROUP)
+            .arg(&self.consumer);
+        invocation
     }
 
     fn warn_lost(&self, task: &Task, doing: &str) {
