@@ -64,10 +64,12 @@ fn three_workers_share_10000_jobs_none_lost_none_done_twice() {
 fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
     let redis = RedisServer::start(false);
     let plugins = PluginDir::with(&["chaos"]);
-    let total = 300;
+    // About 2.5 s of work for 12 slots, so the kill lands mid-run on any
+    // machine.
+    let total = 600;
     enqueue(
         &redis,
-        &chaos_tasks("k", total, r#"{"action":"busy","ms":"30"}"#),
+        &chaos_tasks("k", total, r#"{"action":"busy","ms":"50"}"#),
         &[],
     );
     let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
@@ -79,6 +81,7 @@ fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
     let held_before = stats(&redis)["in_flight"].as_u64().unwrap_or(0);
     victim.signal("KILL");
     let killed_at = Instant::now();
+    let killed_at_wall = seconds_of_day_now();
     victim.wait(Duration::from_secs(10));
     assert_eq!(a.wait(Duration::from_secs(120)), 0, "{}", a.log());
     assert_eq!(b.wait(Duration::from_secs(120)), 0, "{}", b.log());
@@ -102,12 +105,48 @@ fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
         a.log(),
         b.log()
     );
+    // The first recovery happened within the lease (1 s) plus one reclaim
+    // period (0.5 s), with some slack for a loaded machine.
+    let logs = a.log() + &b.log();
+    let first_recovery = logs
+        .lines()
+        .filter(|l| l.contains("recovered a job whose lease lapsed"))
+        .filter_map(log_seconds_of_day)
+        .fold(f64::INFINITY, f64::min);
+    let came_back_after = (first_recovery - killed_at_wall).rem_euclid(86_400.0);
+    assert!(
+        came_back_after < 3.0,
+        "the victim's jobs came back {came_back_after:.2} s after the kill"
+    );
     let repeated = counts.values().filter(|&&n| n > 1).count();
     eprintln!(
         "crash test: {total} jobs, {} done once, {repeated} recorded twice (victim wrote before its ack), \
-         {recovered} recovered after the kill, in flight at kill time {held_before}, all finished {finished_after_kill:.2?} after the kill",
+         {recovered} recovered after the kill (first {came_back_after:.2} s after it, lease 1 s), \
+         in flight at kill time {held_before}, all finished {finished_after_kill:.2?} after the kill",
         counts.values().filter(|&&n| n == 1).count()
     );
+}
+
+/// Seconds since midnight UTC, now.
+fn seconds_of_day_now() -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    now.rem_euclid(86_400.0)
+}
+
+/// Seconds since midnight UTC of a log line (`2026-11-25T23:33:15.463997Z ...`).
+fn log_seconds_of_day(line: &str) -> Option<f64> {
+    let time = line
+        .split_whitespace()
+        .next()?
+        .split_once('T')?
+        .1
+        .strip_suffix('Z')?;
+    let mut parts = time.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
 }
 
 #[test]
@@ -137,10 +176,11 @@ fn a_job_longer_than_the_lease_is_not_delivered_twice_while_its_host_lives() {
 fn a_redis_restart_mid_run_loses_nothing() {
     let mut redis = RedisServer::start(true);
     let plugins = PluginDir::with(&["chaos"]);
-    let total = 1500;
+    // About 2 s of work for 8 slots, so Redis dies mid-run on any machine.
+    let total = 3000;
     enqueue(
         &redis,
-        &chaos_tasks("r", total, r#"{"action":"busy","ms":"2"}"#),
+        &chaos_tasks("r", total, r#"{"action":"busy","ms":"5"}"#),
         &[],
     );
     let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
