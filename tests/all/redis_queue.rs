@@ -540,25 +540,22 @@ fn plugins_share_a_redis_key_value_store_and_records_can_go_to_a_stream() {
         &chaos_tasks("kv", 20, r#"{"action":"kv","key":"hits"}"#),
         &[],
     );
-    let args = ["--until-empty", "--output", "redis-stream:records"];
-    // Worker::start sets --output to a file; the later flag wins in clap? No:
-    // use a plain command so the stream is the only sink.
-    let mut a = jobhost()
-        .args(["run", "--queue", &redis.url(), "--plugins"])
-        .arg(plugins.path())
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut b = jobhost()
-        .args(["run", "--queue", &redis.url(), "--plugins"])
-        .arg(plugins.path())
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(a.wait().unwrap().success());
-    assert!(b.wait().unwrap().success());
+    // Two hosts with the stream as their only sink (Worker::start would add
+    // an output file).
+    let hosts: Vec<_> = (0..2)
+        .map(|_| {
+            jobhost()
+                .args(["run", "--queue", &redis.url(), "--plugins"])
+                .arg(plugins.path())
+                .args(["--until-empty", "--output", "redis-stream:records"])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut host in hosts {
+        assert!(host.wait().unwrap().success());
+    }
     let mut conn = redis.conn();
     let hits: String = redis::cmd("GET")
         .arg("jobhost:kv:chaos:hits")
