@@ -319,6 +319,16 @@ pub struct RunArgs {
     /// Redis: deliveries after which a job that never finishes is dead.
     #[arg(long, default_value_t = 5, env = "JOBHOST_MAX_DELIVERIES")]
     pub max_deliveries: u32,
+    /// Redis: most finished jobs acknowledged together in one script call
+    /// (a group commit: under load, acks that arrive while one batch is on
+    /// the wire go in the next). 1 acknowledges each job on its own.
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "N",
+        env = "JOBHOST_ACK_BATCH"
+    )]
+    pub ack_batch: usize,
     /// Redis: exit once the queue is empty everywhere, instead of waiting
     /// for more work until SIGINT/SIGTERM.
     #[arg(long, env = "JOBHOST_UNTIL_EMPTY")]
@@ -466,6 +476,9 @@ impl RunArgs {
             if self.max_deliveries == 0 {
                 return Err(usage("--max-deliveries", "must be at least 1"));
             }
+            if !(1..=4096).contains(&self.ack_batch) {
+                return Err(usage("--ack-batch", "must be between 1 and 4096"));
+            }
             QueueChoice::Redis(RedisOptions {
                 url: self.queue.clone(),
                 name: self.queue_name.clone(),
@@ -476,6 +489,7 @@ impl RunArgs {
                 until_empty: self.until_empty,
                 prefetch: self.concurrency,
                 sink_stream: None,
+                ack_batch: self.ack_batch,
             })
         } else {
             return Err(UsageError {

@@ -272,15 +272,20 @@ async fn drive_loaded<Q: Queue>(
     // A politeness slot outlives a crashed host by at most this long.
     let slot_ttl = config.fetch.timeout + Duration::from_secs(5);
     let politeness = Arc::new(Politeness::new(config.politeness.clone(), redis, slot_ttl));
-    let sink = Arc::new(
-        match &config.output {
-            Output::File(path) => Sink::file(path, durable)
-                .with_context(|| format!("cannot create the output file {}", path.display()))?,
-            Output::Stdout => Sink::stdout(),
-            Output::QueueStream(name) => Sink::queue_stream(name.clone()),
-        }
-        .flush_each_job(durable),
-    );
+    let sink = match &config.output {
+        Output::File(path) => Sink::file(path, durable)
+            .with_context(|| format!("cannot create the output file {}", path.display()))?,
+        Output::Stdout => Sink::stdout(),
+        Output::QueueStream(name) => Sink::queue_stream(name.clone()),
+    };
+    // When the queue outlives this process, records must be written before
+    // their job is acknowledged: the queue flushes the sink before each
+    // batch of acks, or else every job flushes its own.
+    let sink = Arc::new(sink);
+    let queue_flushes = queue.flush_before_acks(&sink);
+    if durable && !queue_flushes {
+        sink.set_flush_each_job(true);
+    }
     let fetcher = Fetcher::new(config.fetch.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers {

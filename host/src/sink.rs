@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -65,8 +66,8 @@ enum Target {
 pub struct Sink {
     target: Target,
     /// Flush after every job, so that records are durable before the ack
-    /// (set when the queue outlives the process).
-    flush_each: bool,
+    /// (when the queue outlives the process and does not flush itself).
+    flush_each: AtomicBool,
 }
 
 impl std::fmt::Debug for Sink {
@@ -105,7 +106,7 @@ impl Sink {
                 64 * 1024,
                 out,
             ))),
-            flush_each: false,
+            flush_each: AtomicBool::new(false),
         }
     }
 
@@ -114,14 +115,13 @@ impl Sink {
     pub fn queue_stream(name: String) -> Self {
         Sink {
             target: Target::QueueStream(name),
-            flush_each: false,
+            flush_each: AtomicBool::new(false),
         }
     }
 
     /// Flush after every job (records durable before the ack).
-    pub fn flush_each_job(mut self, flush: bool) -> Self {
-        self.flush_each = flush;
-        self
+    pub fn set_flush_each_job(&self, flush: bool) {
+        self.flush_each.store(flush, Ordering::Relaxed);
     }
 
     /// The Redis stream the queue should write records to, if any.
@@ -193,7 +193,7 @@ impl Sink {
             serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
-        if self.flush_each {
+        if self.flush_each.load(Ordering::Relaxed) {
             out.flush()?;
         }
         Ok(false)

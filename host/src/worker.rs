@@ -173,10 +173,10 @@ impl<Q: Queue> Workers<Q> {
         match self.execute(&task).await {
             Ok((plugin, outcome, records_with_ack)) => {
                 let follow_ups = self.follow_ups(&task, outcome.follow_ups);
-                let records: &[_] = if records_with_ack {
-                    &outcome.records
+                let records = if records_with_ack {
+                    outcome.records
                 } else {
-                    &[]
+                    Vec::new()
                 };
                 let completion = Completion {
                     plugin: plugin.name(),

@@ -276,7 +276,7 @@ mod tests {
     fn done(follow_ups: Vec<Task>) -> Completion<'static> {
         Completion {
             plugin: "p",
-            records: &[],
+            records: Vec::new(),
             follow_ups,
         }
     }

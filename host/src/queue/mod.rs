@@ -10,12 +10,14 @@ pub mod redis;
 pub mod wire;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::redis::RedisQueue;
 pub use memory::MemoryQueue;
 
 use crate::runtime::bindings::SinkRecord;
+use crate::sink::Sink;
 use crate::task::Task;
 
 /// What a successful job leaves behind, handed to [`Queue::ack`].
@@ -25,7 +27,7 @@ pub struct Completion<'a> {
     pub plugin: &'a str,
     /// Records, when the queue itself is the sink (a Redis stream); empty
     /// when they were already written elsewhere.
-    pub records: &'a [SinkRecord],
+    pub records: Vec<SinkRecord>,
     /// Follow-up tasks to enqueue with the acknowledgement.
     pub follow_ups: Vec<Task>,
 }
@@ -137,6 +139,14 @@ pub trait Queue: Send + Sync + 'static {
     /// Stop fetching new tasks from the backend (first step of a graceful
     /// shutdown; running jobs go on).
     fn stop_intake(&self) {}
+
+    /// Make sure records written to `sink` reach it before the jobs that
+    /// wrote them are acknowledged. Returns `false` if this queue does not
+    /// (it forgets everything with the process anyway), `true` if it
+    /// flushes the sink before each acknowledgement or batch of them.
+    fn flush_before_acks(&self, _sink: &Arc<Sink>) -> bool {
+        false
+    }
 
     /// Stop taking new tasks and hand back every task this process holds
     /// but has not finished, at once, for another worker to take.

@@ -1,37 +1,64 @@
--- Acknowledge a finished job together with its follow-ups and sink records.
+-- Acknowledge a batch of finished jobs (a group commit), each together with
+-- its follow-ups and sink records. Each job is checked on its own: one whose
+-- lease was lost is left alone and answered -1.
 -- KEYS: 1 stream, 2 stats, 3 seen, 4 sink stream (unused when there are no records)
--- ARGV: 1 group, 2 consumer, 3 entry id, 4 plugin, 5 dedupe ('1'/'0'),
---       6 task id, 7 task URL, 8 follow-up count F, then F pairs (URL, task JSON),
---       then record count R, then R pairs (content type, data)
--- Returns the number of follow-ups enqueued, or -1 if the lease was lost.
+-- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, then per job:
+--       entry id, plugin, task id, task URL, follow-up count F, F pairs
+--       (URL, task JSON), record count R, R pairs (content type, data)
+-- Returns N numbers: the follow-ups enqueued for each job, or -1 where the
+-- lease was lost.
 local stream, stats, seen, sink = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local group, consumer, id, plugin = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if not owned(stream, group, id, consumer) then
-  return -1
-end
-local dedupe = ARGV[5] == '1'
-local task_id, task_url = ARGV[6], ARGV[7]
-redis.call('XACK', stream, group, id)
-redis.call('XDEL', stream, id)
-local i = 8
-local follow_ups = tonumber(ARGV[i]); i = i + 1
-local accepted = 0
-for _ = 1, follow_ups do
-  local url, task = ARGV[i], ARGV[i + 1]; i = i + 2
-  if (not dedupe) or redis.call('SADD', seen, url) == 1 then
-    redis.call('XADD', stream, '*', 'task', task)
-    accepted = accepted + 1
+local group, consumer = ARGV[1], ARGV[2]
+local dedupe = ARGV[3] == '1'
+local jobs = tonumber(ARGV[4])
+local i = 5
+local results = {}
+local done_ids = {}
+local per_plugin = {}
+local enqueued = 0
+for j = 1, jobs do
+  local id, plugin, task_id, task_url = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local follow_ups = tonumber(ARGV[i + 4])
+  i = i + 5
+  local ours = owned(stream, group, id, consumer)
+  local accepted = 0
+  if ours then
+    for _ = 1, follow_ups do
+      local url, task = ARGV[i], ARGV[i + 1]
+      if (not dedupe) or redis.call('SADD', seen, url) == 1 then
+        redis.call('XADD', stream, '*', 'task', task)
+        accepted = accepted + 1
+      end
+      i = i + 2
+    end
+  else
+    i = i + 2 * follow_ups
+  end
+  local records = tonumber(ARGV[i]); i = i + 1
+  if ours then
+    for _ = 1, records do
+      redis.call('XADD', sink, '*', 'task_id', task_id, 'url', task_url, 'plugin', plugin,
+        'content_type', ARGV[i], 'record', ARGV[i + 1])
+      i = i + 2
+    end
+    done_ids[#done_ids + 1] = id
+    per_plugin[plugin] = (per_plugin[plugin] or 0) + 1
+    enqueued = enqueued + accepted
+    results[j] = accepted
+  else
+    i = i + 2 * records
+    results[j] = -1
   end
 end
-local records = tonumber(ARGV[i]); i = i + 1
-for _ = 1, records do
-  redis.call('XADD', sink, '*', 'task_id', task_id, 'url', task_url, 'plugin', plugin,
-    'content_type', ARGV[i], 'record', ARGV[i + 1])
-  i = i + 2
+if #done_ids > 0 then
+  redis.call('XACK', stream, group, unpack(done_ids))
+  redis.call('XDEL', stream, unpack(done_ids))
+  redis.call('HINCRBY', stats, 'done', #done_ids)
+  for plugin, n in pairs(per_plugin) do
+    redis.call('HINCRBY', stats, 'done:' .. plugin, n)
+  end
 end
-redis.call('HINCRBY', stats, 'done', 1)
-redis.call('HINCRBY', stats, 'done:' .. plugin, 1)
-if accepted > 0 then
-  redis.call('HINCRBY', stats, 'enqueued', accepted)
+if enqueued > 0 then
+  redis.call('HINCRBY', stats, 'enqueued', enqueued)
 end
-return accepted
+return results

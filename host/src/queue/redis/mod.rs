@@ -19,18 +19,20 @@ pub mod keys;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use self::admin::{backend, dead_json, is_no_group, is_outage};
 pub use self::admin::{RedisAdmin, RedisStats};
 use self::keys::GROUP;
 use super::wire::WireTask;
 use super::{Completion, Queue, QueueError, QueueStats};
+use crate::runtime::bindings::SinkRecord;
+use crate::sink::Sink;
 use crate::task::{now_millis, Task};
 
 /// Settings of one host's view of a Redis queue.
@@ -54,6 +56,8 @@ pub struct RedisOptions {
     pub prefetch: usize,
     /// Redis stream that receives the records, if the sink is Redis.
     pub sink_stream: Option<String>,
+    /// Most jobs acknowledged by one script call.
+    pub ack_batch: usize,
 }
 
 /// Which stream field an entry came in: a wire task or a producer's line.
@@ -82,6 +86,41 @@ struct Held {
     field: Field,
     body: String,
 }
+
+/// A finished job waiting for the acknowledger, with its effects.
+struct PendingAck {
+    delivery: String,
+    plugin: String,
+    task_id: String,
+    url: String,
+    /// (URL, wire task JSON) of each follow-up.
+    follow_ups: Vec<(String, String)>,
+    records: Vec<SinkRecord>,
+    reply: oneshot::Sender<Result<usize, QueueError>>,
+}
+
+impl PendingAck {
+    /// Bytes this job adds to a batch's script call (roughly).
+    fn size(&self) -> usize {
+        self.delivery.len()
+            + self.plugin.len()
+            + self.task_id.len()
+            + self.url.len()
+            + self
+                .follow_ups
+                .iter()
+                .map(|(u, t)| u.len() + t.len())
+                .sum::<usize>()
+            + self
+                .records
+                .iter()
+                .map(|r| r.content_type.len() + r.data.len())
+                .sum::<usize>()
+    }
+}
+
+/// A batch stops growing once its arguments pass this many bytes.
+const ACK_BATCH_BYTES: usize = 4 << 20;
 
 /// Logs an outage once when it starts and once when it ends.
 struct Outage {
@@ -129,6 +168,10 @@ pub struct RedisQueue {
     rx: tokio::sync::Mutex<mpsc::Receiver<Task>>,
     tx: Mutex<Option<mpsc::Sender<Task>>>,
     held: Mutex<HashMap<String, Held>>,
+    /// Acknowledgements on their way to the acknowledger (`ack_loop`).
+    acks: mpsc::UnboundedSender<PendingAck>,
+    /// Records written as JSON Lines, flushed before each batch of acks.
+    sink: OnceLock<Arc<Sink>>,
     closed: AtomicBool,
     stopping: AtomicBool,
     done: AtomicU64,
@@ -155,6 +198,7 @@ impl RedisQueue {
         // so that acks never wait behind it.
         let reader_conn = admin::connect(&options.url, Duration::from_secs(30)).await?;
         let (tx, rx) = mpsc::channel(options.prefetch.max(1));
+        let (acks, ack_rx) = mpsc::unbounded_channel();
         let consumer = format!(
             "{}-{}-{:04x}",
             hostname(),
@@ -168,6 +212,8 @@ impl RedisQueue {
             rx: tokio::sync::Mutex::new(rx),
             tx: Mutex::new(Some(tx.clone())),
             held: Mutex::new(HashMap::new()),
+            acks,
+            sink: OnceLock::new(),
             closed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             done: AtomicU64::new(0),
@@ -183,6 +229,7 @@ impl RedisQueue {
             queue.options.lease
         );
         tokio::spawn(queue.clone().read_loop(reader_conn, tx));
+        tokio::spawn(queue.clone().ack_loop(ack_rx));
         tokio::spawn(queue.clone().reclaim_loop());
         tokio::spawn(queue.clone().heartbeat_loop());
         tokio::spawn(queue.clone().promote_loop());
@@ -543,6 +590,122 @@ impl RedisQueue {
         }
     }
 
+    /// The acknowledger: takes every acknowledgement waiting and commits
+    /// them with one script call (a group commit). Under load a batch grows
+    /// while the previous one is on the wire; when idle it is one job, so
+    /// nothing waits for a batch to fill.
+    async fn ack_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PendingAck>) {
+        let most = self.options.ack_batch.max(1);
+        let mut batch = Vec::with_capacity(most);
+        while let Some(first) = rx.recv().await {
+            let mut bytes = first.size();
+            batch.push(first);
+            while batch.len() < most && bytes < ACK_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(next) => {
+                        bytes += next.size();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.ack_batch(&mut batch).await;
+        }
+    }
+
+    /// Commit `batch` (drained) and answer each job.
+    async fn ack_batch(&self, batch: &mut Vec<PendingAck>) {
+        if let Some(sink) = self.sink.get() {
+            if let Err(error) = sink.flush() {
+                // The records are still buffered; without them on disk the
+                // jobs must not be done. They stay in flight: the host stops
+                // (the error reaches its workers) and hands them back.
+                let message = format!(
+                    "writing the output failed: {error}; the jobs stay in the queue for another run"
+                );
+                for pending in batch.drain(..) {
+                    let _ = pending
+                        .reply
+                        .send(Err(QueueError::Backend(message.clone())));
+                }
+                return;
+            }
+        }
+        let k = &self.admin.keys;
+        let sink = self
+            .options
+            .sink_stream
+            .as_deref()
+            .unwrap_or("jobhost:unused");
+        let result: Result<Vec<i64>, QueueError> = {
+            let mut invocation = self.admin.scripts.ack.prepare_invoke();
+            invocation
+                .key(&k.stream)
+                .key(&k.stats)
+                .key(&k.seen)
+                .key(sink)
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg(if self.options.dedupe { "1" } else { "0" })
+                .arg(batch.len());
+            for pending in batch.iter() {
+                invocation
+                    .arg(&pending.delivery)
+                    .arg(&pending.plugin)
+                    .arg(&pending.task_id)
+                    .arg(&pending.url)
+                    .arg(pending.follow_ups.len());
+                for (url, json) in &pending.follow_ups {
+                    invocation.arg(url).arg(json);
+                }
+                invocation.arg(pending.records.len());
+                for record in &pending.records {
+                    invocation.arg(&record.content_type).arg(&record.data[..]);
+                }
+            }
+            self.eval("acknowledging jobs", &invocation).await
+        };
+        match result {
+            Ok(accepted) if accepted.len() == batch.len() => {
+                {
+                    let mut held = self.held();
+                    for pending in batch.iter() {
+                        held.remove(&pending.delivery);
+                    }
+                }
+                for (pending, accepted) in batch.drain(..).zip(accepted) {
+                    if accepted < 0 {
+                        self.warn_lost(&pending.task_id, &pending.delivery, "its acknowledgement");
+                        let _ = pending.reply.send(Ok(0));
+                    } else {
+                        self.done.fetch_add(1, Ordering::Relaxed);
+                        let _ = pending.reply.send(Ok(accepted as usize));
+                    }
+                }
+            }
+            Ok(accepted) => {
+                let message = format!(
+                    "acknowledging jobs: Redis answered {} results for {} jobs",
+                    accepted.len(),
+                    batch.len()
+                );
+                for pending in batch.drain(..) {
+                    let _ = pending
+                        .reply
+                        .send(Err(QueueError::Backend(message.clone())));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for pending in batch.drain(..) {
+                    let _ = pending
+                        .reply
+                        .send(Err(QueueError::Backend(message.clone())));
+                }
+            }
+        }
+    }
+
     /// Move an owned entry to the delayed set (`retry.lua`); `counted`: a
     /// retry (counted in the stats) rather than a deferral. Returns whether
     /// this host still owned the entry.
@@ -573,7 +736,7 @@ impl RedisQueue {
         let result: i64 = self.eval(doing, &invocation).await?;
         self.held().remove(&task.delivery);
         if result < 0 {
-            self.warn_lost(task, doing);
+            self.warn_lost(&task.id, &task.delivery, doing);
         }
         Ok(result >= 0)
     }
@@ -597,8 +760,8 @@ impl RedisQueue {
         invocation
     }
 
-    fn warn_lost(&self, task: &Task, doing: &str) {
-        tracing::warn!(task = %task.id, entry = %task.delivery,
+    fn warn_lost(&self, task_id: &str, delivery: &str, doing: &str) {
+        tracing::warn!(task = %task_id, entry = %delivery,
             "lease lost before {doing}: another host took this job over after {:?} without a heartbeat; it may run again there",
             self.options.lease);
     }
@@ -619,43 +782,27 @@ impl Queue for RedisQueue {
     }
 
     async fn ack(&self, task: Task, completion: Completion<'_>) -> Result<usize, QueueError> {
-        let k = &self.admin.keys;
-        let sink = self
-            .options
-            .sink_stream
-            .as_deref()
-            .unwrap_or("jobhost:unused");
-        let mut invocation = self.admin.scripts.ack.prepare_invoke();
-        invocation
-            .key(&k.stream)
-            .key(&k.stats)
-            .key(&k.seen)
-            .key(sink)
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(&task.delivery)
-            .arg(completion.plugin)
-            .arg(if self.options.dedupe { "1" } else { "0" })
-            .arg(&task.id)
-            .arg(&task.url)
-            .arg(completion.follow_ups.len());
-        for follow_up in &completion.follow_ups {
-            invocation
-                .arg(&follow_up.url)
-                .arg(WireTask::from_task(follow_up, 0, None).to_json());
-        }
-        invocation.arg(completion.records.len());
-        for record in completion.records {
-            invocation.arg(&record.content_type).arg(&record.data[..]);
-        }
-        let accepted: i64 = self.eval("acknowledging a job", &invocation).await?;
-        self.held().remove(&task.delivery);
-        if accepted < 0 {
-            self.warn_lost(&task, "its acknowledgement");
-            return Ok(0);
-        }
-        self.done.fetch_add(1, Ordering::Relaxed);
-        Ok(accepted as usize)
+        let (reply, answer) = oneshot::channel();
+        let follow_ups = completion
+            .follow_ups
+            .into_iter()
+            .map(|follow_up| {
+                let json = WireTask::from_task(&follow_up, 0, None).to_json();
+                (follow_up.url, json)
+            })
+            .collect();
+        let pending = PendingAck {
+            delivery: task.delivery,
+            plugin: completion.plugin.to_owned(),
+            task_id: task.id,
+            url: task.url,
+            follow_ups,
+            records: completion.records,
+            reply,
+        };
+        let stopped = || QueueError::Backend("the acknowledger stopped".into());
+        self.acks.send(pending).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn retry(&self, task: Task, delay: Duration, error: String) -> Result<(), QueueError> {
@@ -681,7 +828,7 @@ impl Queue for RedisQueue {
             .bury_entry(&task.delivery, &task.id, &letter, plugin)
             .await?;
         if result < 0 {
-            self.warn_lost(&task, "dead-lettering it");
+            self.warn_lost(&task.id, &task.delivery, "dead-lettering it");
         }
         Ok(())
     }
@@ -692,6 +839,11 @@ impl Queue for RedisQueue {
 
     fn stop_intake(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn flush_before_acks(&self, sink: &Arc<Sink>) -> bool {
+        let _ = self.sink.set(sink.clone());
+        true
     }
 
     fn stats(&self) -> QueueStats {
