@@ -236,19 +236,22 @@ impl Fetcher {
     }
 
     async fn fetch_http(&self, url: &str) -> Result<Fetched, FetchError> {
-        // IP literals never reach the resolver: check them (and names, for
-        // a clearer error than the resolver's) before connecting.
-        if let Ok(parsed) = url::Url::parse(url) {
-            if let Err(denied) = self.config.policy.check_url(&parsed) {
-                return Err(FetchError::Denied {
-                    url: url.to_owned(),
-                    reason: denied.0,
-                });
-            }
+        // Parsed once: the policy check and the request share it. IP
+        // literals never reach the resolver: check them (and names, for a
+        // clearer error than the resolver's) before connecting.
+        let parsed = url::Url::parse(url).map_err(|e| FetchError::BadUrl {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })?;
+        if let Err(denied) = self.config.policy.check_url(&parsed) {
+            return Err(FetchError::Denied {
+                url: url.to_owned(),
+                reason: denied.0,
+            });
         }
         let mut response = self
             .client
-            .get(url)
+            .get(parsed)
             .send()
             .await
             .map_err(|e| self.classify(url, e))?;

@@ -79,6 +79,19 @@ impl HostState {
         }
     }
 
+    /// Make a used state ready for the next job of the same plugin: a new
+    /// task, deadline and limiter, no output, an empty resource table. The
+    /// WASI context carries nothing from one job to the next but its random
+    /// number generators' state (no files, environment or sockets).
+    pub(crate) fn recycle(&mut self, task_id: &str, deadline: Instant, limiter: JobLimiter) {
+        self.task_id.clear();
+        self.task_id.push_str(task_id);
+        self.deadline = deadline;
+        self.limiter = limiter;
+        self.output.clear();
+        self.table = ResourceTable::new();
+    }
+
     /// What the guest printed so far, lossily decoded, trimmed.
     pub(crate) fn guest_output(&self) -> String {
         self.output.text()

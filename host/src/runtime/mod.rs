@@ -217,7 +217,13 @@ pub struct Plugin {
     /// Jobs per instance (the opt-in fast path; 0 or 1: fresh per job).
     reuse: u32,
     warm: std::sync::Mutex<Vec<Warm>>,
+    /// Store data of finished jobs, recycled for the next ones (building a
+    /// WASI context costs about as much as a small plugin's call).
+    spare: std::sync::Mutex<Vec<HostState>>,
 }
+
+/// Most recycled store data kept per plugin.
+const SPARE_STATES: usize = 64;
 
 /// An idle instance kept for reuse, with the jobs it served.
 struct Warm {
@@ -376,6 +382,7 @@ impl Runtime {
             allowed_outbound,
             reuse: limits.reuse.get(&info_name_for_reuse).copied().unwrap_or(0),
             warm: std::sync::Mutex::new(Vec::new()),
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -472,6 +479,11 @@ fn make_store(
         Instant::now() + timeout,
         allowed_outbound,
     );
+    store_with(shared, state)
+}
+
+/// A store around `state`, with the engine's per-call limits set.
+fn store_with(shared: &Shared, state: HostState) -> Store<HostState> {
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limiter);
     if let Some(fuel) = shared.limits.fuel {
@@ -601,6 +613,38 @@ impl Plugin {
         Some((store, instance, uses))
     }
 
+    /// A new store for `task`, around recycled store data if there is some.
+    fn fresh_store(&self, task: &Task) -> Store<HostState> {
+        let shared = &self.shared;
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match spare {
+            Some(mut state) => {
+                state.recycle(
+                    &task.id,
+                    Instant::now() + self.timeout,
+                    JobLimiter::new(self.memory as usize),
+                );
+                store_with(shared, state)
+            }
+            None => make_store(
+                shared,
+                self.name.clone(),
+                task.id.clone(),
+                self.memory,
+                self.timeout,
+                self.allowed_outbound.clone(),
+            ),
+        }
+    }
+
+    /// Keep the store data of a job that ended without a trap.
+    fn put_spare(&self, state: HostState) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_STATES {
+            spare.push(state);
+        }
+    }
+
     /// Keep a healthy instance for the next job, within the reuse count and
     /// the engine's budget of idle instances.
     fn put_warm(&self, store: Store<HostState>, instance: bindings::Plugin, uses: u32) {
@@ -659,14 +703,7 @@ impl Plugin {
         let (mut store, instance, uses) = match self.take_warm(task) {
             Some(warm) => warm,
             None => {
-                let mut store = make_store(
-                    shared,
-                    self.name.clone(),
-                    task.id.clone(),
-                    self.memory,
-                    self.timeout,
-                    self.allowed_outbound.clone(),
-                );
+                let mut store = self.fresh_store(task);
                 let instance = self
                     .pre
                     .instantiate_async(&mut store)
@@ -698,7 +735,14 @@ impl Plugin {
                 // A trapped instance is never reused.
                 CallError::Trap(trap_message(&e, &store, self.timeout, shared.limits.fuel))
             })?;
-        self.put_warm(store, instance, uses + 1);
+        if self.reuse < 2 {
+            // A fresh instance serves one job: dropping the store frees its
+            // slot; the store data is kept for the next job.
+            let _ = instance;
+            self.put_spare(store.into_data());
+        } else {
+            self.put_warm(store, instance, uses + 1);
+        }
         match result {
             Ok(outcome) => {
                 check_outcome(&outcome, &shared.limits.output).map_err(CallError::Limit)?;
