@@ -62,7 +62,7 @@ def scale(quick):
     """Work per item: the full suite, or --quick (about 10x smaller)."""
     full = dict(
         dispatch_iters=20_000, dispatch_iters_slow=3_000, dispatch_warmup=1_000,
-        bare_iters=100_000, memory_jobs=200_000, memory_runs=3,
+        bare_iters=100_000, memory_jobs=200_000, memory_runs=5,
         music_jobs=30_000, seed_jobs=30_000, sweep_jobs=10_000,
         sweep=[1, 4, 16, 64, 256], wrk_seconds=10, rss_jobs=3_000,
         startup_runs=7, redis_noop_jobs=100_000, latency_seconds=20,
@@ -150,6 +150,52 @@ def percentile(values, q):
     ordered = sorted(values)
     rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 1))))
     return ordered[rank - 1]
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(pid):
+    """`pid` and its descendants (nginx's master and workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of `pid` and its descendants so far."""
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
+def wait_cpu(p, timeout):
+    """Wait for a child like Popen.wait and return its user + system CPU
+    seconds (from wait4's rusage); terminates it after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            p.terminate()
+            deadline = time.monotonic() + 15
+        time.sleep(0.01)
 
 
 def run(cmd, timeout=600, check=True, **kw):
@@ -272,6 +318,7 @@ http {{
                              stdout=subprocess.DEVNULL, stderr=open(f"{conf_dir}/stderr.log", "w"),
                              preexec_fn=raise_nofile)
         self.procs.append(p)
+        self.nginx_pid = p.pid
         wait_for_port(self.nginx_port, proc=p)
 
     def _redis(self):
@@ -286,6 +333,7 @@ http {{
                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                              preexec_fn=raise_nofile)
         self.procs.append(p)
+        self.redis_pid = p.pid
         wait_for_port(self.redis_port, proc=p)
 
     @property
@@ -363,6 +411,7 @@ class Suite:
         """Start `hosts` jobhost processes on the Redis queue holding `jobs`
         tasks, poll the shared done counter every 5 ms, and return rates."""
         procs = []
+        cpu0 = self.fixture_cpu()
         t0 = time.perf_counter()
         for h in range(hosts):
             err = open(os.path.join(WORK, f"host-{h}.stderr"), "w+")
@@ -385,12 +434,10 @@ class Suite:
                 raise RuntimeError(f"hosts stopped or timed out at {done}/{jobs} done; stderr: "
                                    + self._stderr(procs))
             time.sleep(0.005)
+        cpu1 = self.fixture_cpu()
+        host_cpu = 0.0
         for p, _ in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.terminate()
-                p.wait(timeout=15)
+            host_cpu += wait_cpu(p, timeout=30)
         t_exit = time.perf_counter()
         codes = [p.returncode for p, _ in procs]
         dead = self.r.hlen(DEAD_KEY)
@@ -404,7 +451,17 @@ class Suite:
             first_done_after_s=first[0] - t0,
             last_done_after_s=last[0] - t0,
             exit_after_s=t_exit - t0,
+            # CPU per job (µs) of each process over the whole run: where
+            # the machine's two cores went.
+            cpu_us_per_job=dict(
+                jobhost=host_cpu / jobs * 1e6,
+                nginx=(cpu1["nginx"] - cpu0["nginx"]) / jobs * 1e6,
+                redis=(cpu1["redis"] - cpu0["redis"]) / jobs * 1e6,
+            ),
         )
+
+    def fixture_cpu(self):
+        return dict(nginx=cpu_seconds(self.fx.nginx_pid), redis=cpu_seconds(self.fx.redis_pid))
 
     @staticmethod
     def _stderr(procs):
@@ -459,20 +516,32 @@ class Suite:
         return out
 
     def item2_memory(self):
+        """jobhost against the bare loop (item 7's 2-thread run), run in
+        alternation: the ratio of each adjacent pair, so that a machine whose
+        speed drifts (shared hosts) moves both sides of a ratio together."""
         n = self.s["memory_jobs"]
         path = self.write_lines("noop-inline.jsonl", ('{"payload":"x"}' for _ in range(n)))
+        template = os.path.join(ROOT, "plugins", "template.wasm")
         runs = []
         for _ in range(self.s["memory_runs"]):
+            b, _ = run([BENCHBIN, "bare", "--plugin", template, "--threads", "2",
+                        "--iters", str(n // 2)])
+            bare = json.loads(b.stdout)["jobs_per_s"]
             p, wall = run(self.jobhost_args("template", "--input", path, "-o", "/dev/null",
                                             "--plugin", "template"), check=False)
             summary = parse_summary(p.stderr)
             if summary["done"] != n or p.returncode != 0:
                 raise RuntimeError(f"expected {n} done, got {summary['line']} (exit {p.returncode})")
-            runs.append(dict(jobs_per_s=n / summary["elapsed_s"], elapsed_s=summary["elapsed_s"],
-                             process_wall_s=wall, summary=summary["line"]))
-            log(f"  {runs[-1]['jobs_per_s']:.0f} jobs/s ({summary['line']})")
-        best = statistics.median(r["jobs_per_s"] for r in runs)
-        return dict(jobs=n, concurrency=64, runs=runs, jobs_per_s=best)
+            rate = n / summary["elapsed_s"]
+            runs.append(dict(jobs_per_s=rate, elapsed_s=summary["elapsed_s"],
+                             process_wall_s=wall, summary=summary["line"],
+                             bare_2_threads_jobs_per_s=bare, ratio=rate / bare))
+            log(f"  {rate:.0f} jobs/s, bare loop just before: {bare:.0f}/s, ratio {rate / bare:.2f}")
+        return dict(jobs=n, concurrency=64, runs=runs,
+                    jobs_per_s=statistics.median(r["jobs_per_s"] for r in runs),
+                    bare_2_threads_jobs_per_s=statistics.median(
+                        r["bare_2_threads_jobs_per_s"] for r in runs),
+                    ratio_median=statistics.median(r["ratio"] for r in runs))
 
     def item3_music(self):
         n = self.s["music_jobs"]
@@ -498,8 +567,10 @@ class Suite:
         for start in range(0, n, 1000):
             pipe.rpush(SEED_LIST, *(self.fx.url(i) for i in range(start, min(n, start + 1000))))
         pipe.execute()
+        cpu0 = self.fixture_cpu()
         p, wall = run([PY, os.path.join(BENCH, "seed", "consumer.py"), "--redis", self.fx.redis_url,
                        "--list", SEED_LIST, "--concurrency", str(concurrency), "--idle", "0.5"])
+        cpu1 = self.fixture_cpu()
         stats = json.loads(p.stdout.strip().splitlines()[-1])
         if stats["done"] != n:
             raise RuntimeError(f"seed consumer: {stats} (expected {n} done): {p.stderr[-1500:]}")
@@ -508,7 +579,12 @@ class Suite:
         return dict(jobs=n, concurrency=concurrency,
                     jobs_per_s=(n - 1) / span if span > 0 else None,
                     jobs_per_s_incl_startup=n / (stats["last_done"] - stats["started"]),
-                    failed=stats["failed"], distinct_keys=keys, process_wall_s=wall)
+                    failed=stats["failed"], distinct_keys=keys, process_wall_s=wall,
+                    cpu_us_per_job=dict(
+                        seed=stats["cpu_s"] / n * 1e6,
+                        nginx=(cpu1["nginx"] - cpu0["nginx"]) / n * 1e6,
+                        redis=(cpu1["redis"] - cpu0["redis"]) / n * 1e6,
+                    ))
 
     def item4_seed(self):
         res = self.seed_run(self.s["seed_jobs"], 64)

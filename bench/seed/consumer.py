@@ -9,7 +9,7 @@ retries, no dead letters, no sandbox (the seed had none of those either).
 
 The consumer stops when BLPOP has waited `--idle` seconds for nothing (the
 benchmark's way to end a run). At exit it prints one JSON line on stdout:
-{"done", "failed", "first_done", "last_done", "started", "ended"}, times
+{"done", "failed", "first_done", "last_done", "started", "ended", "cpu_s"}, times
 from time.time(), so that the driver can compute the steady-state rate
 between the first and the last completed job.
 
@@ -25,6 +25,7 @@ import asyncio
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -266,7 +267,9 @@ async def consume(args):
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(worker(session) for _ in range(args.concurrency)))
     await r.aclose()
-    stats.update(started=started, ended=time.time(), concurrency=args.concurrency)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stats.update(started=started, ended=time.time(), concurrency=args.concurrency,
+                 cpu_s=usage.ru_utime + usage.ru_stime)
     print(json.dumps(stats), flush=True)
 
 
