@@ -349,7 +349,10 @@ def main():
         "bench/run.sh --only 3,4 # some items; the others keep their last results",
         "```",
         "",
-        f"This run: `{meta.get('command')}`. Raw numbers: `bench/results/latest.json`.",
+        f"This run: `{meta.get('command')}`"
+        + (f" (the other items are from earlier runs on the same machine; each item's `ran_at` is in the raw numbers)"
+           if meta.get("partial") else "")
+        + ". Raw numbers: `bench/results/latest.json`.",
         "",
         "## Results against the targets",
         "",

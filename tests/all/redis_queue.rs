@@ -631,3 +631,74 @@ fn an_unreachable_redis_is_a_clear_configuration_error() {
     let bad = crate::util::run(jobhost().args(["stats", "--queue", "http://nope"]));
     assert_eq!(bad.code, 2, "{bad:?}");
 }
+
+/// Calls of Lua scripts by `EVALSHA` (and `EVAL`) since the last reset.
+fn script_calls(redis: &RedisServer) -> u64 {
+    let mut conn = redis.conn();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .expect("INFO commandstats");
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split("calls=").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn acknowledgements_are_group_committed_and_ack_batch_1_turns_that_off() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    let jobs = 2000;
+    let mut calls = Vec::new();
+    for (round, batch) in ["256", "1"].into_iter().enumerate() {
+        enqueue(&redis, &chaos_tasks(&format!("b{round}-"), jobs, "{}"), &[]);
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut redis.conn())
+            .expect("CONFIG RESETSTAT");
+        let mut worker = Worker::start(
+            &redis,
+            plugins.path(),
+            plugins.path(),
+            &format!("batch-{batch}"),
+            &["--until-empty", "--concurrency", "64", "--ack-batch", batch],
+        );
+        assert_eq!(worker.wait(Duration::from_secs(120)), 0, "{}", worker.log());
+        let ids = worker.task_ids();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!((ids.len(), distinct.len()), (jobs, jobs), "each job once");
+        calls.push(script_calls(&redis));
+    }
+    let stats = stats(&redis);
+    assert_eq!(stats["done"].as_u64(), Some(2 * jobs as u64));
+    assert_eq!(stats["in_flight"].as_u64(), Some(0));
+    // Every script call counts (acks, and the heartbeat, promoter and
+    // reclaimer ticking in the background): one call per job at least with
+    // batches of 1, far fewer with batches.
+    let (batched, single) = (calls[0], calls[1]);
+    assert!(
+        single >= jobs as u64,
+        "--ack-batch 1: {single} script calls"
+    );
+    assert!(
+        batched < (jobs as u64) * 3 / 4,
+        "{batched} script calls for {jobs} jobs: acks were not batched"
+    );
+    eprintln!("{jobs} jobs: {batched} script calls with batches, {single} with --ack-batch 1");
+
+    let bad = run(jobhost()
+        .args([
+            "run",
+            "--queue",
+            &redis.url(),
+            "--ack-batch",
+            "0",
+            "--plugins",
+        ])
+        .arg(plugins.path()));
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("--ack-batch"), "{bad:?}");
+}
