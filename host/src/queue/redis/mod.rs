@@ -617,9 +617,10 @@ impl RedisQueue {
     async fn ack_batch(&self, batch: &mut Vec<PendingAck>) {
         if let Some(sink) = self.sink.get() {
             if let Err(error) = sink.flush() {
-                // The records are still buffered; without them on disk the
-                // jobs must not be done. They stay in flight: the host stops
-                // (the error reaches its workers) and hands them back.
+                // The records are still buffered; without them written the
+                // jobs must not be done. They stay pending: the error stops
+                // this host's workers, and the jobs go to another host (or
+                // the next run) once their lease lapses.
                 let message = format!(
                     "writing the output failed: {error}; the jobs stay in the queue for another run"
                 );
