@@ -91,9 +91,12 @@ time from spawning the processes to the last completion.
    target uses the better of the two). Each job:
    XREADGROUP (batched), HTTP GET to nginx, routing by URL pattern,
    music-sync (parse, normalise, kv SET `music:<id>` and INCRBY
-   `stats:tracks` in Redis), the record written and flushed to `/dev/null`,
-   and `ack.lua` (XACK, XDEL, HINCRBY ×2). Checked: kv `stats:tracks` = N, no
-   dead letters.
+   `stats:tracks` in Redis), the record written to `/dev/null`, and the
+   acknowledgement, group-committed: one `ack.lua` call (XACK, XDEL, HINCRBY)
+   for every job that finished while the previous call was on the wire, after
+   one flush of the output. Checked: kv `stats:tracks` = N, no dead letters.
+   The CPU each process used over the run is read from `wait4` (jobhost) and
+   `/proc` (nginx, Redis), and divided by N.
 4. **The seed design**: `bench/seed/consumer.py`, one Python process with N
    asyncio coroutines (64 here; the sweep varies it): BLPOP from the list
    `music_task_queue` (filled with RPUSH beforehand), aiohttp GET (connector
