@@ -621,14 +621,12 @@ impl RedisQueue {
                 // jobs must not be done. They stay pending: the error stops
                 // this host's workers, and the jobs go to another host (or
                 // the next run) once their lease lapses.
-                let message = format!(
-                    "writing the output failed: {error}; the jobs stay in the queue for another run"
+                fail_all(
+                    batch,
+                    &format!(
+                        "writing the output failed: {error}; the jobs stay in the queue for another run"
+                    ),
                 );
-                for pending in batch.drain(..) {
-                    let _ = pending
-                        .reply
-                        .send(Err(QueueError::Backend(message.clone())));
-                }
                 return;
             }
         }
@@ -690,19 +688,11 @@ impl RedisQueue {
                     accepted.len(),
                     batch.len()
                 );
-                for pending in batch.drain(..) {
-                    let _ = pending
-                        .reply
-                        .send(Err(QueueError::Backend(message.clone())));
-                }
+                fail_all(batch, &message);
             }
-            Err(error) => {
-                let message = error.to_string();
-                for pending in batch.drain(..) {
-                    let _ = pending
-                        .reply
-                        .send(Err(QueueError::Backend(message.clone())));
-                }
+            // The inner text: the error is wrapped again for each job.
+            Err(QueueError::Backend(message) | QueueError::Config(message)) => {
+                fail_all(batch, &message);
             }
         }
     }
@@ -877,6 +867,16 @@ impl Queue for RedisQueue {
             total += n;
         }
         Ok(total)
+    }
+}
+
+/// Answer every job of a batch that could not be acknowledged with the same
+/// queue error (drains the batch).
+fn fail_all(batch: &mut Vec<PendingAck>, message: &str) {
+    for pending in batch.drain(..) {
+        let _ = pending
+            .reply
+            .send(Err(QueueError::Backend(message.to_owned())));
     }
 }
 
