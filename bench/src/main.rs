@@ -182,8 +182,8 @@ fn dispatch(args: &Args) -> Result<Value> {
             let started = Instant::now();
             let outcome = plugin.handle(&task, content).await;
             let elapsed = started.elapsed();
-            let outcome = outcome.map_err(|e| anyhow::anyhow!("job {i} failed: {e}"))?;
-            records += outcome.records.len();
+            let handled = outcome.map_err(|e| anyhow::anyhow!("job {i} failed: {e}"))?;
+            records += handled.outcome.records.len();
             nanos.push(elapsed.as_nanos() as u64);
         }
         let total = wall.elapsed();

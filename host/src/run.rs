@@ -257,6 +257,7 @@ async fn drive_loaded<Q: Queue>(
     router: Router,
     redis: Option<RedisAdmin>,
 ) -> anyhow::Result<RunSummary> {
+    let kv = runtime.kv().clone();
     let reloader = config.reload_interval.map(|interval| {
         tokio::spawn(
             Reloader::new(
@@ -289,6 +290,7 @@ async fn drive_loaded<Q: Queue>(
     let fetcher = Fetcher::new(config.fetch.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = Arc::new(Workers {
+        kv,
         queue: queue.clone(),
         router,
         fetcher,

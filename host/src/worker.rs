@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::kv::{AnyKv, KvStore};
 use crate::politeness::{url_host, Politeness};
 use crate::queue::{Completion, Queue, QueueError};
 use crate::routing::Router;
@@ -59,6 +60,9 @@ pub struct WorkerStats {
 pub struct Workers<Q> {
     /// The queue.
     pub queue: Arc<Q>,
+    /// The plugins' key-value store, where a successful job's writes go
+    /// when the queue does not apply them itself.
+    pub kv: Arc<AnyKv>,
     /// Plugin routing.
     pub router: Router,
     /// The fetcher.
@@ -171,7 +175,25 @@ impl<Q: Queue> Workers<Q> {
     /// job failure ends in `retry` or `bury`.
     pub async fn process(&self, task: Task) -> Result<(), QueueError> {
         match self.execute(&task).await {
-            Ok((plugin, outcome, records_with_ack)) => {
+            Ok((plugin, handled, records_with_ack)) => {
+                let outcome = handled.outcome;
+                let mut writes = handled.writes;
+                if !writes.is_empty() && !self.queue.applies_kv_writes() {
+                    match self.kv.apply(std::mem::take(&mut writes)).await {
+                        Ok(warnings) => {
+                            for warning in warnings {
+                                tracing::warn!(task = %task.id, plugin = plugin.name(), "kv: {warning}");
+                            }
+                        }
+                        Err(error) => {
+                            let failure = Failure::transient(
+                                format!("applying the job's key-value writes failed: {error}"),
+                                None,
+                            );
+                            return self.fail(task, failure).await;
+                        }
+                    }
+                }
                 let follow_ups = self.follow_ups(&task, outcome.follow_ups);
                 let records = if records_with_ack {
                     outcome.records
@@ -182,6 +204,7 @@ impl<Q: Queue> Workers<Q> {
                     plugin: plugin.name(),
                     records,
                     follow_ups,
+                    writes,
                 };
                 self.queue.ack(task, completion).await?;
             }
@@ -223,14 +246,7 @@ impl<Q: Queue> Workers<Q> {
     async fn execute(
         &self,
         task: &Task,
-    ) -> Result<
-        (
-            Arc<crate::runtime::Plugin>,
-            crate::runtime::bindings::Outcome,
-            bool,
-        ),
-        Failure,
-    > {
+    ) -> Result<(Arc<crate::runtime::Plugin>, crate::runtime::Handled, bool), Failure> {
         let early = self
             .router
             .before_fetch(task)
@@ -254,7 +270,7 @@ impl<Q: Queue> Workers<Q> {
                 .after_fetch(task, content.content_type.as_deref())
                 .map_err(|e| Failure::permanent(e.to_string()))?,
         };
-        let outcome = plugin
+        let handled = plugin
             .handle(task, content)
             .await
             .map_err(|error| match error {
@@ -278,7 +294,7 @@ impl<Q: Queue> Workers<Q> {
             })?;
         let records_with_ack = self
             .sink
-            .write(task, plugin.name(), &outcome.records)
+            .write(task, plugin.name(), &handled.outcome.records)
             .map_err(|error| match error {
                 SinkError::BadJson { .. } => {
                     Failure::permanent(format!("plugin {}: {error}", plugin.name()))
@@ -286,7 +302,7 @@ impl<Q: Queue> Workers<Q> {
                 // A full disk or closed pipe may clear up.
                 SinkError::Io(_) => Failure::transient(error.to_string(), None),
             })?;
-        Ok((plugin, outcome, records_with_ack))
+        Ok((plugin, handled, records_with_ack))
     }
 
     /// Fetch within the URL host's limits; a host that asks us to wait

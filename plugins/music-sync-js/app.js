@@ -7,7 +7,7 @@
 // undefined; a result<T, E> import returns T or throws (the E in the error's
 // `payload`), and a result<T, E> export returns T or throws E.
 import { log } from 'jobhost:plugin/log@0.1.0';
-import { increment, set } from 'jobhost:plugin/kv@0.1.0';
+import { add, set } from 'jobhost:plugin/kv@0.1.0';
 import { check } from './src/status.js';
 import { encode, Invalid, normalise } from './src/track.js';
 
@@ -46,7 +46,7 @@ export function handle(task, content) {
 
     const key = `music:${track.id}`;
     kvCall(() => set(key, data), 'set', key);
-    kvCall(() => increment(TRACK_COUNTER, 1n), 'increment', TRACK_COUNTER);
+    kvCall(() => add(TRACK_COUNTER, 1n), 'add', TRACK_COUNTER);
 
     log('info', `synced track ${track.id}`);
     return {

@@ -47,9 +47,9 @@ class WitWorld(wit_world.WitWorld):
         except Err as error:
             raise _kv_retry("set", key, error.value)
         try:
-            kv.increment(TRACK_COUNTER, 1)
+            kv.add(TRACK_COUNTER, 1)
         except Err as error:
-            raise _kv_retry("increment", TRACK_COUNTER, error.value)
+            raise _kv_retry("add", TRACK_COUNTER, error.value)
 
         log.log(log.Level.INFO, f"synced track {record.id}")
         return types.Outcome(

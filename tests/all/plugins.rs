@@ -190,6 +190,35 @@ fn the_key_value_store_outlives_instances_within_a_run() {
 }
 
 #[test]
+fn key_value_writes_of_a_retried_attempt_are_dropped_and_a_job_reads_its_own() {
+    // Each job sets a key and adds 1 to a shared counter, reads both back,
+    // then fails twice before it succeeds on its third attempt. Only the
+    // successful attempts' writes may count: one at a time (concurrency 1),
+    // the jobs see the counter at 1, 2, ... 5, where immediate writes would
+    // have counted every attempt (up to 15).
+    let plugins = PluginDir::with(&["chaos"]);
+    let lines: Vec<String> = (0..5)
+        .map(|i| format!(r#"{{"id":"add{i}","payload":"x","plugin":"chaos","metadata":{{"action":"kv-add","succeed_at":"3"}}}}"#))
+        .collect();
+    let (_dir, input) = input_file(&lines);
+    let run = run(jobhost()
+        .args(["run", "--concurrency", "1", "--input"])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("done 5, retried 10, dead 0"), "{run:?}");
+    let records = run.record_values();
+    let mut seen: Vec<i64> = records
+        .iter()
+        .map(|r| r["seen"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![1, 2, 3, 4, 5], "{run:?}");
+    assert!(records.iter().all(|r| r["attempt"] == 3), "{run:?}");
+}
+
+#[test]
 fn plugin_log_lines_are_tagged_with_plugin_and_task() {
     let plugins = PluginDir::with(&["chaos"]);
     let run = run(jobhost()

@@ -532,6 +532,47 @@ fn a_poison_job_that_keeps_killing_its_host_is_dead_lettered() {
 }
 
 #[test]
+fn key_value_writes_are_applied_with_the_ack_so_retried_attempts_leave_none() {
+    // 30 jobs, each setting `attempt:<id>` and adding 1 to `adds`, then
+    // retrying until its third attempt, on two hosts. The writes travel
+    // with the acknowledgement: the counter is exactly 30 (immediate writes
+    // would give 90) and each mark holds the attempt that succeeded.
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("add", 30, r#"{"action":"kv-add","succeed_at":"3"}"#),
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--until-empty", "--retry-delay", "10ms"];
+    let mut hosts: Vec<Worker> = (0..2)
+        .map(|h| Worker::start(&redis, plugins.path(), dir.path(), &format!("h{h}"), &args))
+        .collect();
+    for host in &mut hosts {
+        assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+    }
+    let mut conn = redis.conn();
+    let adds: String = redis::cmd("GET")
+        .arg("jobhost:kv:chaos:adds")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(adds, "30");
+    for i in 0..30 {
+        let mark: String = redis::cmd("GET")
+            .arg(format!("jobhost:kv:chaos:attempt:add{i}"))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(mark, "3", "task add{i}");
+    }
+    let records: Vec<serde_json::Value> = hosts.iter().flat_map(Worker::records).collect();
+    assert_eq!(records.len(), 30);
+    let stats = stats(&redis);
+    assert_eq!(stats["done"].as_u64(), Some(30), "{stats}");
+    assert_eq!(stats["retried"].as_u64(), Some(60), "{stats}");
+}
+
+#[test]
 fn plugins_share_a_redis_key_value_store_and_records_can_go_to_a_stream() {
     let redis = RedisServer::start(false);
     let plugins = PluginDir::with(&["chaos"]);

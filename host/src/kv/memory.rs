@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{own_key, KvError, KvStore};
+use super::writes::add_to;
+use super::{KvError, KvStore, KvWrite};
 
 /// An in-process [`KvStore`]; its contents live as long as the process.
 #[derive(Debug, Default)]
@@ -54,22 +55,33 @@ impl KvStore for MemoryKv {
 
     async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         let mut map = self.lock();
-        let current = match map.get(key) {
-            None => 0,
-            Some(bytes) => std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| KvError::NotAnInteger {
-                    key: own_key(key).to_owned(),
-                })?,
-        };
-        let next = current
-            .checked_add(delta)
-            .ok_or_else(|| KvError::Overflow {
-                key: own_key(key).to_owned(),
-            })?;
+        let next = add_to(map.get(key).map(Vec::as_slice), delta, key)?;
         map.insert(key.to_owned(), next.to_string().into_bytes());
         Ok(next)
+    }
+
+    async fn apply(&self, writes: Vec<KvWrite>) -> Result<Vec<String>, KvError> {
+        let mut warnings = Vec::new();
+        let mut map = self.lock();
+        for write in writes {
+            match write {
+                KvWrite::Set { key, value } => {
+                    map.insert(key, value);
+                }
+                KvWrite::Delete { key } => {
+                    map.remove(&key);
+                }
+                KvWrite::Add { key, delta } => {
+                    match add_to(map.get(&key).map(Vec::as_slice), delta, &key) {
+                        Ok(next) => {
+                            map.insert(key, next.to_string().into_bytes());
+                        }
+                        Err(error) => warnings.push(format!("add {delta} skipped: {error}")),
+                    }
+                }
+            }
+        }
+        Ok(warnings)
     }
 }
 

@@ -7,11 +7,13 @@
 
 pub mod memory;
 pub mod redis;
+pub mod writes;
 
 use std::future::Future;
 
 pub use self::redis::RedisKv;
 pub use memory::MemoryKv;
+pub use writes::{KvWrite, PendingWrites};
 
 /// What can go wrong in a key-value operation. The message is handed to the
 /// plugin as the `kv` import's error string.
@@ -28,6 +30,12 @@ pub enum KvError {
     Overflow {
         /// The plugin's own key (without the namespace).
         key: String,
+    },
+    /// A job left more writes pending than one job may.
+    #[error("too many pending writes in one job (the limit is {limit}); a job's writes are kept until it is acknowledged, so split the work over several jobs")]
+    TooManyWrites {
+        /// The limit, in words.
+        limit: String,
     },
     /// The backend could not be reached or failed.
     #[error("key-value backend failed: {0}")]
@@ -46,6 +54,13 @@ pub trait KvStore: Send + Sync + 'static {
     /// Add `delta` to the integer under `key` (absent counts as 0).
     fn increment(&self, key: &str, delta: i64)
         -> impl Future<Output = Result<i64, KvError>> + Send;
+    /// Apply a job's writes, in order. An `add` to a value that is not an
+    /// integer (or that would overflow) is skipped, and said so in the
+    /// returned warnings; everything else is applied.
+    fn apply(
+        &self,
+        writes: Vec<KvWrite>,
+    ) -> impl Future<Output = Result<Vec<String>, KvError>> + Send;
 }
 
 /// The key a backend stores for `key` of plugin `plugin`: `plugin:key`.
@@ -101,6 +116,13 @@ impl KvStore for AnyKv {
         match self {
             AnyKv::Memory(kv) => kv.increment(key, delta).await,
             AnyKv::Redis(kv) => kv.increment(key, delta).await,
+        }
+    }
+
+    async fn apply(&self, writes: Vec<KvWrite>) -> Result<Vec<String>, KvError> {
+        match self {
+            AnyKv::Memory(kv) => kv.apply(writes).await,
+            AnyKv::Redis(kv) => kv.apply(writes).await,
         }
     }
 }

@@ -7,13 +7,14 @@
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
-use super::{own_key, KvError, KvStore};
-use crate::queue::redis::keys::kv_key;
+use super::{own_key, KvError, KvStore, KvWrite};
+use crate::queue::redis::keys::{kv_apply_script, kv_key, push_kv_writes};
 
 /// A [`KvStore`] on Redis.
 #[derive(Clone)]
 pub struct RedisKv {
     conn: ConnectionManager,
+    apply: redis::Script,
 }
 
 impl std::fmt::Debug for RedisKv {
@@ -25,7 +26,10 @@ impl std::fmt::Debug for RedisKv {
 impl RedisKv {
     /// Use an existing connection.
     pub fn new(conn: ConnectionManager) -> Self {
-        RedisKv { conn }
+        RedisKv {
+            conn,
+            apply: kv_apply_script(),
+        }
     }
 }
 
@@ -67,4 +71,22 @@ impl KvStore for RedisKv {
             }
         })
     }
+
+    async fn apply(&self, writes: Vec<KvWrite>) -> Result<Vec<String>, KvError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut invocation = self.apply.prepare_invoke();
+        push_kv_writes(&mut invocation, &writes);
+        let skipped: u64 = invocation.invoke_async(&mut conn).await.map_err(failed)?;
+        Ok(skipped_warning(skipped).into_iter().collect())
+    }
+}
+
+/// The warning for adds that Redis left out, if any.
+pub(crate) fn skipped_warning(skipped: u64) -> Option<String> {
+    (skipped > 0).then(|| {
+        format!("{skipped} add(s) left out: the stored value was not a decimal integer, or the sum overflowed")
+    })
 }

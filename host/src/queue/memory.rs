@@ -278,6 +278,7 @@ mod tests {
             plugin: "p",
             records: Vec::new(),
             follow_ups,
+            writes: Vec::new(),
         }
     }
 

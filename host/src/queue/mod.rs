@@ -16,6 +16,7 @@ use std::time::Duration;
 pub use self::redis::RedisQueue;
 pub use memory::MemoryQueue;
 
+use crate::kv::KvWrite;
 use crate::runtime::bindings::SinkRecord;
 use crate::sink::Sink;
 use crate::task::Task;
@@ -30,6 +31,9 @@ pub struct Completion<'a> {
     pub records: Vec<SinkRecord>,
     /// Follow-up tasks to enqueue with the acknowledgement.
     pub follow_ups: Vec<Task>,
+    /// The job's key-value writes, when the queue applies them (see
+    /// [`Queue::applies_kv_writes`]); empty otherwise.
+    pub writes: Vec<KvWrite>,
 }
 
 /// A job that ended dead, kept with everything needed to judge and replay it.
@@ -145,6 +149,13 @@ pub trait Queue: Send + Sync + 'static {
     /// (it forgets everything with the process anyway), `true` if it
     /// flushes the sink before each acknowledgement or batch of them.
     fn flush_before_acks(&self, _sink: &Arc<Sink>) -> bool {
+        false
+    }
+
+    /// Whether [`ack`](Queue::ack) applies the job's key-value writes
+    /// ([`Completion::writes`]) itself, atomically with the
+    /// acknowledgement. When `false`, the worker applies them just before.
+    fn applies_kv_writes(&self) -> bool {
         false
     }
 

@@ -19,7 +19,8 @@ use super::bindings::jobhost::plugin::{kv, log, types};
 use super::guest_output::GuestOutput;
 use super::limits::JobLimiter;
 use super::outbound::Outbound;
-use crate::kv::{namespaced, AnyKv, KvStore};
+use crate::kv::writes::{add_to, Seen};
+use crate::kv::{namespaced, AnyKv, KvStore, KvWrite, PendingWrites};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Longest key a plugin may use, in bytes.
@@ -39,6 +40,8 @@ pub struct HostState {
     pub(crate) deadline: Instant,
     pub(crate) output: GuestOutput,
     kv: Arc<AnyKv>,
+    /// The job's key-value writes, applied with its acknowledgement.
+    pub(crate) writes: PendingWrites,
     http: WasiHttpCtx,
     outbound: Outbound,
 }
@@ -71,6 +74,7 @@ impl HostState {
             deadline,
             output,
             kv,
+            writes: PendingWrites::default(),
             http: WasiHttpCtx::new(),
             outbound: Outbound {
                 plugin: plugin_for_hooks,
@@ -89,6 +93,7 @@ impl HostState {
         self.deadline = deadline;
         self.limiter = limiter;
         self.output.clear();
+        self.writes.clear();
         self.table = ResourceTable::new();
     }
 
@@ -167,7 +172,16 @@ impl log::Host for HostState {
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         let key = self.key(&key)?;
-        self.kv.get(&key).await.map_err(|e| e.to_string())
+        let text = |e: crate::kv::KvError| e.to_string();
+        match self.writes.seen(&key).map_err(text)? {
+            Seen::Known(value) => Ok(value),
+            Seen::Untouched => self.kv.get(&key).await.map_err(text),
+            Seen::Plus(delta) => {
+                let stored = self.kv.get(&key).await.map_err(text)?;
+                let sum = add_to(stored.as_deref(), delta, &key).map_err(text)?;
+                Ok(Some(sum.to_string().into_bytes()))
+            }
+        }
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
@@ -178,19 +192,51 @@ impl kv::Host for HostState {
                 value.len()
             ));
         }
-        self.kv.set(&key, value).await.map_err(|e| e.to_string())
+        self.writes
+            .push(KvWrite::Set { key, value })
+            .map_err(|e| e.to_string())
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, String> {
         let key = self.key(&key)?;
-        self.kv.delete(&key).await.map_err(|e| e.to_string())
+        let text = |e: crate::kv::KvError| e.to_string();
+        let exists = match self.writes.seen(&key).map_err(text)? {
+            Seen::Known(value) => value.is_some(),
+            // An add creates the key.
+            Seen::Plus(_) => true,
+            Seen::Untouched => self.kv.get(&key).await.map_err(text)?.is_some(),
+        };
+        self.writes.push(KvWrite::Delete { key }).map_err(text)?;
+        Ok(exists)
+    }
+
+    async fn add(&mut self, key: String, delta: i64) -> Result<(), String> {
+        let key = self.key(&key)?;
+        let text = |e: crate::kv::KvError| e.to_string();
+        // Refuse now what is bound to fail at the acknowledgement.
+        match self.writes.seen(&key).map_err(text)? {
+            Seen::Known(value) => {
+                add_to(value.as_deref(), delta, &key).map_err(text)?;
+            }
+            Seen::Plus(pending) => {
+                // Only the job's own part can be checked here.
+                add_to(Some(pending.to_string().as_bytes()), delta, &key).map_err(text)?;
+            }
+            Seen::Untouched => {}
+        }
+        self.writes.push(KvWrite::Add { key, delta }).map_err(text)
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, String> {
         let key = self.key(&key)?;
-        self.kv
-            .increment(&key, delta)
-            .await
-            .map_err(|e| e.to_string())
+        let text = |e: crate::kv::KvError| e.to_string();
+        // Immediate: this job's pending writes to the key go first.
+        let earlier = self.writes.take_key(&key);
+        if !earlier.is_empty() {
+            for warning in self.kv.apply(earlier).await.map_err(text)? {
+                tracing::warn!(plugin = %self.plugin, task = %self.task_id, "kv `{}`: {warning}", crate::kv::own_key(&key));
+            }
+        }
+        self.kv.increment(&key, delta).await.map_err(text)
     }
 }

@@ -34,11 +34,20 @@ use self::engine::{build_engine, EngineLimits, EpochTicker};
 use self::host_imports::HostState;
 use self::limits::{check_outcome, describe_trap, JobLimiter, OutputLimits};
 use crate::fetch::Fetched;
-use crate::kv::AnyKv;
+use crate::kv::{AnyKv, KvWrite};
 use crate::task::{valid_plugin_name, Task};
 
 /// The world every plugin must target, as users see it in errors.
 pub const WORLD: &str = "jobhost:plugin/plugin@0.1.0";
+
+/// What a successful `handle` call produced.
+#[derive(Debug)]
+pub struct Handled {
+    /// The plugin's answer.
+    pub outcome: bindings::Outcome,
+    /// Its key-value writes, in order, to apply with the acknowledgement.
+    pub writes: Vec<KvWrite>,
+}
 
 /// Defaults and operator maximums for each call.
 #[derive(Debug, Clone)]
@@ -242,6 +251,11 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Runtime {
+    /// The key-value store the plugins' `kv` import uses.
+    pub fn kv(&self) -> &Arc<AnyKv> {
+        &self.shared.kv
+    }
+
     /// A runtime with its own engine, epoch clock and pool.
     ///
     /// With `cache_dir`, compiled plugins are kept there between runs.
@@ -688,12 +702,10 @@ impl Plugin {
         }
     }
 
-    /// Run `handle` for one job on a fresh instance.
-    pub async fn handle(
-        &self,
-        task: &Task,
-        content: Fetched,
-    ) -> Result<bindings::Outcome, CallError> {
+    /// Run `handle` for one job on a fresh instance. A successful job
+    /// comes back with the key-value writes it left pending, for the caller
+    /// to apply with its acknowledgement; a failed job's writes are dropped.
+    pub async fn handle(&self, task: &Task, content: Fetched) -> Result<Handled, CallError> {
         let shared = &self.shared;
         let _slot = shared
             .slots
@@ -735,6 +747,7 @@ impl Plugin {
                 // A trapped instance is never reused.
                 CallError::Trap(trap_message(&e, &store, self.timeout, shared.limits.fuel))
             })?;
+        let writes = store.data_mut().writes.take();
         if self.reuse < 2 {
             // A fresh instance serves one job: dropping the store frees its
             // slot; the store data is kept for the next job.
@@ -746,7 +759,7 @@ impl Plugin {
         match result {
             Ok(outcome) => {
                 check_outcome(&outcome, &shared.limits.output).map_err(CallError::Limit)?;
-                Ok(outcome)
+                Ok(Handled { outcome, writes })
             }
             Err(bindings::HandleError::Fail(message)) => Err(CallError::Fail(message)),
             Err(bindings::HandleError::Retry(retry)) => Err(CallError::Retry {

@@ -1,7 +1,7 @@
 //! music-sync, the reference plugin: turns a music API's track document
 //! (`*/tracks/*`) into one normalised JSON record, stores the same bytes in
 //! the key-value store under `music:<id>` and counts tracks in
-//! `stats:tracks`. This file owns only the glue between the WIT bindings and
+//! `stats:tracks` (both writes are applied with the job's acknowledgement). This file owns only the glue between the WIT bindings and
 //! the pure modules; it must stay deterministic (no clock, no randomness).
 //!
 //! Modules:
@@ -56,8 +56,10 @@ impl Guest for MusicSync {
 
         let key = format!("music:{}", track.id);
         kv::set(&key, &data).map_err(|error| kv_retry("set", &key, error))?;
-        kv::increment(TRACK_COUNTER, 1)
-            .map_err(|error| kv_retry("increment", TRACK_COUNTER, error))?;
+        // `add`, not `increment`: the count needs no answer, so it costs no
+        // round trip, and it counts each synced track once even when a job
+        // is retried.
+        kv::add(TRACK_COUNTER, 1).map_err(|error| kv_retry("add", TRACK_COUNTER, error))?;
 
         log::log(Level::Info, &format!("synced track {}", track.id));
         Ok(Outcome {

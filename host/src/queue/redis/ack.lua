@@ -4,9 +4,11 @@
 -- KEYS: 1 stream, 2 stats, 3 seen, 4 sink stream (unused when there are no records)
 -- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, then per job:
 --       entry id, plugin, task id, task URL, follow-up count F, F pairs
---       (URL, task JSON), record count R, R pairs (content type, data)
--- Returns N numbers: the follow-ups enqueued for each job, or -1 where the
--- lease was lost.
+--       (URL, task JSON), record count R, R pairs (content type, data),
+--       key-value write count W, W triples (see kv_writes in common.lua)
+-- Returns 2N numbers, two per job: the follow-ups enqueued (or -1 where the
+-- lease was lost, and then none of its effects were applied), and how many
+-- of its key-value adds were left out (the value was not an integer).
 local stream, stats, seen, sink = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer = ARGV[1], ARGV[2]
 local dedupe = ARGV[3] == '1'
@@ -49,6 +51,15 @@ for j = 1, jobs do
     i = i + 2 * records
     results[j] = -1
   end
+  local skipped
+  i, skipped = kv_writes(i, ours)
+  results[jobs + j] = skipped
+end
+-- Flatten: job j's two numbers at 2j-1 and 2j.
+local flat = {}
+for j = 1, jobs do
+  flat[2 * j - 1] = results[j]
+  flat[2 * j] = results[jobs + j]
 end
 if #done_ids > 0 then
   redis.call('XACK', stream, group, unpack(done_ids))
@@ -61,4 +72,4 @@ end
 if enqueued > 0 then
   redis.call('HINCRBY', stats, 'enqueued', enqueued)
 end
-return results
+return flat

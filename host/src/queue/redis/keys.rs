@@ -7,6 +7,8 @@
 
 use redis::Script;
 
+use crate::kv::KvWrite;
+
 /// The consumer group every host joins.
 pub const GROUP: &str = "workers";
 
@@ -58,6 +60,24 @@ macro_rules! script {
     ($file:literal) => {
         Script::new(concat!(include_str!("common.lua"), include_str!($file)))
     };
+}
+
+/// The script that applies key-value writes at once (`kv_apply.lua`).
+pub fn kv_apply_script() -> Script {
+    script!("kv_apply.lua")
+}
+
+/// Add a job's key-value writes to a script call, as `kv_writes` in
+/// `common.lua` reads them: a count, then (op, key, value) triples.
+pub fn push_kv_writes(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
+    invocation.arg(writes.len());
+    for write in writes {
+        match write {
+            KvWrite::Set { key, value } => invocation.arg("s").arg(kv_key(key)).arg(&value[..]),
+            KvWrite::Delete { key } => invocation.arg("d").arg(kv_key(key)).arg(""),
+            KvWrite::Add { key, delta } => invocation.arg("a").arg(kv_key(key)).arg(*delta),
+        };
+    }
 }
 
 /// The Lua scripts, loaded once per process (EVALSHA, reloaded if Redis

@@ -28,9 +28,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::admin::{backend, dead_json, is_no_group, is_outage};
 pub use self::admin::{RedisAdmin, RedisStats};
-use self::keys::GROUP;
+use self::keys::{push_kv_writes, GROUP};
 use super::wire::WireTask;
 use super::{Completion, Queue, QueueError, QueueStats};
+use crate::kv::redis::skipped_warning;
+use crate::kv::KvWrite;
 use crate::runtime::bindings::SinkRecord;
 use crate::sink::Sink;
 use crate::task::{now_millis, Task};
@@ -96,6 +98,8 @@ struct PendingAck {
     /// (URL, wire task JSON) of each follow-up.
     follow_ups: Vec<(String, String)>,
     records: Vec<SinkRecord>,
+    /// Key-value writes, applied in the same script call.
+    writes: Vec<KvWrite>,
     reply: oneshot::Sender<Result<usize, QueueError>>,
 }
 
@@ -116,6 +120,7 @@ impl PendingAck {
                 .iter()
                 .map(|r| r.content_type.len() + r.data.len())
                 .sum::<usize>()
+            + self.writes.iter().map(KvWrite::size).sum::<usize>()
     }
 }
 
@@ -661,18 +666,23 @@ impl RedisQueue {
                 for record in &pending.records {
                     invocation.arg(&record.content_type).arg(&record.data[..]);
                 }
+                push_kv_writes(&mut invocation, &pending.writes);
             }
             self.eval("acknowledging jobs", &invocation).await
         };
         match result {
-            Ok(accepted) if accepted.len() == batch.len() => {
+            Ok(answers) if answers.len() == 2 * batch.len() => {
                 {
                     let mut held = self.held();
                     for pending in batch.iter() {
                         held.remove(&pending.delivery);
                     }
                 }
-                for (pending, accepted) in batch.drain(..).zip(accepted) {
+                for (pending, answer) in batch.drain(..).zip(answers.chunks_exact(2)) {
+                    let (accepted, skipped) = (answer[0], answer[1]);
+                    if let Some(warning) = skipped_warning(skipped.max(0) as u64) {
+                        tracing::warn!(task = %pending.task_id, plugin = %pending.plugin, "kv: {warning}");
+                    }
                     if accepted < 0 {
                         self.warn_lost(&pending.task_id, &pending.delivery, "its acknowledgement");
                         let _ = pending.reply.send(Ok(0));
@@ -682,10 +692,10 @@ impl RedisQueue {
                     }
                 }
             }
-            Ok(accepted) => {
+            Ok(answers) => {
                 let message = format!(
-                    "acknowledging jobs: Redis answered {} results for {} jobs",
-                    accepted.len(),
+                    "acknowledging jobs: Redis answered {} numbers for {} jobs (expected two per job)",
+                    answers.len(),
                     batch.len()
                 );
                 fail_all(batch, &message);
@@ -789,6 +799,7 @@ impl Queue for RedisQueue {
             url: task.url,
             follow_ups,
             records: completion.records,
+            writes: completion.writes,
             reply,
         };
         let stopped = || QueueError::Backend("the acknowledger stopped".into());
@@ -834,6 +845,10 @@ impl Queue for RedisQueue {
 
     fn flush_before_acks(&self, sink: &Arc<Sink>) -> bool {
         let _ = self.sink.set(sink.clone());
+        true
+    }
+
+    fn applies_kv_writes(&self) -> bool {
         true
     }
 

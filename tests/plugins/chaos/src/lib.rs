@@ -26,6 +26,7 @@
 //! | `static`      | record `{"calls": n}`: calls seen by this instance (1 when fresh) |
 //! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
+//! | `kv-add`      | sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it>}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
 //! | `records`     | `count` (default 3) records `{"n": 0}`, `{"n": 1}`, ...        |
@@ -128,6 +129,7 @@ impl Guest for Chaos {
                 ok(&task, &content)
             }
             "kv" => kv_action(&task),
+            "kv-add" => kv_add_action(&task),
             "follow" => follow(&task),
             "log" => {
                 let levels = [
@@ -389,6 +391,38 @@ fn kv_action(task: &Task) -> Result<Outcome, HandleError> {
     let key = metadata(task, "key").unwrap_or("counter");
     let value = kv::increment(key, 1).map_err(|e| kv_error("increment", key, e))?;
     Ok(records([json!({ "value": value })
+        .to_string()
+        .into_bytes()]))
+}
+
+fn kv_add_action(task: &Task) -> Result<Outcome, HandleError> {
+    let mark = format!("attempt:{}", task.id);
+    let attempt = task.attempt.to_string();
+    kv::set(&mark, attempt.as_bytes()).map_err(|e| kv_error("set", &mark, e))?;
+    let key = metadata(task, "key").unwrap_or("adds");
+    kv::add(key, 1).map_err(|e| kv_error("add", key, e))?;
+
+    // The job reads its own pending writes.
+    let read = kv::get(&mark).map_err(|e| kv_error("get", &mark, e))?;
+    if read.as_deref() != Some(attempt.as_bytes()) {
+        return Err(HandleError::Fail(format!(
+            "get `{mark}` returned {read:?} after set"
+        )));
+    }
+    let seen = kv::get(key)
+        .map_err(|e| kv_error("get", key, e))?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| HandleError::Fail(format!("`{key}` is not a number after add")))?;
+
+    let succeed_at: u32 = number(task, "succeed_at")?.unwrap_or(1);
+    if task.attempt < succeed_at {
+        return Err(HandleError::Retry(RetryError {
+            message: format!("chaos kv-add: attempt {} of {succeed_at}", task.attempt),
+            delay_ms: Some(0),
+        }));
+    }
+    Ok(records([json!({ "attempt": task.attempt, "seen": seen })
         .to_string()
         .into_bytes()]))
 }
