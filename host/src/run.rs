@@ -352,9 +352,15 @@ async fn drive_loaded<Q: Queue>(
             tracing::warn!("handed {handed} unfinished jobs back to the queue");
         }
     }
+    // Workers that stopped on their own before the input ended (a failed
+    // queue) leave the feeder waiting for room that will not come.
+    let gave_up = !interrupted && !feeder.is_finished();
+    if gave_up {
+        feeder.abort();
+    }
     let invalid = match (&mut feeder).await {
         Ok(fed) => fed?,
-        Err(_) if interrupted => 0,
+        Err(_) if interrupted || gave_up => 0,
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
@@ -466,6 +472,7 @@ async fn feed<Q: Queue>(tasks: &[String], input: Option<&Input>, queue: &Q) -> a
         // paid once per batch), but never sit on a partial batch while the
         // next read may block: a slow stream of lines runs as it arrives.
         if batch.len() >= 256 || (!batch.is_empty() && reader.buffer().is_empty()) {
+            queue.wait_for_room().await;
             queue.push(std::mem::take(&mut batch)).await?;
         }
     }

@@ -152,6 +152,14 @@ pub trait Queue: Send + Sync + 'static {
         false
     }
 
+    /// Wait until the queue has room for more input (the feeder of
+    /// `--input` calls it before each batch). Follow-ups and retries never
+    /// wait. The default never waits: a queue that stores tasks elsewhere
+    /// (Redis) has room by definition.
+    fn wait_for_room(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// Whether [`ack`](Queue::ack) applies the job's key-value writes
     /// ([`Completion::writes`]) itself, atomically with the
     /// acknowledgement. When `false`, the worker applies them just before.
