@@ -192,6 +192,11 @@ pub struct RunArgs {
     /// Jobs running at once.
     #[arg(long, short = 'c', default_value_t = 64, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: usize,
+    /// Threads that run jobs (default: one per CPU core). With several hosts
+    /// on one machine sharing a Redis queue, one thread each (one host per
+    /// core) spends less on handing work between threads.
+    #[arg(long, value_name = "N", env = "JOBHOST_THREADS")]
+    pub threads: Option<usize>,
     /// Deliveries of a job before a transient failure makes it dead.
     #[arg(long, default_value_t = 5, env = "JOBHOST_MAX_ATTEMPTS")]
     pub max_attempts: u32,
@@ -421,6 +426,9 @@ impl RunArgs {
             flag,
             message: message.to_owned(),
         };
+        if self.threads.is_some_and(|n| !(1..=1024).contains(&n)) {
+            return Err(usage("--threads", "must be between 1 and 1024"));
+        }
         if self.concurrency == 0 {
             return Err(usage("--concurrency", "must be at least 1"));
         }
