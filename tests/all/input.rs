@@ -108,4 +108,13 @@ fn usage_and_configuration_errors_exit_2_with_a_clear_message() {
     let bad_size = run(jobhost().args(["run", "x", "--max-body", "lots"]));
     assert_eq!(bad_size.code, 2, "{bad_size:?}");
     assert!(bad_size.stderr.contains("not a size"), "{bad_size:?}");
+
+    let no_threads = run(jobhost().args(["run", "x", "--threads", "0"]));
+    assert_eq!(no_threads.code, 2, "{no_threads:?}");
+    assert!(
+        no_threads
+            .stderr
+            .contains("--threads: must be between 1 and 1024"),
+        "{no_threads:?}"
+    );
 }
