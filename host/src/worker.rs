@@ -159,10 +159,13 @@ impl<Q: Queue> Workers<Q> {
             if *stop.borrow() {
                 return Ok(());
             }
+            // The queue first: a pop that is ready at once never polls (and
+            // so never registers with) the stop channel, which is checked at
+            // the top of every turn anyway.
             let next = tokio::select! {
                 biased;
-                _ = stop.changed() => return Ok(()),
                 next = self.queue.pop() => next?,
+                _ = stop.changed() => return Ok(()),
             };
             let Some(task) = next else {
                 return Ok(());

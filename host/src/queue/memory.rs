@@ -169,6 +169,40 @@ impl MemoryQueue {
     }
 }
 
+/// What [`MemoryQueue::look`] found.
+enum Look {
+    /// A task to run, or `None`: drained.
+    Done(Option<Task>),
+    /// Nothing ready; the next delayed task is due then.
+    Wait(Option<Instant>),
+}
+
+impl MemoryQueue {
+    /// Take the next ready task (promoting due retries first), or say why
+    /// there is none.
+    fn look(&self) -> Look {
+        let mut state = self.lock();
+        let next_due = if state.delayed.is_empty() {
+            None
+        } else {
+            state.promote_due(Instant::now())
+        };
+        if let Some(mut task) = state.ready.pop_front() {
+            state.in_flight += 1;
+            task.attempt += 1;
+            if state.ready.len() == INTAKE_LOW {
+                // A stored permit if the feeder is not waiting yet.
+                self.room.notify_one();
+            }
+            return Look::Done(Some(task));
+        }
+        if state.drained() {
+            return Look::Done(None);
+        }
+        Look::Wait(next_due)
+    }
+}
+
 impl Queue for MemoryQueue {
     async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
         let accepted = self.lock().accept(tasks);
@@ -179,28 +213,20 @@ impl Queue for MemoryQueue {
     }
 
     async fn pop(&self) -> Result<Option<Task>, QueueError> {
+        // A busy queue has a task ready: take it without registering for
+        // wake-ups (a Notify registration per job showed in the profile).
+        if let Look::Done(answer) = self.look() {
+            return Ok(answer);
+        }
         loop {
-            // Register interest before looking, so that a push between the
-            // look and the wait still wakes us.
+            // Register interest before looking again, so that a push
+            // between the look and the wait still wakes us.
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let next_due = {
-                let mut state = self.lock();
-                let next_due = state.promote_due(Instant::now());
-                if let Some(mut task) = state.ready.pop_front() {
-                    state.in_flight += 1;
-                    task.attempt += 1;
-                    if state.ready.len() == INTAKE_LOW {
-                        // A stored permit if the feeder is not waiting yet.
-                        self.room.notify_one();
-                    }
-                    return Ok(Some(task));
-                }
-                if state.drained() {
-                    return Ok(None);
-                }
-                next_due
+            let next_due = match self.look() {
+                Look::Done(answer) => return Ok(answer),
+                Look::Wait(next_due) => next_due,
             };
             match next_due {
                 Some(due) => {
