@@ -573,6 +573,52 @@ fn key_value_writes_are_applied_with_the_ack_so_retried_attempts_leave_none() {
 }
 
 #[test]
+fn an_add_that_redis_refuses_at_the_ack_is_left_out_with_a_warning_and_the_job_is_done() {
+    // The job cannot tell that `notnum` holds text: its add fails only in
+    // ack.lua. That must not fail the acknowledgement (or the batch): the
+    // job is done, its other write applied, the add left out and logged.
+    let redis = RedisServer::start(false);
+    let mut conn = redis.conn();
+    let _: () = redis::cmd("SET")
+        .arg("jobhost:kv:chaos:notnum")
+        .arg("abc")
+        .query(&mut conn)
+        .unwrap();
+    let plugins = PluginDir::with(&["chaos"]);
+    let mut tasks = chaos_tasks(
+        "bad",
+        1,
+        r#"{"action":"kv-add","key":"notnum","read":"no"}"#,
+    );
+    tasks.extend(chaos_tasks(
+        "good",
+        5,
+        r#"{"action":"kv-add","key":"fine","read":"no"}"#,
+    ));
+    enqueue(&redis, &tasks, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &["--until-empty"]);
+    assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+    let get = |key: &str| -> Option<String> {
+        redis::cmd("GET")
+            .arg(format!("jobhost:kv:chaos:{key}"))
+            .query(&mut redis.conn())
+            .unwrap()
+    };
+    assert_eq!(get("notnum").as_deref(), Some("abc"));
+    assert_eq!(get("attempt:bad0").as_deref(), Some("1"));
+    assert_eq!(get("fine").as_deref(), Some("5"));
+    let stats = stats(&redis);
+    assert_eq!(stats["done"].as_u64(), Some(6), "{stats}");
+    let log = host.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("bad0") && l.contains("1 add(s) left out")),
+        "{log}"
+    );
+}
+
+#[test]
 fn plugins_share_a_redis_key_value_store_and_records_can_go_to_a_stream() {
     let redis = RedisServer::start(false);
     let plugins = PluginDir::with(&["chaos"]);

@@ -111,6 +111,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn apply_runs_writes_in_order_and_leaves_out_adds_to_text() {
+        let kv = MemoryKv::new();
+        let warnings = kv
+            .apply(vec![
+                KvWrite::Set {
+                    key: "p:text".into(),
+                    value: b"abc".to_vec(),
+                },
+                KvWrite::Add {
+                    key: "p:text".into(),
+                    delta: 1,
+                },
+                KvWrite::Add {
+                    key: "p:n".into(),
+                    delta: 2,
+                },
+                KvWrite::Add {
+                    key: "p:n".into(),
+                    delta: 3,
+                },
+                KvWrite::Set {
+                    key: "p:gone".into(),
+                    value: b"x".to_vec(),
+                },
+                KvWrite::Delete {
+                    key: "p:gone".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`text`"), "{warnings:?}");
+        assert_eq!(kv.get("p:text").await.unwrap(), Some(b"abc".to_vec()));
+        assert_eq!(kv.get("p:n").await.unwrap(), Some(b"5".to_vec()));
+        assert_eq!(kv.get("p:gone").await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn delete_reports_whether_the_key_existed() {
         let kv = MemoryKv::new();
         kv.set("p:k", b"v".to_vec()).await.unwrap();
