@@ -92,11 +92,14 @@ impl Guest for Template {
         //
         //     use jobhost::plugin::kv;
         //     use jobhost::plugin::types::RetryError;
-        //     let seen = kv::increment("pages-seen", 1).map_err(|message| {
+        //     kv::add("pages-seen", 1).map_err(|message| {
         //         HandleError::Retry(RetryError { message, delay_ms: None })
         //     })?;
         //
-        // (`kv::get`, `kv::set` and `kv::delete` work the same way.)
+        // (`kv::get`, `kv::set`, `kv::delete` and `kv::increment` work the
+        // same way.) `set`, `delete` and `add` are applied when the job is
+        // acknowledged, and dropped if it fails; `increment`, which returns
+        // the new value, reaches the store at once.
 
         Ok(Outcome {
             // Each record becomes one line of the host's output. With
