@@ -619,6 +619,34 @@ fn an_add_that_redis_refuses_at_the_ack_is_left_out_with_a_warning_and_the_job_i
 }
 
 #[test]
+fn increment_applies_the_jobs_pending_writes_to_its_key_first_and_only_once() {
+    // add(k, 1) then increment(k, 10): the add reaches Redis before the
+    // increment (the answer is 11), and is not applied again with the ack.
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks(
+            "inc",
+            1,
+            r#"{"action":"kv-add","key":"k","increment":"10"}"#,
+        ),
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &["--until-empty"]);
+    assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+    let records = host.records();
+    assert_eq!(records.len(), 1, "{}", host.log());
+    assert_eq!(records[0]["record"]["incremented"], 11, "{records:?}");
+    let k: String = redis::cmd("GET")
+        .arg("jobhost:kv:chaos:k")
+        .query(&mut redis.conn())
+        .unwrap();
+    assert_eq!(k, "11");
+}
+
+#[test]
 fn plugins_share_a_redis_key_value_store_and_records_can_go_to_a_stream() {
     let redis = RedisServer::start(false);
     let plugins = PluginDir::with(&["chaos"]);

@@ -26,7 +26,7 @@
 //! | `static`      | record `{"calls": n}`: calls seen by this instance (1 when fresh) |
 //! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
-//! | `kv-add`      | sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes; not with `read=no`), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it, or null>}` |
+//! | `kv-add`      | sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes; not with `read=no`; with `increment=N`, instead increments `key` by N at once and records `{"attempt", "incremented"}`), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it, or null>}` |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
 //! | `records`     | `count` (default 3) records `{"n": 0}`, `{"n": 1}`, ...        |
@@ -401,6 +401,15 @@ fn kv_add_action(task: &Task) -> Result<Outcome, HandleError> {
     kv::set(&mark, attempt.as_bytes()).map_err(|e| kv_error("set", &mark, e))?;
     let key = metadata(task, "key").unwrap_or("adds");
     kv::add(key, 1).map_err(|e| kv_error("add", key, e))?;
+    if let Some(delta) = number::<i64>(task, "increment")? {
+        // Immediate: the pending add goes to the store first.
+        let value = kv::increment(key, delta).map_err(|e| kv_error("increment", key, e))?;
+        return Ok(records([
+            json!({ "attempt": task.attempt, "incremented": value })
+                .to_string()
+                .into_bytes(),
+        ]));
+    }
     if metadata(task, "read") == Some("no") {
         return Ok(records([json!({ "attempt": task.attempt, "seen": null })
             .to_string()
