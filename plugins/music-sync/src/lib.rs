@@ -5,12 +5,10 @@
 //! the pure modules; it must stay deterministic (no clock, no randomness).
 //!
 //! Modules:
-//! - `fields`: a fast first pass that parses only the fields the rules read.
 //! - `status`: which HTTP statuses proceed, retry or fail.
 //! - `track`: parsing, validation and normalisation of the document; the
 //!   rules that other-language ports must reproduce byte for byte.
 
-mod fields;
 mod status;
 mod track;
 

@@ -48,20 +48,12 @@ const YEARS: std::ops::RangeInclusive<i64> = 1900..=2100;
 /// recorded as is. The error is a message for the dead letters that names the
 /// field at fault.
 pub fn normalise(body: &[u8], source_url: &str) -> Result<Track, String> {
-    // The fast pass builds only the fields read below; whatever it cannot
-    // read goes through the full parse, which gives the error.
-    let fields = match crate::fields::wanted(body) {
-        Some(fields) => fields,
-        None => {
-            let document: Value = serde_json::from_slice(body).map_err(malformed_json)?;
-            let Value::Object(fields) = document else {
-                return Err(format!(
-                    "expected a JSON object at the top level, got {}",
-                    describe(&document)
-                ));
-            };
-            fields
-        }
+    let document: Value = serde_json::from_slice(body).map_err(malformed_json)?;
+    let Value::Object(fields) = document else {
+        return Err(format!(
+            "expected a JSON object at the top level, got {}",
+            describe(&document)
+        ));
     };
     Ok(Track {
         id: id(&fields)?,
