@@ -1,9 +1,11 @@
 //! The worker loop: take a task, fetch, route, run the plugin, record, ack.
 //!
 //! Each worker is a tokio task; `--concurrency` of them share one queue. The
-//! order of the steps is what makes delivery safe: records reach the sink and
-//! follow-ups are handed to the queue *with* the acknowledgement, so a job is
-//! only ever done with all its effects or not at all. Failures are sorted
+//! order of the steps is what makes delivery safe: records reach the sink,
+//! and follow-ups and the plugin's key-value writes are handed to the queue
+//! *with* the acknowledgement (or, for a queue that cannot take the writes,
+//! applied just before it), so a job is only ever done with all its effects
+//! or not at all. Failures are sorted
 //! here into transient (retry with exponential backoff and jitter, until the
 //! attempts run out) and permanent (straight to the dead letters).
 
