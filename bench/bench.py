@@ -489,7 +489,7 @@ class Suite:
         for name, path, extra, iters in runs:
             if not os.path.isfile(path):
                 out[name] = {"skipped": f"{os.path.relpath(path, ROOT)} does not exist (not "
-                                        "built); `bench/run.sh --with-ports` builds it"}
+                                        "built); `bench/run.sh` builds it unless given --no-ports or --no-build"}
                 log(f"  {name}: skipped, {os.path.relpath(path, ROOT)} is absent")
                 continue
             p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters", str(iters),

@@ -383,8 +383,9 @@ def main():
         "",
         banner + "Reproduce with one command, from the repository root, on a Debian machine with "
         "Rust (rustup) and root (it installs `nginx-light`, `wrk`, `redis-server` and a Python "
-        "venv in `bench/.venv` if missing, builds `jobhost` and `bench/` in release mode, starts "
-        "its own fixtures on loopback and stops them at the end):",
+        "venv in `bench/.venv` if missing, builds `jobhost` and `bench/` in release mode and the "
+        "plugins that are missing, the C, JavaScript and Python ports included, starts its own "
+        "fixtures on loopback and stops them at the end):",
         "",
         "```sh",
         "bench/run.sh            # the full suite (a few minutes on 2 cores, plus the builds)",

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The jobhost benchmark suite, in one command:
 #
-#   bench/run.sh [--quick] [--only ITEMS] [--no-build] [--with-ports]
+#   bench/run.sh [--quick] [--only ITEMS] [--no-build] [--no-ports | --with-ports]
 #
 # 1. installs what is missing: nginx-light, wrk, redis-server (apt, as root),
 #    a Python venv in bench/.venv with aiohttp, redis and matplotlib (PyPI);
 # 2. builds target/release/jobhost (`cargo build --release -p jobhost` in the
 #    root workspace) and target/release/jobhost-bench (bench/ is its own
 #    workspace; it shares the root's target dir and lock file, so wasmtime
-#    is compiled once), and the Rust example plugins if their .wasm files
-#    are absent (`plugins/build.sh rust`);
+#    is compiled once), the Rust example plugins if their .wasm files are
+#    absent (`plugins/build.sh rust`), and the C, JavaScript and Python ports
+#    of music-sync for item 1 if any is absent (`plugins/build.sh c js
+#    python`, which installs their toolchains: a few minutes the first time);
 # 3. runs bench/bench.py, which starts nginx and Redis on free loopback ports,
 #    runs every item, writes bench/results/latest.json, the plot
 #    bench/results/concurrency.png and BENCHMARKS.md, and stops its fixtures.
@@ -17,9 +19,8 @@
 # --quick     about 10x smaller counts (a smoke run; numbers are noisy)
 # --only L    comma-separated items (1..9, sweep); the others keep their last results
 # --no-build  use the binaries already in target/release
-# --with-ports  also build the C, JavaScript and Python ports of music-sync
-#             (`plugins/build.sh c js python`, which installs their
-#             toolchains); without it, item 1 skips the ports that are absent
+# --no-ports    do not build the ports; item 1 then skips the ones absent
+# --with-ports  rebuild the ports even if their .wasm files exist
 #
 # Idempotent: run it as often as you like.
 set -euo pipefail
@@ -29,16 +30,17 @@ ROOT="$(dirname "$BENCH")"
 cd "$ROOT"
 
 build=1
-ports=0
+ports=1
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
-    --with-ports) ports=1 ;;
+    --with-ports) ports=2 ;;
+    --no-ports) ports=0 ;;
     --quick) args+=("--quick") ;;
     --only) args+=("--only" "$2"); shift ;;
     --only=*) args+=("--only" "${1#--only=}") ;;
-    -h|--help) sed -n '2,24p' "$BENCH/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$BENCH/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -101,7 +103,8 @@ if [ "$build" = 1 ]; then
     say "building the Rust example plugins (plugins/build.sh rust)"
     plugins/build.sh rust
   fi
-  if [ "$ports" = 1 ]; then
+  if [ "$ports" = 2 ] || { [ "$ports" = 1 ] && { [ ! -f plugins/music-sync-c.wasm ] ||
+      [ ! -f plugins/music-sync-js.wasm ] || [ ! -f plugins/music-sync-py.wasm ]; }; }; then
     say "building the ports of music-sync (plugins/build.sh c js python)"
     plugins/build.sh c js python
   fi
