@@ -20,7 +20,7 @@ use super::guest_output::GuestOutput;
 use super::limits::JobLimiter;
 use super::outbound::Outbound;
 use crate::kv::writes::{add_to, Seen};
-use crate::kv::{namespaced, AnyKv, KvStore, KvWrite, PendingWrites};
+use crate::kv::{namespaced, own_key, AnyKv, KvError, KvStore, KvWrite, PendingWrites};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Longest key a plugin may use, in bytes.
@@ -169,10 +169,14 @@ impl log::Host for HostState {
     }
 }
 
+/// A key-value error as the plugin reads it.
+fn text(error: KvError) -> String {
+    error.to_string()
+}
+
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         let key = self.key(&key)?;
-        let text = |e: crate::kv::KvError| e.to_string();
         match self.writes.seen(&key).map_err(text)? {
             Seen::Known(value) => Ok(value),
             Seen::Untouched => self.kv.get(&key).await.map_err(text),
@@ -199,7 +203,6 @@ impl kv::Host for HostState {
 
     async fn delete(&mut self, key: String) -> Result<bool, String> {
         let key = self.key(&key)?;
-        let text = |e: crate::kv::KvError| e.to_string();
         let exists = match self.writes.seen(&key).map_err(text)? {
             Seen::Known(value) => value.is_some(),
             // An add creates the key.
@@ -212,7 +215,6 @@ impl kv::Host for HostState {
 
     async fn add(&mut self, key: String, delta: i64) -> Result<(), String> {
         let key = self.key(&key)?;
-        let text = |e: crate::kv::KvError| e.to_string();
         // Refuse now what is bound to fail at the acknowledgement.
         match self.writes.seen(&key).map_err(text)? {
             Seen::Known(value) => {
@@ -220,7 +222,12 @@ impl kv::Host for HostState {
             }
             Seen::Plus(pending) => {
                 // Only the job's own part can be checked here.
-                add_to(Some(pending.to_string().as_bytes()), delta, &key).map_err(text)?;
+                pending
+                    .checked_add(delta)
+                    .ok_or_else(|| KvError::Overflow {
+                        key: own_key(&key).to_owned(),
+                    })
+                    .map_err(text)?;
             }
             Seen::Untouched => {}
         }
@@ -229,12 +236,11 @@ impl kv::Host for HostState {
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, String> {
         let key = self.key(&key)?;
-        let text = |e: crate::kv::KvError| e.to_string();
         // Immediate: this job's pending writes to the key go first.
         let earlier = self.writes.take_key(&key);
         if !earlier.is_empty() {
             for warning in self.kv.apply(earlier).await.map_err(text)? {
-                tracing::warn!(plugin = %self.plugin, task = %self.task_id, "kv `{}`: {warning}", crate::kv::own_key(&key));
+                tracing::warn!(plugin = %self.plugin, task = %self.task_id, "kv `{}`: {warning}", own_key(&key));
             }
         }
         self.kv.increment(&key, delta).await.map_err(text)
