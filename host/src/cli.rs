@@ -192,9 +192,9 @@ pub struct RunArgs {
     /// Jobs running at once.
     #[arg(long, short = 'c', default_value_t = 64, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: usize,
-    /// Threads that run jobs (default: one per CPU core). With several hosts
-    /// on one machine sharing a Redis queue, one thread each (one host per
-    /// core) spends less on handing work between threads.
+    /// Threads that run jobs (default: one per CPU core). Each runs its
+    /// share of the --concurrency workers on a runtime of its own, so a job
+    /// never changes threads.
     #[arg(long, value_name = "N", env = "JOBHOST_THREADS")]
     pub threads: Option<usize>,
     /// Deliveries of a job before a transient failure makes it dead.
@@ -557,6 +557,9 @@ impl RunArgs {
                 },
                 overrides: self.host_limit.into_iter().collect(),
             },
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             worker: WorkerConfig {
                 concurrency: self.concurrency,
                 max_attempts: self.max_attempts,

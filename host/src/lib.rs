@@ -8,6 +8,7 @@
 //! - [`scaffold`]: the plugin projects `jobhost new` writes.
 //! - [`run`]: batch mode, from input lines to a summary.
 //! - [`worker`]: the per-job loop: fetch, route, run, record, ack or retry.
+//! - [`shards`]: the workers split over threads, one single-threaded runtime each.
 //! - [`queue`]: the [`queue::Queue`] trait and its backends (memory, Redis).
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
@@ -32,6 +33,7 @@ pub mod routing;
 pub mod run;
 pub mod runtime;
 pub mod scaffold;
+pub mod shards;
 pub mod sink;
 pub mod task;
 pub mod worker;

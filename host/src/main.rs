@@ -18,16 +18,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Command::Run(args) = &cli.command {
-        // Out-of-range values are refused with the other settings, once the
-        // runtime runs.
-        if let Some(threads) = args.threads.filter(|n| (1..=1024).contains(n)) {
-            builder.worker_threads(threads);
-        }
-    }
-    let runtime = match builder.build() {
+    // `run` spreads its workers over threads of its own (shards.rs); this
+    // runtime carries shard 0 and the control tasks. The other commands
+    // wait on Redis or the disk, one thread is plenty.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

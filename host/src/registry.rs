@@ -15,12 +15,12 @@ use crate::runtime::{LoadError, Plugin, Runtime};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The folder cannot be listed.
-    #[error("cannot read the plugins folder {path}: {source} (create it, or point --plugins at the folder with your .wasm files)")]
+    #[error("cannot read the plugins folder {path}: {error} (create it, or point --plugins at the folder with your .wasm files)")]
     Folder {
         /// The folder.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`).
+        error: std::io::Error,
     },
 }
 
@@ -55,9 +55,9 @@ impl Registry {
         runtime: &Runtime,
         dir: &Path,
     ) -> Result<(Registry, Vec<FileProblem>), RegistryError> {
-        let folder_error = |source| RegistryError::Folder {
+        let folder_error = |error| RegistryError::Folder {
             path: dir.display().to_string(),
-            source,
+            error,
         };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(folder_error)? {

@@ -31,6 +31,7 @@ use crate::reload::Reloader;
 use crate::routing::Router;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, Runtime};
+use crate::shards::Shards;
 use crate::sink::Sink;
 use crate::task::Task;
 use crate::worker::{WorkerConfig, WorkerStats, Workers};
@@ -83,6 +84,8 @@ pub struct RunConfig {
     pub dead_letters: Option<PathBuf>,
     /// Worker settings.
     pub worker: WorkerConfig,
+    /// Threads that run jobs (shards), at least 1.
+    pub threads: usize,
     /// Fetcher settings.
     pub fetch: FetchConfig,
     /// Engine-wide limits.
@@ -287,20 +290,30 @@ async fn drive_loaded<Q: Queue>(
     if durable && !queue_flushes {
         sink.set_flush_each_job(true);
     }
-    let fetcher = Fetcher::new(config.fetch.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = Arc::new(Workers {
-        kv,
-        queue: queue.clone(),
-        router,
-        fetcher,
-        politeness,
-        sink: sink.clone(),
-        config: config.worker.clone(),
-        stats: WorkerStats::default(),
-        stop: stop_rx,
-    });
-    let mut running = tokio::spawn(workers.clone().run());
+    // One set of workers per shard (thread), each with its own HTTP
+    // connection pool; see shards.rs.
+    let shard_workers = crate::shards::split(config.worker.concurrency, config.threads)
+        .into_iter()
+        .map(|concurrency| {
+            Ok(Arc::new(Workers {
+                kv: kv.clone(),
+                queue: queue.clone(),
+                router: router.clone(),
+                fetcher: Fetcher::new(config.fetch.clone())?,
+                politeness: politeness.clone(),
+                sink: sink.clone(),
+                config: WorkerConfig {
+                    concurrency,
+                    ..config.worker.clone()
+                },
+                stats: WorkerStats::default(),
+                stop: stop_rx.clone(),
+            }))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut running =
+        Shards::start(shard_workers.clone()).context("cannot start the worker threads")?;
     let flusher = tokio::spawn({
         let sink = sink.clone();
         async move {
@@ -329,19 +342,18 @@ async fn drive_loaded<Q: Queue>(
     });
     let mut interrupted = false;
     let worked = tokio::select! {
-        worked = &mut running => worked,
+        worked = running.join() => worked,
         signal = signals.recv() => {
             interrupted = true;
             tracing::warn!("{signal}: taking no new jobs; running jobs get {:?} to finish", config.grace);
             feeder.abort();
             let _ = stop_tx.send(true);
             queue.stop_intake();
-            match tokio::time::timeout(config.grace, &mut running).await {
+            match tokio::time::timeout(config.grace, running.join()).await {
                 Ok(worked) => worked,
                 Err(_) => {
-                    running.abort();
-                    let _ = (&mut running).await;
-                    Ok(Ok(()))
+                    running.abort().await;
+                    Ok(())
                 }
             }
         }
@@ -368,7 +380,7 @@ async fn drive_loaded<Q: Queue>(
         reloader.abort();
     }
     sink.flush().context("flushing the output")?;
-    worked.context("the workers stopped unexpectedly")??;
+    worked.context("the workers stopped")?;
     let stats = queue.stats();
     Ok(RunSummary {
         done: stats.done,
@@ -376,7 +388,10 @@ async fn drive_loaded<Q: Queue>(
         dead: stats.dead,
         invalid,
         duplicates: stats.duplicates,
-        too_deep: workers.stats.too_deep.load(Ordering::Relaxed),
+        too_deep: shard_workers
+            .iter()
+            .map(|workers| workers.stats.too_deep.load(Ordering::Relaxed))
+            .sum(),
         elapsed: Duration::ZERO,
     })
 }

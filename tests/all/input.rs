@@ -97,6 +97,12 @@ fn usage_and_configuration_errors_exit_2_with_a_clear_message() {
             .contains("cannot read the plugins folder /no/such/dir"),
         "{missing:?}"
     );
+    // The cause is said once, not again as a chained source.
+    assert_eq!(
+        missing.stderr.matches("os error 2").count(),
+        1,
+        "{missing:?}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     let none = run(jobhost()

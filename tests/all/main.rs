@@ -20,4 +20,5 @@ mod reload;
 mod routing;
 mod sandbox;
 mod scaffold;
+mod threads;
 mod url_policy;

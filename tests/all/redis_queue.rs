@@ -158,7 +158,17 @@ fn a_job_longer_than_the_lease_is_not_delivered_twice_while_its_host_lives() {
         &chaos_tasks("long", 1, r#"{"action":"busy","ms":"3500"}"#),
         &[],
     );
-    let args = ["--until-empty", "--lease", LEASE, "--plugin-timeout", "20s"];
+    // One thread: the busy job shares it with the queue's heartbeat, which
+    // must still renew the lease while the plugin runs.
+    let args = [
+        "--until-empty",
+        "--lease",
+        LEASE,
+        "--plugin-timeout",
+        "20s",
+        "--threads",
+        "1",
+    ];
     let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
     std::thread::sleep(Duration::from_millis(300));
     let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);

@@ -87,12 +87,12 @@ impl Default for CallLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file cannot be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// No `\0asm` header.
     #[error("{path}: not a WebAssembly file (it does not start with the \\0asm header)")]
@@ -315,12 +315,10 @@ impl Runtime {
     /// Load and check one file: a component of the right world whose
     /// `describe()` answers sensibly.
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
+        let bytes = tokio::fs::read(path).await.map_err(|error| LoadError::Io {
+            path: path.to_owned(),
+            error,
+        })?;
         self.load_bytes(path, &bytes).await
     }
 
@@ -507,12 +505,19 @@ fn store_with(shared: &Shared, state: HostState) -> Store<HostState> {
     }
     // Check the deadline at every epoch tick; yield to the executor in
     // between so that a long call never blocks other jobs on this thread.
+    // tokio's `yield_now`, not wasmtime's plain `Yield`: it lets the
+    // runtime poll its timers and sockets before the call goes on. A plain
+    // re-wake does not, and on a shard's single-threaded runtime a busy
+    // plugin then delayed the queue's lease heartbeats past the lease.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
         if Instant::now() >= ctx.data().deadline {
             Err(wasmtime::Error::msg("deadline exceeded"))
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         }
     });
     store

@@ -783,6 +783,16 @@ impl Queue for RedisQueue {
     }
 
     async fn pop(&self) -> Result<Option<Task>, QueueError> {
+        // Fast path: a task already read ahead is taken at once, without
+        // queueing for the receiver behind (and being woken by) workers of
+        // other threads.
+        if let Ok(mut rx) = self.rx.try_lock() {
+            return Ok(match rx.try_recv() {
+                Ok(task) => Some(task),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => rx.recv().await,
+            });
+        }
         Ok(self.rx.lock().await.recv().await)
     }
 
