@@ -25,13 +25,13 @@ use crate::kv::{AnyKv, MemoryKv, RedisKv};
 use crate::politeness::{Politeness, PolitenessConfig};
 use crate::queue::memory::MemoryQueueOptions;
 use crate::queue::redis::{RedisAdmin, RedisOptions};
-use crate::queue::{MemoryQueue, Queue, RedisQueue};
+use crate::queue::{MemoryQueue, Queue, QueueStats, RedisQueue};
 use crate::registry::Registry;
 use crate::reload::Reloader;
 use crate::routing::Router;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, Runtime};
-use crate::shards::Shards;
+use crate::shards::{ShardPool, Shards};
 use crate::sink::Sink;
 use crate::task::Task;
 use crate::worker::{WorkerConfig, WorkerStats, Workers};
@@ -181,7 +181,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
                 dedupe_urls: config.dedupe,
             }));
-            let mut summary = drive(&config, queue.clone(), kv).await?;
+            let pool = shard_pool(&config)?;
+            let mut summary = drive(&config, vec![queue.clone()], &pool, kv).await?;
             let dead = queue.dead_letters();
             if let Some(path) = &config.dead_letters {
                 write_dead_letters(path, &dead)?;
@@ -201,9 +202,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_conn)));
             // Plugins load before the queue starts taking jobs.
             let (runtime, router) = prepare(&config, kv).await?;
-            let queue = RedisQueue::start(options).await?;
-            let shared = Some(queue.admin().clone());
-            let mut summary = drive_loaded(&config, queue, runtime, router, shared).await?;
+            // Each shard is a consumer of its own, started on its own
+            // thread so that its reader and acknowledger run there too.
+            let pool = shard_pool(&config)?;
+            let mut queues = Vec::new();
+            let shares = crate::shards::split(config.worker.concurrency, pool.handles().len());
+            for (handle, share) in pool.handles().iter().zip(shares) {
+                // Each reads ahead only for its own workers.
+                let options = RedisOptions {
+                    prefetch: options.prefetch.min(share),
+                    ..options.clone()
+                };
+                let started = handle.spawn(RedisQueue::start(options)).await;
+                queues.push(started.context("starting a queue consumer")??);
+            }
+            let shared = queues.first().map(|queue| queue.admin().clone());
+            let mut summary = drive_loaded(&config, queues, &pool, runtime, router, shared).await?;
             summary.elapsed = started.elapsed();
             Ok(summary)
         }
@@ -241,21 +255,32 @@ async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime,
     Ok((runtime, router))
 }
 
+/// The threads for `config`'s shards: one per `--threads`, but never more
+/// than there are workers.
+fn shard_pool(config: &RunConfig) -> anyhow::Result<ShardPool> {
+    let shards = crate::shards::split(config.worker.concurrency, config.threads).len();
+    ShardPool::start(shards).context("cannot start the worker threads")
+}
+
 async fn drive<Q: Queue>(
     config: &RunConfig,
-    queue: Arc<Q>,
+    queues: Vec<Arc<Q>>,
+    pool: &ShardPool,
     kv: Arc<AnyKv>,
 ) -> anyhow::Result<RunSummary> {
     let (runtime, router) = prepare(config, kv).await?;
-    drive_loaded(config, queue, runtime, router, None).await
+    drive_loaded(config, queues, pool, runtime, router, None).await
 }
 
 /// Feed, work, and stop on drain or signal. With `redis` (the queue
 /// outlives this process), records are flushed before each ack and
-/// politeness limits are shared through Redis.
+/// politeness limits are shared through Redis. `queues` holds one queue
+/// for every shard, or one that all the shards share; input is fed to the
+/// first.
 async fn drive_loaded<Q: Queue>(
     config: &RunConfig,
-    queue: Arc<Q>,
+    queues: Vec<Arc<Q>>,
+    pool: &ShardPool,
     runtime: Runtime,
     router: Router,
     redis: Option<RedisAdmin>,
@@ -286,19 +311,25 @@ async fn drive_loaded<Q: Queue>(
     // their job is acknowledged: the queue flushes the sink before each
     // batch of acks, or else every job flushes its own.
     let sink = Arc::new(sink);
-    let queue_flushes = queue.flush_before_acks(&sink);
+    // Every queue must hear of the sink: no short cut.
+    let flushes: Vec<bool> = queues
+        .iter()
+        .map(|queue| queue.flush_before_acks(&sink))
+        .collect();
+    let queue_flushes = flushes.iter().all(|&flushes| flushes);
     if durable && !queue_flushes {
         sink.set_flush_each_job(true);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // One set of workers per shard (thread), each with its own HTTP
     // connection pool; see shards.rs.
-    let shard_workers = crate::shards::split(config.worker.concurrency, config.threads)
+    let shard_workers = crate::shards::split(config.worker.concurrency, pool.handles().len())
         .into_iter()
-        .map(|concurrency| {
+        .enumerate()
+        .map(|(shard, concurrency)| {
             Ok(Arc::new(Workers {
                 kv: kv.clone(),
-                queue: queue.clone(),
+                queue: queues[shard % queues.len()].clone(),
                 router: router.clone(),
                 fetcher: Fetcher::new(config.fetch.clone())?,
                 politeness: politeness.clone(),
@@ -312,8 +343,7 @@ async fn drive_loaded<Q: Queue>(
             }))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut running =
-        Shards::start(shard_workers.clone()).context("cannot start the worker threads")?;
+    let mut running = Shards::start(pool, shard_workers.clone());
     let flusher = tokio::spawn({
         let sink = sink.clone();
         async move {
@@ -331,12 +361,14 @@ async fn drive_loaded<Q: Queue>(
     // during a long (or endless, `--input -`) feed is still graceful.
     let mut signals = Signals::install();
     let mut feeder = tokio::spawn({
-        let queue = queue.clone();
+        let queues = queues.clone();
         let tasks = config.tasks.clone();
         let input = config.input.clone();
         async move {
-            let fed = feed(&tasks, input.as_ref(), queue.as_ref()).await;
-            queue.close();
+            let fed = feed(&tasks, input.as_ref(), queues[0].as_ref()).await;
+            for queue in &queues {
+                queue.close();
+            }
             fed
         }
     });
@@ -348,7 +380,9 @@ async fn drive_loaded<Q: Queue>(
             tracing::warn!("{signal}: taking no new jobs; running jobs get {:?} to finish", config.grace);
             feeder.abort();
             let _ = stop_tx.send(true);
-            queue.stop_intake();
+            for queue in &queues {
+                queue.stop_intake();
+            }
             match tokio::time::timeout(config.grace, running.join()).await {
                 Ok(worked) => worked,
                 Err(_) => {
@@ -359,7 +393,10 @@ async fn drive_loaded<Q: Queue>(
         }
     };
     if interrupted {
-        let handed = queue.hand_back().await?;
+        let mut handed = 0;
+        for queue in &queues {
+            handed += queue.hand_back().await?;
+        }
         if handed > 0 {
             tracing::warn!("handed {handed} unfinished jobs back to the queue");
         }
@@ -381,7 +418,16 @@ async fn drive_loaded<Q: Queue>(
     }
     sink.flush().context("flushing the output")?;
     worked.context("the workers stopped")?;
-    let stats = queue.stats();
+    let stats = queues.iter().fold(QueueStats::default(), |sum, queue| {
+        let stats = queue.stats();
+        QueueStats {
+            enqueued: sum.enqueued + stats.enqueued,
+            done: sum.done + stats.done,
+            retried: sum.retried + stats.retried,
+            dead: sum.dead + stats.dead,
+            duplicates: sum.duplicates + stats.duplicates,
+        }
+    });
     Ok(RunSummary {
         done: stats.done,
         retried: stats.retried,

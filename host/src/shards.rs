@@ -1,81 +1,91 @@
 //! Shards: the workers of one host, split over N threads that each run their
 //! own single-threaded tokio runtime.
 //!
-//! A job never moves between threads: it is fetched, run and acknowledged
-//! on the thread whose worker took it, with that thread's own HTTP
-//! connection pool. Measured against tokio's work-stealing runtime on the
-//! same two cores, the stealing, the cross-thread wake-ups and the
-//! allocations freed on another thread than the one that made them cost a
-//! third more host CPU per job (see BENCHMARKS.md). Load still balances:
-//! every shard takes its next job from the one shared queue when it has a
-//! free worker.
+//! A job never moves between threads: it is taken, fetched, run and
+//! acknowledged on the thread whose worker took it, with that thread's own
+//! HTTP connections and, on Redis, that thread's own consumer of the queue
+//! (a shard is to Redis what one more host is). Measured against tokio's
+//! work-stealing runtime on the same two cores, the stealing, the
+//! cross-thread wake-ups and the allocations freed on another thread than
+//! the one that made them cost a quarter more host CPU per job (see
+//! BENCHMARKS.md). Load still balances: a shard takes a job only when one
+//! of its workers is free.
 //!
-//! Shard 0 runs on the caller's runtime, beside the queue's own background
-//! tasks and the feeder; shards 1.. each get a thread. A queue failure in
-//! one shard stops them all, as it stops every worker of a single runtime.
+//! Shard 0 runs on the caller's runtime, beside the feeder and the other
+//! control tasks; shards 1.. each get a thread, parked until given work. A
+//! queue failure in one shard stops them all, as it stops every worker of
+//! a single runtime.
 
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, watch};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::queue::{Queue, QueueError};
 use crate::worker::Workers;
 
+/// The threads (and their runtimes) that shards run on. Dropping the pool
+/// stops the threads, and with them every task still on their runtimes.
+pub struct ShardPool {
+    handles: Vec<Handle>,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl ShardPool {
+    /// The caller's runtime plus `count - 1` threads. Must be called from
+    /// within a tokio runtime.
+    pub fn start(count: usize) -> std::io::Result<Self> {
+        let mut handles = vec![Handle::current()];
+        let mut stops = Vec::new();
+        for index in 1..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            handles.push(runtime.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("jobhost-shard-{index}"))
+                .spawn(move || {
+                    // Runs what is spawned on the handle until the pool goes.
+                    let _ = runtime.block_on(stopped);
+                })?;
+            stops.push(stop);
+        }
+        Ok(ShardPool { handles, stops })
+    }
+
+    /// One runtime handle per shard, shard 0 first.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+}
+
+impl Drop for ShardPool {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// Running shards; see the module doc.
 pub struct Shards {
     running: JoinSet<Result<(), QueueError>>,
-    cancel: watch::Sender<bool>,
     first_error: Option<QueueError>,
 }
 
 impl Shards {
-    /// Start one shard per element of `shards`: the first on the current
-    /// runtime, the others on threads of their own.
-    pub fn start<Q: Queue>(shards: Vec<Arc<Workers<Q>>>) -> std::io::Result<Self> {
-        let (cancel, _) = watch::channel(false);
+    /// Run `shards[i]` on the pool's runtime `i`.
+    pub fn start<Q: Queue>(pool: &ShardPool, shards: Vec<Arc<Workers<Q>>>) -> Self {
         let mut running = JoinSet::new();
-        let mut shards = shards.into_iter();
-        let first = shards.next();
-        for (index, workers) in shards.enumerate() {
-            let (done, result) = oneshot::channel();
-            let cancelled = cancel.subscribe();
-            std::thread::Builder::new()
-                .name(format!("jobhost-shard-{}", index + 1))
-                .spawn(move || {
-                    let ran = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => {
-                            let ran = runtime.block_on(run_shard(workers, cancelled));
-                            // Every worker future is dropped before the
-                            // caller hears that this shard ended.
-                            drop(runtime);
-                            ran
-                        }
-                        Err(error) => Err(QueueError::Backend(format!(
-                            "cannot start a worker thread's runtime: {error}"
-                        ))),
-                    };
-                    let _ = done.send(ran);
-                })?;
-            running.spawn(async move {
-                result.await.unwrap_or_else(|_| {
-                    Err(QueueError::Backend(
-                        "a worker thread panicked (a bug: please report it)".into(),
-                    ))
-                })
-            });
+        for (workers, handle) in shards.into_iter().zip(pool.handles()) {
+            running.spawn_on(workers.run(), handle);
         }
-        if let Some(workers) = first {
-            running.spawn(run_shard(workers, cancel.subscribe()));
-        }
-        Ok(Shards {
+        Shards {
             running,
-            cancel,
             first_error: None,
-        })
+        }
     }
 
     /// Wait until every shard has ended; the first queue failure, if any.
@@ -91,7 +101,7 @@ impl Shards {
             };
             if let Some(error) = failed {
                 // One shard's queue failure stops the others too.
-                let _ = self.cancel.send(true);
+                self.running.abort_all();
                 self.first_error.get_or_insert(error);
             }
         }
@@ -102,20 +112,10 @@ impl Shards {
     }
 
     /// Stop every shard now (running jobs are dropped unfinished and stay
-    /// in the queue's hands) and wait until they have stopped.
+    /// in the queue's hands) and wait until their workers are gone.
     pub async fn abort(&mut self) {
-        let _ = self.cancel.send(true);
+        self.running.abort_all();
         let _ = self.join().await;
-    }
-}
-
-async fn run_shard<Q: Queue>(
-    workers: Arc<Workers<Q>>,
-    mut cancel: watch::Receiver<bool>,
-) -> Result<(), QueueError> {
-    tokio::select! {
-        ran = workers.run() => ran,
-        _ = cancel.wait_for(|cancelled| *cancelled) => Ok(()),
     }
 }
 

@@ -388,7 +388,8 @@ fn graceful_shutdown_hands_jobs_back_at_once() {
         &[],
     );
     // A long lease: if the jobs were not handed back, nobody could take them
-    // for 60 seconds.
+    // for 60 seconds. Two threads of one worker each: two consumers, and
+    // each must hand its job back.
     let mut a = Worker::start(
         &redis,
         plugins.path(),
@@ -397,6 +398,8 @@ fn graceful_shutdown_hands_jobs_back_at_once() {
         &[
             "--lease",
             "60s",
+            "--threads",
+            "2",
             "--concurrency",
             "2",
             "--grace",
