@@ -27,6 +27,7 @@
 //! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
 //! | `kv-add`      | sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes; not with `read=no`; with `increment=N`, instead increments `key` by N at once and records `{"attempt", "incremented"}`), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it, or null>}` |
+//! | `stamp`       | record `{"started_ns": n}`: the wall clock (ns since the Unix epoch) when the call began (the benchmark's enqueue-to-start latency) |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
 //! | `records`     | `count` (default 3) records `{"n": 0}`, `{"n": 1}`, ...        |
@@ -88,6 +89,8 @@ impl Guest for Chaos {
     }
 
     fn handle(task: Task, content: Content) -> Result<Outcome, HandleError> {
+        // First, so that `stamp` says when the call began.
+        let entered = std::time::SystemTime::now();
         let action = metadata(&task, "action").unwrap_or("ok");
         let message = metadata(&task, "message");
         match action {
@@ -127,6 +130,14 @@ impl Guest for Chaos {
                     std::hint::spin_loop();
                 }
                 ok(&task, &content)
+            }
+            "stamp" => {
+                let started_ns = entered
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_nanos() as u64);
+                Ok(records([json!({ "started_ns": started_ns })
+                    .to_string()
+                    .into_bytes()]))
             }
             "kv" => kv_action(&task),
             "kv-add" => kv_add_action(&task),
