@@ -206,8 +206,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             // thread so that its reader and acknowledger run there too.
             let pool = shard_pool(&config)?;
             let mut queues = Vec::new();
-            let shares = crate::shards::split(config.worker.concurrency, pool.handles().len());
-            for (handle, share) in pool.handles().iter().zip(shares) {
+            for (handle, &share) in pool.handles().iter().zip(pool.shares()) {
                 // Each reads ahead only for its own workers.
                 let options = RedisOptions {
                     prefetch: options.prefetch.min(share),
@@ -258,8 +257,8 @@ async fn prepare(config: &RunConfig, kv: Arc<AnyKv>) -> anyhow::Result<(Runtime,
 /// The threads for `config`'s shards: one per `--threads`, but never more
 /// than there are workers.
 fn shard_pool(config: &RunConfig) -> anyhow::Result<ShardPool> {
-    let shards = crate::shards::split(config.worker.concurrency, config.threads).len();
-    ShardPool::start(shards).context("cannot start the worker threads")
+    ShardPool::start(config.worker.concurrency, config.threads)
+        .context("cannot start the worker threads")
 }
 
 async fn drive<Q: Queue>(
@@ -323,10 +322,11 @@ async fn drive_loaded<Q: Queue>(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // One set of workers per shard (thread), each with its own HTTP
     // connection pool; see shards.rs.
-    let shard_workers = crate::shards::split(config.worker.concurrency, pool.handles().len())
-        .into_iter()
+    let shard_workers = pool
+        .shares()
+        .iter()
         .enumerate()
-        .map(|(shard, concurrency)| {
+        .map(|(shard, &concurrency)| {
             Ok(Arc::new(Workers {
                 kv: kv.clone(),
                 queue: queues[shard % queues.len()].clone(),
@@ -418,16 +418,7 @@ async fn drive_loaded<Q: Queue>(
     }
     sink.flush().context("flushing the output")?;
     worked.context("the workers stopped")?;
-    let stats = queues.iter().fold(QueueStats::default(), |sum, queue| {
-        let stats = queue.stats();
-        QueueStats {
-            enqueued: sum.enqueued + stats.enqueued,
-            done: sum.done + stats.done,
-            retried: sum.retried + stats.retried,
-            dead: sum.dead + stats.dead,
-            duplicates: sum.duplicates + stats.duplicates,
-        }
-    });
+    let stats: QueueStats = queues.iter().map(|queue| queue.stats()).sum();
     Ok(RunSummary {
         done: stats.done,
         retried: stats.retried,

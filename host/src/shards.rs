@@ -7,9 +7,9 @@
 //! (a shard is to Redis what one more host is). Measured against tokio's
 //! work-stealing runtime on the same two cores, the stealing, the
 //! cross-thread wake-ups and the allocations freed on another thread than
-//! the one that made them cost a quarter more host CPU per job (see
-//! BENCHMARKS.md). Load still balances: a shard takes a job only when one
-//! of its workers is free.
+//! the one that made them cost 4% more host CPU per job in the median run
+//! and up to 40% more in the worst (see BENCHMARKS.md). Load still
+//! balances: a shard takes a job only when one of its workers is free.
 //!
 //! Shard 0 runs on the caller's runtime, beside the feeder and the other
 //! control tasks; shards 1.. each get a thread, parked until given work. A
@@ -29,16 +29,19 @@ use crate::worker::Workers;
 /// stops the threads, and with them every task still on their runtimes.
 pub struct ShardPool {
     handles: Vec<Handle>,
+    shares: Vec<usize>,
     stops: Vec<oneshot::Sender<()>>,
 }
 
 impl ShardPool {
-    /// The caller's runtime plus `count - 1` threads. Must be called from
-    /// within a tokio runtime.
-    pub fn start(count: usize) -> std::io::Result<Self> {
+    /// Shards for `workers` workers on at most `threads` threads: the
+    /// caller's runtime plus a thread for each further shard. Must be
+    /// called from within a tokio runtime.
+    pub fn start(workers: usize, threads: usize) -> std::io::Result<Self> {
+        let shares = split(workers, threads);
         let mut handles = vec![Handle::current()];
         let mut stops = Vec::new();
-        for index in 1..count.max(1) {
+        for index in 1..shares.len() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -52,12 +55,21 @@ impl ShardPool {
                 })?;
             stops.push(stop);
         }
-        Ok(ShardPool { handles, stops })
+        Ok(ShardPool {
+            handles,
+            shares,
+            stops,
+        })
     }
 
     /// One runtime handle per shard, shard 0 first.
     pub fn handles(&self) -> &[Handle] {
         &self.handles
+    }
+
+    /// How many workers each shard runs, shard 0 first.
+    pub fn shares(&self) -> &[usize] {
+        &self.shares
     }
 }
 
@@ -120,7 +132,7 @@ impl Shards {
 }
 
 /// `total` workers spread over at most `threads` shards, none empty.
-pub fn split(total: usize, threads: usize) -> Vec<usize> {
+fn split(total: usize, threads: usize) -> Vec<usize> {
     let total = total.max(1);
     let shards = threads.clamp(1, total);
     (0..shards)

@@ -76,6 +76,19 @@ pub struct QueueStats {
     pub duplicates: u64,
 }
 
+/// The counts of several queues (a host's shards), added up.
+impl std::iter::Sum for QueueStats {
+    fn sum<I: Iterator<Item = QueueStats>>(iter: I) -> Self {
+        iter.fold(QueueStats::default(), |sum, stats| QueueStats {
+            enqueued: sum.enqueued + stats.enqueued,
+            done: sum.done + stats.done,
+            retried: sum.retried + stats.retried,
+            dead: sum.dead + stats.dead,
+            duplicates: sum.duplicates + stats.duplicates,
+        })
+    }
+}
+
 /// A queue backend failed (not a job: the queue itself).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
