@@ -830,3 +830,117 @@ fn acknowledgements_are_group_committed_and_ack_batch_1_turns_that_off() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("--ack-batch"), "{bad:?}");
 }
+
+#[test]
+fn a_job_taken_over_mid_run_is_refused_at_the_ack_while_its_batch_mates_are_done() {
+    // Three jobs run at once on one host, each busy for 1.5 s before its
+    // key-value writes. Mid-run, another consumer takes one of them over
+    // (XCLAIM, as a host that reclaimed a lapsed lease would). The three
+    // finish together, so their acknowledgements travel in one batch: the
+    // taken one must be refused (none of its writes applied, still pending
+    // for its new owner) and the other two done with their writes.
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &chaos_tasks("t", 3, r#"{"action":"kv-add","read":"no","ms":"1500"}"#),
+        &[],
+    );
+    let stream = "jobhost:{jobs}:stream";
+    let mut conn = redis.conn();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let range: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    for (id, fields) in range {
+        let task = &fields.iter().find(|(k, _)| k == "task").unwrap().1;
+        let task: serde_json::Value = serde_json::from_str(task).unwrap();
+        entries.push((id, task["id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let dir = tempfile::tempdir().unwrap();
+    // A long lease: nothing here lapses; the take-over is the test's own.
+    let args = ["--lease", "60s", "--concurrency", "3", "--threads", "1"];
+    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &args);
+    // Wait until all three are in flight, then take the middle one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = pending_entries(&mut conn, stream);
+        if pending.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs not delivered: {}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (taken_id, taken_task) = entries[1].clone();
+    let claimed: Vec<String> = redis::cmd("XCLAIM")
+        .arg(stream)
+        .arg("workers")
+        .arg("thief")
+        .arg(0)
+        .arg(&taken_id)
+        .arg("JUSTID")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(claimed, vec![taken_id.clone()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.log().contains("lease lost before its acknowledgement") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged: {}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The other two are acknowledged in the same batch (or just before).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stats(&redis)["done"].as_u64() != Some(2) {
+        assert!(
+            Instant::now() < deadline,
+            "{} {}",
+            stats(&redis),
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.signal("TERM");
+    assert_eq!(host.wait(Duration::from_secs(30)), 0, "{}", host.log());
+    let log = host.log();
+    assert!(log.contains(&format!("task={taken_task}")), "{log}");
+    let adds: String = redis::cmd("GET")
+        .arg("jobhost:kv:chaos:adds")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(adds, "2", "the refused job's add was applied: {log}");
+    for (_, task) in &entries {
+        let mark: Option<String> = redis::cmd("GET")
+            .arg(format!("jobhost:kv:chaos:attempt:{task}"))
+            .query(&mut conn)
+            .unwrap();
+        let expected = (task != &taken_task).then(|| "1".to_owned());
+        assert_eq!(mark, expected, "mark of {task}");
+    }
+    // Still pending for its new owner, still in the stream.
+    let pending = pending_entries(&mut conn, stream);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((&pending[0].0, pending[0].1.as_str()), (&taken_id, "thief"));
+}
+
+/// The consumer group's pending entries: (id, consumer, idle ms, deliveries).
+fn pending_entries(conn: &mut redis::Connection, stream: &str) -> Vec<(String, String, u64, u64)> {
+    redis::cmd("XPENDING")
+        .arg(stream)
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query(conn)
+        .unwrap()
+}

@@ -24,6 +24,9 @@
 //! - The output is compact JSON (no spaces), keys in [`Track`]'s field order,
 //!   non-ASCII characters written as UTF-8 (not `\u` escapes).
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -48,23 +51,185 @@ const YEARS: std::ops::RangeInclusive<i64> = 1900..=2100;
 /// recorded as is. The error is a message for the dead letters that names the
 /// field at fault.
 pub fn normalise(body: &[u8], source_url: &str) -> Result<Track, String> {
-    let document: Value = serde_json::from_slice(body).map_err(malformed_json)?;
-    let Value::Object(fields) = document else {
-        return Err(format!(
-            "expected a JSON object at the top level, got {}",
-            describe(&document)
-        ));
+    let fields = match serde_json::from_slice::<KnownFields>(body) {
+        Ok(KnownFields(fields)) => fields,
+        // A type error: the top level is not an object, or the document
+        // reaches a corner that only serde_json's own `Value` treats
+        // exactly (see [`RAW_VALUE_TOKEN`]). Parse it in full: the rules are
+        // defined by that parse, and the ports reproduce it.
+        Err(error) if error.is_data() => full_parse(body)?,
+        // Syntax errors: the fast parse reads in the same order as a full
+        // one, so it fails at the same place with the same message.
+        Err(error) => return Err(malformed_json(error)),
     };
+    from_fields(&fields, source_url)
+}
+
+/// The whole document parsed as a `Value`, which must be an object.
+fn full_parse(body: &[u8]) -> Result<Map<String, Value>, String> {
+    let document: Value = serde_json::from_slice(body).map_err(malformed_json)?;
+    match document {
+        Value::Object(fields) => Ok(fields),
+        other => Err(format!(
+            "expected a JSON object at the top level, got {}",
+            describe(&other)
+        )),
+    }
+}
+
+/// The rules, applied to the document's fields.
+fn from_fields(fields: &Map<String, Value>, source_url: &str) -> Result<Track, String> {
     Ok(Track {
-        id: id(&fields)?,
-        title: required_string(&fields, "title")?,
-        artist: artist(&fields)?,
-        album: optional_string(&fields, "album")?,
-        genre: optional_string(&fields, "genre")?.map(|genre| genre.to_lowercase()),
-        duration_seconds: duration(&fields)?,
-        release_year: release_year(&fields)?,
+        id: id(fields)?,
+        title: required_string(fields, "title")?,
+        artist: artist(fields)?,
+        album: optional_string(fields, "album")?,
+        genre: optional_string(fields, "genre")?.map(|genre| genre.to_lowercase()),
+        duration_seconds: duration(fields)?,
+        release_year: release_year(fields)?,
         source_url: source_url.to_string(),
     })
+}
+
+/// The top-level fields the rules read; every other field is parsed exactly
+/// as a full parse would (so a malformed one gives the same error at the
+/// same place, which the ports reproduce) but never built, so the long
+/// descriptions and credit lists of real documents cost no allocation.
+const KNOWN: [&str; 10] = [
+    "id",
+    "title",
+    "artist",
+    "album",
+    "genre",
+    "duration",
+    "duration_ms",
+    "release_year",
+    "year",
+    "release_date",
+];
+
+/// A document's [`KNOWN`] fields (a later duplicate wins, as in a full parse).
+struct KnownFields(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for KnownFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = KnownFields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KnownFields, A::Error> {
+                let mut fields = Map::new();
+                let mut first = true;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Private if first => return Err(private_key()),
+                        Key::Known(name) => {
+                            fields.insert(name.to_string(), map.next_value::<Value>()?);
+                        }
+                        Key::Other | Key::Private => {
+                            map.next_value::<Discard>()?;
+                        }
+                    }
+                    first = false;
+                }
+                Ok(KnownFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// Any JSON value, read the way `Value` reads one (strings unescaped and
+/// checked, numbers parsed and range-checked) and then dropped; serde's
+/// `IgnoredAny` checks less and would accept what a full parse refuses.
+struct Discard;
+
+impl<'de> Deserialize<'de> for Discard {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Discard)
+    }
+}
+
+impl<'de> Visitor<'de> for Discard {
+    type Value = Discard;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_unit<E>(self) -> Result<Discard, E> {
+        Ok(Discard)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Discard, A::Error> {
+        while seq.next_element::<Discard>()?.is_some() {}
+        Ok(Discard)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Discard, A::Error> {
+        match map.next_key::<Key>()? {
+            None => return Ok(Discard),
+            Some(Key::Private) => return Err(private_key()),
+            Some(_) => map.next_value::<Discard>()?,
+        };
+        while map.next_key::<Discard>()?.is_some() {
+            map.next_value::<Discard>()?;
+        }
+        Ok(Discard)
+    }
+}
+
+/// serde_json's private key: an object whose *first* key is this (after
+/// unescaping) is read by `Value` as a raw value, not as an object, with
+/// errors of its own. The fast parse leaves such documents to a full one.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The error that hands a document over to a full parse (a type error).
+fn private_key<E: de::Error>() -> E {
+    E::custom(format!("the key {RAW_VALUE_TOKEN} needs a full parse"))
+}
+
+/// A field name, read without allocating.
+enum Key {
+    /// One of [`KNOWN`].
+    Known(&'static str),
+    /// [`RAW_VALUE_TOKEN`].
+    Private,
+    /// Any other.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match KNOWN.iter().copied().find(|&name| name == key) {
+                    Some(name) => Key::Known(name),
+                    None if key == RAW_VALUE_TOKEN => Key::Private,
+                    None => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
 }
 
 /// "malformed JSON at line L column C: <what>", without serde_json's own
@@ -497,6 +662,114 @@ mod tests {
         assert_eq!(
             error(""),
             "malformed JSON at line 1 column 0: EOF while parsing a value"
+        );
+        assert_eq!(
+            error(r#""just a string""#),
+            r#"expected a JSON object at the top level, got "just a string""#
+        );
+        assert_eq!(
+            error("7 junk"),
+            "malformed JSON at line 1 column 3: trailing characters"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_but_must_still_be_json() {
+        let minimal = r#""id":7,"title":"T","artist":"A","duration":60"#;
+        let expected = output(&format!("{{{minimal}}}"));
+        // Ignored fields of every shape change nothing...
+        assert_eq!(
+            output(&format!(
+                r#"{{"credits":[{{"role":"x","name":"y"}}],{minimal},"n":-1.5e3,"z":null,"t":true}}"#
+            )),
+            expected
+        );
+        // ...but a malformed one is still malformed JSON, reported where a
+        // full parse reports it.
+        for bad in [
+            format!(r#"{{{minimal},"credits":[1,}}"#),
+            format!(r#"{{{minimal},"bad":"\q"}}"#),
+            format!(r#"{{{minimal},"n":1e}}"#),
+        ] {
+            let full = serde_json::from_str::<Value>(&bad).expect_err("malformed");
+            assert_eq!(error(&bad), malformed_json(full), "{bad}");
+            assert!(error(&bad).starts_with("malformed JSON at line 1 column "));
+        }
+    }
+
+    /// What a parse of the whole document as a `Value` gives: the rules'
+    /// definition, which the fast parse must reproduce exactly.
+    fn by_full_parse(body: &[u8]) -> Result<Track, String> {
+        full_parse(body).and_then(|fields| from_fields(&fields, URL))
+    }
+
+    #[test]
+    fn the_fast_parse_agrees_with_a_full_parse_on_every_edge_case() {
+        let minimal = r#""id":7,"title":"T","artist":"A","duration":60"#;
+        let mut bodies: Vec<Vec<u8>> = [
+            // serde_json's private key, first in a skipped object: a full
+            // parse reads a raw value there (and refuses a number).
+            format!(r#"{{{minimal},"x":{{"$serde_json::private::RawValue":5}}}}"#),
+            format!(r#"{{"x":[{{"\u0024serde_json::private::RawValue":"1"}}],{minimal}}}"#),
+            format!(r#"{{"$serde_json::private::RawValue":"{{}}"}}"#),
+            // Not first in its object: an ordinary key.
+            format!(
+                r#"{{{minimal},"x":{{"a":1,"$serde_json::private::RawValue":5}},"e":{{}},"f":[]}}"#
+            ),
+            format!(r#"{{{minimal},"x":{{"a":{{"b":[{{}},{{"c":null}}]}}}}}}"#),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+        // The edge cases the ports are compared on (inline payloads).
+        let edge = include_str!("../samples/edge-tasks.jsonl");
+        for line in edge.lines() {
+            let task: Value = serde_json::from_str(line).expect("edge task is JSON");
+            // As the host makes a body of a task line.
+            let body = match (&task["payload"], &task["payload_base64"]) {
+                (Value::String(text), _) => text.clone().into_bytes(),
+                (Value::Null, Value::String(data)) => base64(data),
+                (value, _) => serde_json::to_vec(value).expect("payload encodes"),
+            };
+            bodies.push(body);
+        }
+        assert!(bodies.len() > 300, "{} bodies", bodies.len());
+        for body in &bodies {
+            assert_eq!(
+                normalise(body, URL),
+                by_full_parse(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// Standard base64 (the edge tasks' binary bodies).
+    fn base64(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+        let mut out = Vec::new();
+        for chunk in digits.chunks(4) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
+            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+        }
+        out
+    }
+
+    #[test]
+    fn field_names_are_matched_after_unescaping_and_a_later_duplicate_wins() {
+        assert_eq!(
+            output(r#"{"id":7,"title":"first","title":"T","artist":"A","duration":60}"#),
+            output(r#"{"id":7,"title":"T","artist":"A","duration":60}"#)
         );
     }
 

@@ -2,7 +2,8 @@
 -- its follow-ups and sink records. Each job is checked on its own: one whose
 -- lease was lost is left alone and answered -1.
 -- KEYS: 1 stream, 2 stats, 3 seen, 4 sink stream (unused when there are no records)
--- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, then per job:
+-- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, 5 and 6 the
+--       smallest and the largest of the N entry ids, then per job:
 --       entry id, plugin, task id, task URL, follow-up count F, F pairs
 --       (URL, task JSON), record count R, R pairs (content type, data),
 --       key-value write count W, W triples (see kv_writes in common.lua)
@@ -13,7 +14,8 @@ local stream, stats, seen, sink = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer = ARGV[1], ARGV[2]
 local dedupe = ARGV[3] == '1'
 local jobs = tonumber(ARGV[4])
-local i = 5
+local mine = owned_between(stream, group, ARGV[5], ARGV[6], consumer)
+local i = 7
 local results = {}
 local done_ids = {}
 local per_plugin = {}
@@ -22,7 +24,7 @@ for j = 1, jobs do
   local id, plugin, task_id, task_url = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local follow_ups = tonumber(ARGV[i + 4])
   i = i + 5
-  local ours = owned(stream, group, id, consumer)
+  local ours = mine[id] == true
   local accepted = 0
   if ours then
     for _ = 1, follow_ups do

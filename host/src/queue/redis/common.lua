@@ -10,6 +10,19 @@ local function owned(stream, group, id, consumer)
   return p[1] ~= nil and p[1][2] == consumer
 end
 
+-- The entries from `first` to `last` (inclusive) pending for `consumer`, as
+-- a set of ids: one XPENDING for a whole batch instead of one per entry. It
+-- walks only this consumer's own pending list, which holds what this host
+-- has in flight.
+local function owned_between(stream, group, first, last, consumer)
+  local set = {}
+  local p = redis.call('XPENDING', stream, group, first, last, 1000000000, consumer)
+  for _, entry in ipairs(p) do
+    set[entry[1]] = true
+  end
+  return set
+end
+
 -- Apply one job's key-value writes, read from ARGV at `i`: a count W, then
 -- W triples (op 's' set / 'd' delete / 'a' add, key, value or delta). With
 -- `apply` false they are skipped over (the job's lease was lost). Returns

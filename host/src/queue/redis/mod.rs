@@ -438,6 +438,10 @@ impl RedisQueue {
 
     /// Holds a sender only while it delivers, so that the reader's exit
     /// (queue empty) closes the channel.
+    /// Lapsed jobs claimed per reclaim period even when the read-ahead
+    /// buffer is full.
+    const RECLAIM_WHEN_FULL: usize = 16;
+
     async fn reclaim_loop(self: Arc<Self>) {
         let period =
             (self.options.lease / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -450,10 +454,13 @@ impl RedisQueue {
             if self.stopped() {
                 break;
             }
-            let room = tx.capacity();
-            if room == 0 {
-                continue;
-            }
+            // A full read-ahead buffer does not put recovery off: the reader
+            // refills it as soon as a worker takes a task, so on a busy queue
+            // "wait for room" meant waiting until the queue drained (seen:
+            // 4 s instead of one lease). A few lapsed jobs are claimed anyway
+            // and wait below for room, held (so leased by the heartbeat, and
+            // handed back on shutdown) like any task read ahead.
+            let room = tx.capacity().max(Self::RECLAIM_WHEN_FULL);
             let mut invocation = self.dead_letter_invocation(&self.admin.scripts.reclaim);
             invocation
                 .arg(self.options.lease.as_millis() as u64)
@@ -656,6 +663,8 @@ impl RedisQueue {
                 .arg(&self.consumer)
                 .arg(if self.options.dedupe { "1" } else { "0" })
                 .arg(batch.len());
+            let (first, last) = id_range(batch.iter().map(|pending| pending.delivery.as_str()));
+            invocation.arg(first).arg(last);
             for pending in batch.iter() {
                 invocation
                     .arg(&pending.delivery)
@@ -899,6 +908,33 @@ impl Queue for RedisQueue {
     }
 }
 
+/// The smallest and the largest of some stream entry ids (`ms-seq`), for an
+/// XPENDING range that covers them all; the whole stream (`-`, `+`) if one
+/// of them is not in that form (they always are: Redis made them).
+fn id_range<'a>(ids: impl Iterator<Item = &'a str>) -> (&'a str, &'a str) {
+    fn key(id: &str) -> Option<(u64, u64)> {
+        let (ms, seq) = id.split_once('-')?;
+        Some((ms.parse().ok()?, seq.parse().ok()?))
+    }
+    let mut lowest: Option<((u64, u64), &str)> = None;
+    let mut highest: Option<((u64, u64), &str)> = None;
+    for id in ids {
+        let Some(k) = key(id) else {
+            return ("-", "+");
+        };
+        if lowest.is_none_or(|(low, _)| k < low) {
+            lowest = Some((k, id));
+        }
+        if highest.is_none_or(|(high, _)| k > high) {
+            highest = Some((k, id));
+        }
+    }
+    match (lowest, highest) {
+        (Some((_, first)), Some((_, last))) => (first, last),
+        _ => ("-", "+"),
+    }
+}
+
 /// Answer every job of a batch that could not be acknowledged with the same
 /// queue error (drains the batch).
 fn fail_all(batch: &mut Vec<PendingAck>, message: &str) {
@@ -967,4 +1003,26 @@ fn hostname() -> String {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "host".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_range;
+
+    #[test]
+    fn id_range_compares_ids_as_numbers_not_text() {
+        let ids = [
+            "1700000000123-9",
+            "1700000000123-10",
+            "999999999999-0",
+            "1700000000124-0",
+        ];
+        assert_eq!(
+            id_range(ids.into_iter()),
+            ("999999999999-0", "1700000000124-0")
+        );
+        assert_eq!(id_range(["5-5"].into_iter()), ("5-5", "5-5"));
+        assert_eq!(id_range(std::iter::empty()), ("-", "+"));
+        assert_eq!(id_range(["5-5", "junk"].into_iter()), ("-", "+"));
+    }
 }

@@ -26,7 +26,7 @@
 //! | `static`      | record `{"calls": n}`: calls seen by this instance (1 when fresh) |
 //! | `print`       | prints about `kb` KiB (default 1024) to stdout, then like `ok` |
 //! | `kv`          | set/get/delete round trip on `probe:<task id>`, then increments `key` (default `counter`); record `{"value": n}` |
-//! | `kv-add`      | sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes; not with `read=no`; with `increment=N`, instead increments `key` by N at once and records `{"attempt", "incremented"}`), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it, or null>}` |
+//! | `kv-add`      | (first busy for `ms` milliseconds, if given) sets `attempt:<task id>` to the attempt and adds 1 to `key` (default `adds`), reads both back (its own pending writes; not with `read=no`; with `increment=N`, instead increments `key` by N at once and records `{"attempt", "incremented"}`), then retries (`delay_ms` 0) while `attempt < succeed_at` (default 1); record `{"attempt": n, "seen": <key as this job sees it, or null>}` |
 //! | `stamp`       | record `{"started_ns": n}`: the wall clock (ns since the Unix epoch) when the call began (the benchmark's enqueue-to-start latency) |
 //! | `follow`      | one follow-up per URL in `urls` (comma separated), metadata `action=ok`; no records |
 //! | `log`         | one log line per level; record `{"logged": 5}`                 |
@@ -124,11 +124,7 @@ impl Guest for Chaos {
             "busy" => {
                 // Busy for `ms` milliseconds of wall time (the monotonic
                 // clock is the one capability a plugin has), then "ok".
-                let ms: u64 = number(&task, "ms")?.unwrap_or(100);
-                let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
-                while std::time::Instant::now() < until {
-                    std::hint::spin_loop();
-                }
+                busy(number(&task, "ms")?.unwrap_or(100));
                 ok(&task, &content)
             }
             "stamp" => {
@@ -406,7 +402,19 @@ fn kv_action(task: &Task) -> Result<Outcome, HandleError> {
         .into_bytes()]))
 }
 
+/// Spin for `ms` milliseconds of wall time (the monotonic clock is the one
+/// capability a plugin has).
+fn busy(ms: u64) {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
 fn kv_add_action(task: &Task) -> Result<Outcome, HandleError> {
+    if let Some(ms) = number::<u64>(task, "ms")? {
+        busy(ms);
+    }
     let mark = format!("attempt:{}", task.id);
     let attempt = task.attempt.to_string();
     kv::set(&mark, attempt.as_bytes()).map_err(|e| kv_error("set", &mark, e))?;
