@@ -436,12 +436,12 @@ impl RedisQueue {
         }
     }
 
-    /// Holds a sender only while it delivers, so that the reader's exit
-    /// (queue empty) closes the channel.
     /// Lapsed jobs claimed per reclaim period even when the read-ahead
     /// buffer is full.
     const RECLAIM_WHEN_FULL: usize = 16;
 
+    /// Holds a sender only while it delivers, so that the reader's exit
+    /// (queue empty) closes the channel.
     async fn reclaim_loop(self: Arc<Self>) {
         let period =
             (self.options.lease / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
