@@ -9,6 +9,15 @@ use crate::util::*;
 /// Run one hostile chaos task among `n` well-behaved ones; returns the run
 /// and the hostile job's dead letter (if it died).
 fn beside_good_jobs(metadata: &str, extra: &[&str]) -> (Run, Option<Value>, tempfile::TempDir) {
+    beside_good_jobs_in(jobhost(), metadata, extra)
+}
+
+/// [`beside_good_jobs`] with the jobhost command given.
+fn beside_good_jobs_in(
+    mut command: std::process::Command,
+    metadata: &str,
+    extra: &[&str],
+) -> (Run, Option<Value>, tempfile::TempDir) {
     let plugins = PluginDir::with(&["chaos"]);
     let dir = tempfile::tempdir().unwrap();
     let dead = dir.path().join("dead.jsonl");
@@ -19,7 +28,7 @@ fn beside_good_jobs(metadata: &str, extra: &[&str]) -> (Run, Option<Value>, temp
         lines.push(format!(r#"{{"id":"good{i}","payload":"x","plugin":"chaos","metadata":{{"action":"busy","ms":"20"}}}}"#));
     }
     let (_input_dir, input) = input_file(&lines);
-    let run = run(jobhost()
+    let run = run(command
         .args(["run", "--concurrency", "3", "--input"])
         .arg(&input)
         .arg("--plugins")
@@ -88,6 +97,28 @@ fn a_memory_bomb_hits_the_memory_limit() {
     let error = error_of(&letter);
     assert!(error.contains("memory limit exceeded"), "{error}");
     assert!(error.contains("the limit is 32 MiB"), "{error}");
+}
+
+#[test]
+fn without_address_space_for_whole_index_space_slots_plugins_run_bounds_checked() {
+    // 16 GiB of address space: too little for the 4 GiB slot of each of the
+    // 12 memories that --concurrency 3 reserves, room enough for 64 MiB ones.
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -v 16777216 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_jobhost"))
+        .env_remove("JOBHOST_LOG")
+        .stdin(std::process::Stdio::null());
+    let (run, letter, _dir) = beside_good_jobs_in(command, r#"{"action":"recurse"}"#, &[]);
+    assert!(
+        run.stderr
+            .contains("using 64 MiB slots with bounds-checked code instead"),
+        "{run:?}"
+    );
+    // The stack overflow still traps, caught by a bounds check this time.
+    let error = error_of(&letter);
+    assert!(error.contains("plugin chaos trapped"), "{error}");
 }
 
 #[test]

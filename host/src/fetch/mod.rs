@@ -1,21 +1,28 @@
 //! The fetcher: turns a task's URL into [`Fetched`] content.
 //!
-//! One pooled reqwest client (rustls) shared by every worker, with a connect
-//! timeout, a whole-request timeout, a redirect limit and a body-size limit
-//! enforced while streaming, so that a huge or endless body costs at most
-//! `max_body` bytes. `file://` URLs are served only from below a root the
+//! Plain `http://` URLs go through the lean HTTP/1.1 client of `http1.rs`
+//! (connections pooled per thread); `https://` URLs, and every URL when a
+//! proxy is configured, go through one pooled reqwest client (rustls). Both
+//! get the same treatment here: a connect timeout, one deadline for the
+//! whole fetch, redirects followed hop by hop up to a limit with the URL
+//! policy checked at every hop, and a body-size limit enforced while
+//! streaming, so that a huge or endless body costs at most `max_body`
+//! bytes. `file://` URLs are served only from below a root the
 //! user allowed. It decides nothing about routing or retries; it classifies
 //! its errors as transient or permanent and the worker acts on that.
 
+pub mod http1;
 pub mod policy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::policy::{Denied, PolicyResolver, UrlPolicy};
+use self::http1::{Exchange, Http1Client, Http1Error};
+use self::policy::{Denied, PolicyResolver, Unresolved, UrlPolicy};
 
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http_body_util::BodyExt as _;
 
 /// Fetcher settings.
 #[derive(Debug, Clone)]
@@ -34,6 +41,9 @@ pub struct FetchConfig {
     pub user_agent: String,
     /// Which hosts and addresses may be fetched.
     pub policy: UrlPolicy,
+    /// Fetch plain `http://` URLs with the lean HTTP/1.1 client (unless a
+    /// proxy is configured) rather than reqwest.
+    pub lean_http1: bool,
 }
 
 impl Default for FetchConfig {
@@ -46,6 +56,7 @@ impl Default for FetchConfig {
             file_root: None,
             user_agent: concat!("jobhost/", env!("CARGO_PKG_VERSION")).to_owned(),
             policy: UrlPolicy::default(),
+            lean_http1: true,
         }
     }
 }
@@ -173,13 +184,21 @@ impl FetchError {
     }
 }
 
-/// The shared fetcher. Cheap to share by reference; the client pools
-/// connections per host.
+/// The shared fetcher. Cheap to share by reference; connections are pooled
+/// per host.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
+    /// `https://` URLs, and every URL when a proxy is configured; one hop
+    /// at a time (redirects are followed here, for both clients).
     client: reqwest::Client,
+    /// Plain `http://` URLs, unless a proxy is configured.
+    http1: Option<Http1Client>,
     config: FetchConfig,
 }
+
+/// Environment variables through which reqwest picks up a proxy for
+/// `http://` URLs; with one set, every fetch goes through reqwest.
+const PROXY_VARIABLES: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
 
 impl Fetcher {
     /// Build the client. Fails only if the TLS backend cannot initialise, or
@@ -196,30 +215,37 @@ impl Fetcher {
             config.file_root = Some(canonical);
         }
         let policy = Arc::new(config.policy.clone());
-        let max_redirects = config.max_redirects;
-        let hop_policy = policy.clone();
-        // Every hop of a redirect chain meets the same policy as the first
-        // URL (names are checked again when they resolve).
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max_redirects {
-                return attempt.error(TooManyRedirects);
-            }
-            match hop_policy.check_url(attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(denied) => attempt.error(denied),
-            }
-        });
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
-            .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(redirects)
-            .dns_resolver(Arc::new(PolicyResolver::new(policy)))
-            .pool_max_idle_per_host(256)
+            // Redirects are followed by `follow`, for both clients alike.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PolicyResolver::new(policy.clone())))
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .build()
             .context("building the HTTP client")?;
-        Ok(Fetcher { client, config })
+        let proxied = PROXY_VARIABLES
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        let http1 = if config.lean_http1 && !proxied {
+            Some(
+                Http1Client::new(
+                    policy,
+                    &config.user_agent,
+                    config.connect_timeout,
+                    MAX_IDLE_PER_HOST,
+                )
+                .context("the user agent is not a valid header value")?,
+            )
+        } else {
+            None
+        };
+        Ok(Fetcher {
+            client,
+            http1,
+            config,
+        })
     }
 
     /// The settings in force.
@@ -249,18 +275,92 @@ impl Fetcher {
                 reason: denied.0,
             });
         }
-        let mut response = self
-            .client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| self.classify(url, e))?;
-        let status = response.status().as_u16();
+        // One deadline for the whole fetch: every hop, and the body.
+        match tokio::time::timeout(self.config.timeout, self.follow(url, parsed)).await {
+            Ok(fetched) => fetched,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.to_owned(),
+                timeout: self.config.timeout,
+            }),
+        }
+    }
+
+    /// Send the request, and again to each redirect's target (every hop
+    /// checked by the same policy), then read the final answer.
+    async fn follow(&self, url: &str, mut current: url::Url) -> Result<Fetched, FetchError> {
+        let mut redirects = 0;
+        loop {
+            let response = self.exchange(url, &current).await?;
+            let next = match response.status() {
+                301 | 302 | 303 | 307 | 308 => response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|location| location.to_str().ok())
+                    .and_then(|location| current.join(location).ok()),
+                _ => None,
+            };
+            let Some(next) = next else {
+                let mut fetched = self.read(url, response).await?;
+                fetched.final_url = current.into();
+                return Ok(fetched);
+            };
+            redirects += 1;
+            if redirects > self.config.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    url: url.to_owned(),
+                    limit: self.config.max_redirects,
+                });
+            }
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::BadUrl {
+                    url: url.to_owned(),
+                    message: format!("redirected to {next}, which is not an http(s) URL"),
+                });
+            }
+            if let Err(denied) = self.config.policy.check_url(&next) {
+                return Err(FetchError::Denied {
+                    url: url.to_owned(),
+                    reason: denied.0,
+                });
+            }
+            // A redirect's body is small: read it so that the connection
+            // can serve the next hop; a large one just closes it.
+            response.drain(REDIRECT_BODY_LIMIT).await;
+            current = next;
+        }
+    }
+
+    /// One request, without following redirects.
+    async fn exchange<'u>(
+        &self,
+        url: &str,
+        current: &'u url::Url,
+    ) -> Result<Response<'u>, FetchError> {
+        match &self.http1 {
+            Some(http1) if current.scheme() == "http" => http1
+                .get(current)
+                .await
+                .map(Response::Http1)
+                .map_err(|error| self.classify_http1(url, error)),
+            _ => self
+                .client
+                .get(current.clone())
+                .send()
+                .await
+                .map(Response::Reqwest)
+                .map_err(|error| self.classify(url, error)),
+        }
+    }
+
+    /// The final answer: a server error, or the status, headers and body
+    /// (read up to the limit). The caller fills in the final URL.
+    async fn read(&self, url: &str, mut response: Response<'_>) -> Result<Fetched, FetchError> {
+        let status = response.status();
+        let headers = response.headers();
         // 429 joins the 5xx: "come back later" is the host's business, not
         // the plugin's.
         if status >= 500 || status == 429 {
-            let retry_after = response
-                .headers()
+            let retry_after = headers
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -272,8 +372,7 @@ impl Fetcher {
             });
         }
         let limit = self.config.max_body;
-        let declared = response
-            .headers()
+        let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
@@ -283,13 +382,10 @@ impl Fetcher {
                 limit,
             });
         }
-        let final_url = response.url().as_str().to_owned();
-        let content_type = response
-            .headers()
+        let content_type = headers
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let headers = response
-            .headers()
+        let headers = headers
             .iter()
             .map(|(name, value)| {
                 (
@@ -301,7 +397,14 @@ impl Fetcher {
         // Read chunk by chunk so that a body without (or lying about) its
         // length is cut off at the limit instead of filling memory.
         let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit) as usize);
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(url, e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| FetchError::Network {
+                url: url.to_owned(),
+                message: format!("reading the body: {error}"),
+            })?
+        {
             if body.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge {
                     url: url.to_owned(),
@@ -310,13 +413,35 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
+        response.finish();
         Ok(Fetched {
             status,
-            final_url,
+            final_url: String::new(),
             headers,
             content_type,
             body,
         })
+    }
+
+    fn classify_http1(&self, url: &str, error: Http1Error) -> FetchError {
+        match error {
+            Http1Error::Unresolved(Unresolved::Denied(denied)) => FetchError::Denied {
+                url: url.to_owned(),
+                reason: denied.0,
+            },
+            Http1Error::BadUrl(message) => FetchError::BadUrl {
+                url: url.to_owned(),
+                message,
+            },
+            Http1Error::ConnectTimeout(_) => FetchError::Timeout {
+                url: url.to_owned(),
+                timeout: self.config.connect_timeout,
+            },
+            other => FetchError::Network {
+                url: url.to_owned(),
+                message: error_chain(&other),
+            },
+        }
     }
 
     fn classify(&self, url: &str, error: reqwest::Error) -> FetchError {
@@ -328,24 +453,12 @@ impl Fetcher {
                     reason: denied.0.clone(),
                 };
             }
-            if cause.downcast_ref::<TooManyRedirects>().is_some() {
-                return FetchError::TooManyRedirects {
-                    url: url.to_owned(),
-                    limit: self.config.max_redirects,
-                };
-            }
             source = cause.source();
         }
         if error.is_timeout() {
             return FetchError::Timeout {
                 url: url.to_owned(),
-                timeout: self.config.timeout,
-            };
-        }
-        if error.is_redirect() {
-            return FetchError::TooManyRedirects {
-                url: url.to_owned(),
-                limit: self.config.max_redirects,
+                timeout: self.config.connect_timeout,
             };
         }
         if error.is_builder() {
@@ -417,10 +530,75 @@ impl Fetcher {
     }
 }
 
-/// The redirect limit, as an error our classifier recognises.
-#[derive(Debug, thiserror::Error)]
-#[error("too many redirects")]
-struct TooManyRedirects;
+/// Idle connections kept per host (each client).
+const MAX_IDLE_PER_HOST: usize = 256;
+
+/// The most of a redirect's body read to keep its connection for the next
+/// hop.
+const REDIRECT_BODY_LIMIT: usize = 64 * 1024;
+
+/// A response from either client, its body still to be read.
+enum Response<'u> {
+    Http1(Exchange<'u>),
+    Reqwest(reqwest::Response),
+}
+
+impl Response<'_> {
+    fn status(&self) -> u16 {
+        match self {
+            Response::Http1(exchange) => exchange.response.status().as_u16(),
+            Response::Reqwest(response) => response.status().as_u16(),
+        }
+    }
+
+    fn headers(&self) -> &http::HeaderMap {
+        match self {
+            Response::Http1(exchange) => exchange.response.headers(),
+            Response::Reqwest(response) => response.headers(),
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    async fn chunk(
+        &mut self,
+    ) -> Result<Option<bytes::Bytes>, Box<dyn std::error::Error + Send + Sync>> {
+        match self {
+            Response::Http1(exchange) => loop {
+                match exchange.response.body_mut().frame().await {
+                    None => return Ok(None),
+                    Some(Err(error)) => return Err(Box::new(error)),
+                    // Trailers carry no body.
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            },
+            Response::Reqwest(response) => Ok(response.chunk().await?),
+        }
+    }
+
+    /// Read and drop up to `limit` bytes of the body, then, if it ended,
+    /// keep the connection for the next request.
+    async fn drain(mut self, limit: usize) {
+        let mut read = 0;
+        while read <= limit {
+            match self.chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                Ok(None) => return self.finish(),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The body was read to its end.
+    fn finish(self) {
+        if let Response::Http1(exchange) = self {
+            exchange.finish();
+        }
+    }
+}
 
 /// A media type from a file extension, for `file://` content.
 pub fn guess_content_type(path: &Path) -> Option<&'static str> {
@@ -454,6 +632,174 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A raw HTTP/1.1 server: `answer(path)` gives the whole response for
+    /// each request; after writing it, the connection is closed if the
+    /// answer says `Connection: close` or when `close_after` responses have
+    /// been sent on it. Counts the connections it accepted.
+    struct RawServer {
+        base: String,
+        connections: Arc<AtomicUsize>,
+    }
+
+    impl RawServer {
+        async fn start(answer: fn(&str) -> String, close_after: usize) -> RawServer {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let connections = Arc::new(AtomicUsize::new(0));
+            let counter = connections.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let mut buffer = Vec::new();
+                        let mut served = 0;
+                        loop {
+                            let mut chunk = [0u8; 4096];
+                            let n = socket.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buffer.extend_from_slice(&chunk[..n]);
+                            while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                                buffer.drain(..end + 4);
+                                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                                let response = answer(&path);
+                                socket.write_all(response.as_bytes()).await.unwrap();
+                                served += 1;
+                                if served >= close_after || response.contains("Connection: close") {
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            RawServer { base, connections }
+        }
+
+        fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn answers(path: &str) -> String {
+        match path {
+            "/start" => "HTTP/1.1 302 Found\r\nLocation: /final?x=1\r\nContent-Length: 5\r\n\r\nmoved".into(),
+            "/close" => "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".into(),
+            "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".into(),
+            other => ok(&format!("{{\"path\":\"{other}\"}}")),
+        }
+    }
+
+    fn lean(lean_http1: bool) -> Fetcher {
+        Fetcher::new(FetchConfig {
+            lean_http1,
+            max_redirects: 3,
+            ..FetchConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn plain_http_reuses_one_connection_per_worker_and_replaces_closed_ones() {
+        let server = RawServer::start(answers, 3).await;
+        let fetcher = lean(true);
+        for n in 0..3 {
+            let got = fetcher
+                .fetch(&format!("{}/a/{n}", server.base))
+                .await
+                .unwrap();
+            assert_eq!(got.status, 200);
+            assert_eq!(got.body, format!("{{\"path\":\"/a/{n}\"}}").as_bytes());
+            assert_eq!(got.content_type.as_deref(), Some("application/json"));
+            assert!(got
+                .headers
+                .contains(&("content-length".into(), got.body.len().to_string())));
+            if n == 0 {
+                assert_eq!(http1::idle_connections(), 1, "kept for the next fetch");
+            }
+        }
+        assert_eq!(
+            server.connections(),
+            1,
+            "three fetches in a row share a connection"
+        );
+        // The server closed that connection after its third answer: the
+        // next fetch notices and connects again, and nothing fails.
+        for n in 3..6 {
+            let got = fetcher
+                .fetch(&format!("{}/b/{n}", server.base))
+                .await
+                .unwrap();
+            assert_eq!(got.body, format!("{{\"path\":\"/b/{n}\"}}").as_bytes());
+        }
+        assert_eq!(server.connections(), 2);
+        // An answer that closes its connection leaves nothing in the pool.
+        let got = fetcher
+            .fetch(&format!("{}/close", server.base))
+            .await
+            .unwrap();
+        assert_eq!(got.body, b"ok");
+        let got = fetcher
+            .fetch(&format!("{}/chunked", server.base))
+            .await
+            .unwrap();
+        assert_eq!(got.body, b"abcde");
+        assert_eq!(server.connections(), 4);
+    }
+
+    #[tokio::test]
+    async fn both_clients_follow_redirects_to_the_same_final_url() {
+        for lean_http1 in [true, false] {
+            let server = RawServer::start(answers, usize::MAX).await;
+            let fetcher = lean(lean_http1);
+            let got = fetcher
+                .fetch(&format!("{}/start#frag", server.base))
+                .await
+                .unwrap();
+            assert_eq!(
+                got.final_url,
+                format!("{}/final?x=1", server.base),
+                "lean {lean_http1}"
+            );
+            assert_eq!(got.body, br#"{"path":"/final?x=1"}"#, "lean {lean_http1}");
+            if lean_http1 {
+                // The redirect's body was read, so its connection served
+                // the second hop too.
+                assert_eq!(server.connections(), 1);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_over_the_limit_are_cut_off() {
+        let server = RawServer::start(answers, usize::MAX).await;
+        let fetcher = Fetcher::new(FetchConfig {
+            max_body: 4,
+            ..FetchConfig::default()
+        })
+        .unwrap();
+        let error = fetcher
+            .fetch(&format!("{}/chunked", server.base))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, FetchError::TooLarge { limit: 4, .. }),
+            "{error}"
+        );
+    }
 
     #[tokio::test]
     async fn files_only_below_the_allowed_root() {

@@ -152,29 +152,55 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            policy.check_host(&host)?;
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut denied = None;
-            let allowed: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|addr| match policy.check_ip(addr.ip()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        denied = Some(e);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let reason = denied.map_or_else(|| "no address".to_owned(), |d| d.0);
-                return Err(Box::new(Denied(format!(
-                    "{host} resolves to a denied address: {reason}"
-                ))) as _);
+            match resolve(&policy, &host, 0).await {
+                Ok(allowed) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+                Err(Unresolved::Denied(denied)) => Err(Box::new(denied) as _),
+                Err(Unresolved::Lookup(error)) => Err(Box::new(error) as _),
             }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// Why a name gave no address to connect to.
+#[derive(Debug, thiserror::Error)]
+pub enum Unresolved {
+    /// The policy refused the name or every address it resolves to.
+    #[error("{0}")]
+    Denied(Denied),
+    /// The lookup itself failed.
+    #[error("{0}")]
+    Lookup(std::io::Error),
+}
+
+/// Resolve `host` and keep the addresses `policy` allows, with `port`.
+/// Shared by reqwest's resolver and the lean HTTP/1.1 client, so that both
+/// refuse the same names and addresses with the same words.
+pub async fn resolve(
+    policy: &UrlPolicy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, Unresolved> {
+    policy.check_host(host).map_err(Unresolved::Denied)?;
+    let resolved = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(Unresolved::Lookup)?;
+    let mut denied = None;
+    let allowed: Vec<SocketAddr> = resolved
+        .filter(|addr| match policy.check_ip(addr.ip()) {
+            Ok(()) => true,
+            Err(e) => {
+                denied = Some(e);
+                false
+            }
+        })
+        .collect();
+    if allowed.is_empty() {
+        let reason = denied.map_or_else(|| "no address".to_owned(), |d| d.0);
+        return Err(Unresolved::Denied(Denied(format!(
+            "{host} resolves to a denied address: {reason}"
+        ))));
+    }
+    Ok(allowed)
 }
 
 #[cfg(test)]

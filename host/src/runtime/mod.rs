@@ -271,7 +271,15 @@ impl Runtime {
         }
         let engine = build_engine(engine_limits)
             .map_err(flatten)
-            .context("configuring the WebAssembly engine")?;
+            .with_context(|| {
+                format!(
+                    "configuring the WebAssembly engine: its pool reserves address space for \
+                     {} plugin instances of up to {} MiB each; lower --concurrency or \
+                     --max-memory, or raise the address-space limit (ulimit -v)",
+                    engine_limits.max_instances,
+                    engine_limits.max_memory >> 20
+                )
+            })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(flatten)
