@@ -90,7 +90,10 @@ time from spawning the processes to the last completion.
    redis://… --until-empty --concurrency 64 -o /dev/null` processes (the
    target uses the better of the two; one host runs a thread per core, two
    hosts run `--threads 1` each, one host per core). Each job:
-   XREADGROUP (batched), HTTP GET to nginx, routing by URL pattern,
+   XREADGROUP (batched), HTTP GET to nginx (plain `http://`, so jobhost's
+   lean HTTP/1.1 client on a kept-alive connection; `https://` URLs would
+   go through reqwest and rustls, which this suite does not measure),
+   routing by URL pattern,
    music-sync (parse, normalise, kv `set("music:<id>")` and
    `add("stats:tracks", 1)`), the record written to `/dev/null`, and the
    acknowledgement, group-committed: one `ack.lua` call for every job that
