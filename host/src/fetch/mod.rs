@@ -337,11 +337,18 @@ impl Fetcher {
         current: &'u url::Url,
     ) -> Result<Response<'u>, FetchError> {
         match &self.http1 {
-            Some(http1) if current.scheme() == "http" => http1
-                .get(current)
-                .await
-                .map(Response::Http1)
-                .map_err(|error| self.classify_http1(url, error)),
+            // Credentials in the URL are reqwest's to send (basic auth).
+            Some(http1)
+                if current.scheme() == "http"
+                    && current.username().is_empty()
+                    && current.password().is_none() =>
+            {
+                http1
+                    .get(current)
+                    .await
+                    .map(Response::Http1)
+                    .map_err(|error| self.classify_http1(url, error))
+            }
             _ => self
                 .client
                 .get(current.clone())
@@ -365,6 +372,9 @@ impl Fetcher {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            // Its body (an error page, usually small) is read so that the
+            // connection can be kept.
+            response.drain(REDIRECT_BODY_LIMIT).await;
             return Err(FetchError::ServerError {
                 url: url.to_owned(),
                 status,
@@ -533,9 +543,12 @@ impl Fetcher {
 /// Idle connections kept per host (each client).
 const MAX_IDLE_PER_HOST: usize = 256;
 
-/// The most of a redirect's body read to keep its connection for the next
-/// hop.
+/// The most of a redirect's or a server error's body read (and dropped) to
+/// keep its connection.
 const REDIRECT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The longest a redirect's or a server error's body is waited for.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// A response from either client, its body still to be read.
 enum Response<'u> {
@@ -581,14 +594,23 @@ impl Response<'_> {
 
     /// Read and drop up to `limit` bytes of the body, then, if it ended,
     /// keep the connection for the next request.
+    /// Gives up after [`DRAIN_TIME`]: a body that trickles in is not worth
+    /// the fetch's deadline.
     async fn drain(mut self, limit: usize) {
-        let mut read = 0;
-        while read <= limit {
-            match self.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) => return self.finish(),
-                Err(_) => return,
+        let drained = tokio::time::timeout(DRAIN_TIME, async {
+            let mut read = 0;
+            while read <= limit {
+                match self.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    Ok(None) => return true,
+                    Err(_) => return false,
+                }
             }
+            false
+        })
+        .await;
+        if drained == Ok(true) {
+            self.finish();
         }
     }
 
@@ -645,7 +667,7 @@ mod tests {
     }
 
     impl RawServer {
-        async fn start(answer: fn(&str) -> String, close_after: usize) -> RawServer {
+        async fn start(answer: fn(&str, &str) -> String, close_after: usize) -> RawServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let connections = Arc::new(AtomicUsize::new(0));
@@ -668,7 +690,7 @@ mod tests {
                                 let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
                                 buffer.drain(..end + 4);
                                 let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                                let response = answer(&path);
+                                let response = answer(&path, &head);
                                 socket.write_all(response.as_bytes()).await.unwrap();
                                 served += 1;
                                 if served >= close_after || response.contains("Connection: close") {
@@ -694,9 +716,17 @@ mod tests {
         )
     }
 
-    fn answers(path: &str) -> String {
+    fn answers(path: &str, head: &str) -> String {
         match path {
+            "/auth" => {
+                let auth = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("authorization: "))
+                    .unwrap_or("none");
+                ok(auth)
+            }
             "/start" => "HTTP/1.1 302 Found\r\nLocation: /final?x=1\r\nContent-Length: 5\r\n\r\nmoved".into(),
+            "/busy" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy".into(),
             "/close" => "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".into(),
             "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".into(),
             other => ok(&format!("{{\"path\":\"{other}\"}}")),
@@ -781,6 +811,32 @@ mod tests {
                 assert_eq!(server.connections(), 1);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_server_error_keeps_its_retry_after_and_its_connection() {
+        let server = RawServer::start(answers, usize::MAX).await;
+        let fetcher = lean(true);
+        let error = fetcher
+            .fetch(&format!("{}/busy", server.base))
+            .await
+            .unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert_eq!(error.hold_back(), Some(Duration::from_secs(7)));
+        fetcher.fetch(&format!("{}/a", server.base)).await.unwrap();
+        assert_eq!(
+            server.connections(),
+            1,
+            "the error page was read, the connection kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn credentials_in_a_url_are_sent_as_basic_auth() {
+        let server = RawServer::start(answers, usize::MAX).await;
+        let url = server.base.replace("http://", "http://user:pw@") + "/auth";
+        let got = lean(true).fetch(&url).await.unwrap();
+        assert_eq!(got.body, b"Basic dXNlcjpwdw==");
     }
 
     #[tokio::test]
