@@ -10,6 +10,12 @@
 //! so a crash mid-write leaves no half file. A valid entry is memory-mapped,
 //! not read into the heap.
 //!
+//! Every hit marks its entry as used (the checksum file's modification
+//! time), and opening the cache deletes entries unused for [`PRUNE_AFTER`]:
+//! those of plugins no longer loaded and those an upgrade of jobhost or a
+//! change of engine settings left behind (a JavaScript or Python entry is
+//! tens of megabytes), and the temporary files of crashed writes.
+//!
 //! Loading native code from disk is only as safe as the directory it comes
 //! from: the cache directory must be writable by the jobhost user alone
 //! (it is created with mode 0700).
@@ -17,6 +23,7 @@
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -24,6 +31,12 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// Prefix of a checksum file's contents (its format version).
 const MAGIC: &[u8; 8] = b"jhcache2";
+
+/// Entries unused for this long are deleted when a cache is opened.
+pub const PRUNE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Temporary files older than this are left from a crashed write.
+const STALE_TEMPORARY: Duration = Duration::from_secs(24 * 3600);
 
 /// How a component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +69,7 @@ impl CompileCache {
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         "wasmtime-48.0.8".hash(&mut hasher);
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        prune(dir, SystemTime::now());
         Ok(CompileCache {
             dir: dir.to_owned(),
             engine_key: format!("{:016x}", hasher.finish()),
@@ -96,7 +110,10 @@ impl CompileCache {
                 // private to this user. Mapping the file (rather than reading
                 // it) keeps a 40 MB component out of the heap.
                 match unsafe { Component::deserialize_file(engine, &path) } {
-                    Ok(component) => return Ok((component, Source::Cached)),
+                    Ok(component) => {
+                        mark_used(&path);
+                        return Ok((component, Source::Cached));
+                    }
                     Err(error) => {
                         tracing::warn!(
                             "compiled cache entry {} for {} is unusable ({error:#}); recompiling",
@@ -141,6 +158,78 @@ impl CompileCache {
 
 fn sum_path(entry: &Path) -> PathBuf {
     entry.with_extension("sum")
+}
+
+/// Record that the entry at `path` was used now (best effort: a cache on a
+/// read-only disk still serves).
+fn mark_used(path: &Path) {
+    let touched = std::fs::File::options()
+        .write(true)
+        .open(sum_path(path))
+        .and_then(|file| file.set_modified(SystemTime::now()));
+    if let Err(error) = touched {
+        tracing::debug!("cannot mark {} as used: {error}", path.display());
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Delete the entries in `dir` (of any engine) unused for [`PRUNE_AFTER`],
+/// checksum files left without their entry as long, and temporary files
+/// older than a day. Best effort: what cannot be listed or deleted stays.
+fn prune(dir: &Path, now: SystemTime) {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let older_than = |time: Option<SystemTime>, limit: Duration| {
+        time.and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > limit)
+    };
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut remove = |path: &Path| {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        if std::fs::remove_file(path).is_ok() {
+            files += 1;
+            bytes += size;
+        }
+    };
+    for item in listing.flatten() {
+        let path = item.path();
+        let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+            continue;
+        };
+        match extension {
+            "cwasm" => {
+                // Last used: the checksum file's time (an entry without one
+                // is half of a crashed write: its own time).
+                let used = modified(&sum_path(&path)).or_else(|| modified(&path));
+                if older_than(used, PRUNE_AFTER) {
+                    remove(&sum_path(&path));
+                    remove(&path);
+                }
+            }
+            "sum"
+                if !path.with_extension("cwasm").exists()
+                    && older_than(modified(&path), PRUNE_AFTER) =>
+            {
+                remove(&path);
+            }
+            other if other.starts_with("tmp") && older_than(modified(&path), STALE_TEMPORARY) => {
+                remove(&path);
+            }
+            _ => {}
+        }
+    }
+    if files > 0 {
+        tracing::info!(
+            "compiled cache {}: deleted {files} files ({} MiB) unused for {} days",
+            dir.display(),
+            bytes >> 20,
+            PRUNE_AFTER.as_secs() / 86_400
+        );
+    }
 }
 
 /// Checksum of a file, read in pieces (no whole-file buffer).
@@ -209,6 +298,60 @@ fn store(path: &Path, payload: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn age(path: &Path, days: u64) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(days * 86_400))
+            .unwrap();
+    }
+
+    #[test]
+    fn entries_unused_for_a_month_are_pruned_and_a_hit_counts_as_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::open(dir.path(), &engine).unwrap();
+        let wasm = wat::parse_str("(component)").unwrap();
+        let name = Path::new("tiny.wasm");
+        let (_, source) = cache.load_or_compile(&engine, &wasm, name).unwrap();
+        assert_eq!(source, Source::Compiled);
+        let entry = cache.entry_path(&wasm);
+        // This engine's entry, last used 40 days ago, is used again now.
+        age(&sum_path(&entry), 40);
+        let (_, source) = cache.load_or_compile(&engine, &wasm, name).unwrap();
+        assert_eq!(source, Source::Cached);
+        // Another engine's entry (an older jobhost), unused for 40 days; one
+        // used 10 days ago; a crashed write's leftovers.
+        let old = dir
+            .path()
+            .join(format!("{:032x}-00000000deadbeef.cwasm", 1));
+        let recent = dir
+            .path()
+            .join(format!("{:032x}-00000000deadbeef.cwasm", 2));
+        for path in [&old, &recent] {
+            store(path, b"compiled elsewhere").unwrap();
+        }
+        age(&sum_path(&old), 40);
+        age(&sum_path(&recent), 10);
+        let temporary = dir.path().join("x.tmp123");
+        let orphan_sum = dir.path().join(format!("{:032x}-00000000deadbeef.sum", 3));
+        for path in [&temporary, &orphan_sum] {
+            std::fs::write(path, b"left").unwrap();
+            age(path, 40);
+        }
+        let fresh_temporary = dir.path().join("y.tmp456");
+        std::fs::write(&fresh_temporary, b"being written").unwrap();
+
+        CompileCache::open(dir.path(), &engine).unwrap();
+        for gone in [&old, &sum_path(&old), &temporary, &orphan_sum] {
+            assert!(!gone.exists(), "{} should be pruned", gone.display());
+        }
+        for kept in [&entry, &sum_path(&entry), &recent, &fresh_temporary] {
+            assert!(kept.exists(), "{} should be kept", kept.display());
+        }
+    }
 
     #[test]
     fn entries_verify_and_damage_is_detected() {
