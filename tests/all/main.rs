@@ -15,6 +15,7 @@ mod languages;
 mod music_sync;
 mod plugins;
 mod politeness;
+mod redis_ack;
 mod redis_queue;
 mod reload;
 mod routing;

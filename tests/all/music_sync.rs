@@ -134,3 +134,48 @@ fn file_urls_need_an_allowed_root() {
     assert_eq!(records.len(), 1, "{allowed:?}");
     assert_eq!(records[0]["source_url"], url.as_str());
 }
+
+/// music-sync's allocator (`src/heap.rs`) keeps no free lists: it starts over
+/// at the bottom of the heap once a call has freed everything. One instance
+/// serving 120 jobs of about 200 KiB each (24 MiB in all) within an 8 MiB
+/// memory limit works only if it does; a 3 MiB document makes the heap grow
+/// past what the initial memory holds.
+#[test]
+fn a_reused_music_sync_instance_starts_its_heap_over_and_a_large_document_grows_it() {
+    let server = TestServer::start();
+    let track = |id: u32, notes: usize| {
+        serde_json::json!({
+            "id": id,
+            "title": format!("Track {id}"),
+            "artist": "Someone",
+            "duration": 200,
+            "notes": "n".repeat(notes),
+        })
+        .to_string()
+    };
+    let mut lines = Vec::new();
+    for id in 5000..5120 {
+        server.add_track(&id.to_string(), track(id, 200 * 1024).as_bytes());
+        lines.push(server.url(&format!("/tracks/{id}")));
+    }
+    server.add_track("9999", track(9999, 3 << 20).as_bytes());
+    lines.push(server.url("/tracks/9999"));
+    let (_dir, input) = input_file(&lines);
+    let plugins = PluginDir::with(&["music-sync"]);
+    let run = run(jobhost()
+        .args(["run", "--concurrency", "1", "--max-memory", "8MiB"])
+        .args(["--reuse-instances", "music-sync=1000", "--input"])
+        .arg(&input)
+        .arg("--plugins")
+        .arg(plugins.path()));
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut ids: Vec<String> = run
+        .record_values()
+        .iter()
+        .map(|record| record["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ids.sort();
+    let mut want: Vec<String> = (5000..5120).map(|id: u32| id.to_string()).collect();
+    want.push("9999".to_owned());
+    assert_eq!(ids, want, "{run:?}");
+}

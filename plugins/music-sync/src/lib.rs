@@ -5,10 +5,14 @@
 //! the pure modules; it must stay deterministic (no clock, no randomness).
 //!
 //! Modules:
+//! - `heap`: the memory allocator of the WASI-free build.
 //! - `status`: which HTTP statuses proceed, retry or fail.
 //! - `track`: parsing, validation and normalisation of the document; the
 //!   rules that other-language ports must reproduce byte for byte.
 
+// Built without WASI (plugins/build.sh), the plugin brings its own allocator.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod heap;
 mod status;
 mod track;
 

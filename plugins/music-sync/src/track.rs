@@ -711,7 +711,7 @@ mod tests {
             // parse reads a raw value there (and refuses a number).
             format!(r#"{{{minimal},"x":{{"$serde_json::private::RawValue":5}}}}"#),
             format!(r#"{{"x":[{{"\u0024serde_json::private::RawValue":"1"}}],{minimal}}}"#),
-            format!(r#"{{"$serde_json::private::RawValue":"{{}}"}}"#),
+            r#"{"$serde_json::private::RawValue":"{}"}"#.to_string(),
             // Not first in its object: an ordinary key.
             format!(
                 r#"{{{minimal},"x":{{"a":1,"$serde_json::private::RawValue":5}},"e":{{}},"f":[]}}"#

@@ -1,12 +1,13 @@
 -- Acknowledge a batch of finished jobs (a group commit), each together with
--- its follow-ups and sink records. Each job is checked on its own: one whose
--- lease was lost is left alone and answered -1.
+-- its follow-ups, sink records and key-value writes. Each job is checked on
+-- its own: one whose lease was lost is left alone and answered -1.
 -- KEYS: 1 stream, 2 stats, 3 seen, 4 sink stream (unused when there are no records)
 -- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, 5 and 6 the
 --       smallest and the largest of the N entry ids, then per job:
---       entry id, plugin, task id, task URL, follow-up count F, F pairs
---       (URL, task JSON), record count R, R pairs (content type, data),
---       key-value write count W, W triples (see kv_writes in common.lua)
+--       entry id, plugin, follow-up count F, record count R, key-value
+--       write count W, F pairs (URL, task JSON), then if R > 0 the task id,
+--       the task URL and R pairs (content type, data), then W triples (see
+--       kv_write in common.lua)
 -- Returns 2N numbers, two per job: the follow-ups enqueued (or -1 where the
 -- lease was lost, and then none of its effects were applied), and how many
 -- of its key-value adds were left out (the value was not an integer).
@@ -16,17 +17,18 @@ local dedupe = ARGV[3] == '1'
 local jobs = tonumber(ARGV[4])
 local mine = owned_between(stream, group, ARGV[5], ARGV[6], consumer)
 local i = 7
-local results = {}
+-- Job j's two numbers at 2j-1 and 2j.
+local flat = {}
 local done_ids = {}
 local per_plugin = {}
 local enqueued = 0
+local writes = kv_batch()
 for j = 1, jobs do
-  local id, plugin, task_id, task_url = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local follow_ups = tonumber(ARGV[i + 4])
+  local id, plugin = ARGV[i], ARGV[i + 1]
+  local follow_ups, records, count = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
-  local ours = mine[id] == true
-  local accepted = 0
-  if ours then
+  if mine[id] then
+    local accepted = 0
     for _ = 1, follow_ups do
       local url, task = ARGV[i], ARGV[i + 1]
       if (not dedupe) or redis.call('SADD', seen, url) == 1 then
@@ -35,34 +37,31 @@ for j = 1, jobs do
       end
       i = i + 2
     end
-  else
-    i = i + 2 * follow_ups
-  end
-  local records = tonumber(ARGV[i]); i = i + 1
-  if ours then
-    for _ = 1, records do
-      redis.call('XADD', sink, '*', 'task_id', task_id, 'url', task_url, 'plugin', plugin,
-        'content_type', ARGV[i], 'record', ARGV[i + 1])
+    if records > 0 then
+      local task_id, task_url = ARGV[i], ARGV[i + 1]
       i = i + 2
+      for _ = 1, records do
+        redis.call('XADD', sink, '*', 'task_id', task_id, 'url', task_url, 'plugin', plugin,
+          'content_type', ARGV[i], 'record', ARGV[i + 1])
+        i = i + 2
+      end
     end
+    i = writes.take(j, i, count)
     done_ids[#done_ids + 1] = id
     per_plugin[plugin] = (per_plugin[plugin] or 0) + 1
     enqueued = enqueued + accepted
-    results[j] = accepted
+    flat[2 * j - 1] = accepted
   else
-    i = i + 2 * records
-    results[j] = -1
+    i = i + 2 * follow_ups
+    if records > 0 then
+      i = i + 2 + 2 * records
+    end
+    i = i + 3 * count
+    flat[2 * j - 1] = -1
   end
-  local skipped
-  i, skipped = kv_writes(i, ours)
-  results[jobs + j] = skipped
+  flat[2 * j] = 0
 end
--- Flatten: job j's two numbers at 2j-1 and 2j.
-local flat = {}
-for j = 1, jobs do
-  flat[2 * j - 1] = results[j]
-  flat[2 * j] = results[jobs + j]
-end
+writes.apply(flat)
 if #done_ids > 0 then
   redis.call('XACK', stream, group, unpack(done_ids))
   redis.call('XDEL', stream, unpack(done_ids))

@@ -71,6 +71,12 @@ pub fn kv_apply_script() -> Script {
 /// `common.lua` reads them: a count, then (op, key, value) triples.
 pub fn push_kv_writes(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
     invocation.arg(writes.len());
+    push_kv_triples(invocation, writes);
+}
+
+/// Add the (op, key, value) triples of `writes` to a script call, without
+/// their count (`ack.lua` takes the count in the job's header).
+pub fn push_kv_triples(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
     for write in writes {
         match write {
             KvWrite::Set { key, value } => invocation.arg("s").arg(kv_key(key)).arg(&value[..]),

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::admin::{backend, dead_json, is_no_group, is_outage};
 pub use self::admin::{RedisAdmin, RedisStats};
-use self::keys::{push_kv_writes, GROUP};
+use self::keys::{push_kv_triples, GROUP};
 use super::wire::WireTask;
 use super::{Completion, Queue, QueueError, QueueStats};
 use crate::kv::redis::skipped_warning;
@@ -669,17 +669,20 @@ impl RedisQueue {
                 invocation
                     .arg(&pending.delivery)
                     .arg(&pending.plugin)
-                    .arg(&pending.task_id)
-                    .arg(&pending.url)
-                    .arg(pending.follow_ups.len());
+                    .arg(pending.follow_ups.len())
+                    .arg(pending.records.len())
+                    .arg(pending.writes.len());
                 for (url, json) in &pending.follow_ups {
                     invocation.arg(url).arg(json);
                 }
-                invocation.arg(pending.records.len());
-                for record in &pending.records {
-                    invocation.arg(&record.content_type).arg(&record.data[..]);
+                // The task's id and URL go with its records only.
+                if !pending.records.is_empty() {
+                    invocation.arg(&pending.task_id).arg(&pending.url);
+                    for record in &pending.records {
+                        invocation.arg(&record.content_type).arg(&record.data[..]);
+                    }
                 }
-                push_kv_writes(&mut invocation, &pending.writes);
+                push_kv_triples(&mut invocation, &pending.writes);
             }
             self.eval("acknowledging jobs", &invocation).await
         };

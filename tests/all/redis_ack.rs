@@ -1,0 +1,224 @@
+//! The acknowledgement script's key-value writes, checked against the
+//! one-by-one reference: `ack.lua` applies a batch's writes with one MSET and
+//! one INCRBY per key where it can, and must leave exactly the store that
+//! applying each owned job's writes in order (`kv_apply.lua`) leaves, with
+//! the same count of left-out adds per job, on random batches. Two keys
+//! start one step from the ends of the 64-bit range, where the order of
+//! adds of both signs decides which overflow.
+
+use jobhost::queue::redis::keys::{kv_apply_script, Scripts, GROUP};
+use redis::Value;
+
+use crate::redis_util::RedisServer;
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// One write, as the scripts take it: (op, key, value).
+type Write = (&'static str, String, String);
+
+fn random_write(rng: &mut Rng) -> Write {
+    let key = format!("jobhost:kv:t:k{}", rng.next() % 5);
+    match rng.next() % 10 {
+        0..=3 => {
+            let value = rng
+                .pick(&["1", "-4", "text", "", "9223372036854775806", "00", " 3"])
+                .to_string();
+            ("s", key, value)
+        }
+        4 => ("d", key, String::new()),
+        _ => {
+            let delta = rng
+                .pick(&[
+                    "1",
+                    "2",
+                    "-1",
+                    "-2",
+                    "0",
+                    "-7",
+                    "40",
+                    "4611686018427387904",
+                    "-9223372036854775808",
+                    "1000000000000000",
+                ])
+                .to_string();
+            ("a", key, delta)
+        }
+    }
+}
+
+/// Every `jobhost:kv:t:*` key and its value, sorted.
+fn store(conn: &mut redis::Connection) -> Vec<(String, String)> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("jobhost:kv:t:*")
+        .query(conn)
+        .expect("KEYS");
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let value: String = redis::cmd("GET").arg(&key).query(conn).expect("GET");
+            (key, value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
+    let server = RedisServer::start(false);
+    let client = |db: u32| {
+        redis::Client::open(format!("redis://127.0.0.1:{}/{db}", server.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis")
+    };
+    // db 0: the batch through ack.lua; db 1: the reference, job by job.
+    let (mut batch, mut reference) = (client(0), client(1));
+    let scripts = Scripts::new();
+    let apply = kv_apply_script();
+    let stream = "jobhost:{t}:stream";
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(GROUP)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut batch)
+        .expect("XGROUP CREATE");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut merged_keys, mut lost_jobs, mut left_out) = (0, 0, 0);
+    for trial in 0..300 {
+        for conn in [&mut batch, &mut reference] {
+            let _: () = redis::cmd("DEL")
+                .arg(
+                    (0..5)
+                        .map(|k| format!("jobhost:kv:t:k{k}"))
+                        .collect::<Vec<_>>(),
+                )
+                .query(conn)
+                .expect("DEL");
+            let _: () = redis::cmd("MSET")
+                .arg(&[
+                    "jobhost:kv:t:k0",
+                    "text",
+                    "jobhost:kv:t:k1",
+                    "9223372036854775806",
+                    "jobhost:kv:t:k2",
+                    "-9223372036854775807",
+                ])
+                .query(conn)
+                .expect("MSET");
+        }
+        let jobs = 1 + (rng.next() % 8) as usize;
+        let writes: Vec<Vec<Write>> = (0..jobs)
+            .map(|_| {
+                (0..rng.next() % 6)
+                    .map(|_| random_write(&mut rng))
+                    .collect()
+            })
+            .collect();
+        // Deliver the jobs to `me`, then hand some over to `other` (their
+        // lease was lost): those must change nothing.
+        let mut ids = Vec::new();
+        for _ in 0..jobs {
+            let id: String = redis::cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("task")
+                .arg("{}")
+                .query(&mut batch)
+                .expect("XADD");
+            ids.push(id);
+        }
+        let _: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg("me")
+            .arg("COUNT")
+            .arg(jobs)
+            .arg("STREAMS")
+            .arg(stream)
+            .arg(">")
+            .query(&mut batch)
+            .expect("XREADGROUP");
+        let lost: Vec<bool> = (0..jobs).map(|_| rng.next() % 6 == 0).collect();
+        for (id, _) in ids.iter().zip(&lost).filter(|(_, lost)| **lost) {
+            let _: Value = redis::cmd("XCLAIM")
+                .arg(stream)
+                .arg(GROUP)
+                .arg("other")
+                .arg(0)
+                .arg(id)
+                .query(&mut batch)
+                .expect("XCLAIM");
+        }
+
+        let mut invocation = scripts.ack.prepare_invoke();
+        invocation
+            .key(stream)
+            .key("jobhost:{t}:stats")
+            .key("jobhost:{t}:seen")
+            .key("jobhost:unused")
+            .arg(GROUP)
+            .arg("me")
+            .arg("0")
+            .arg(jobs)
+            .arg(&ids[0])
+            .arg(&ids[jobs - 1]);
+        for (id, job) in ids.iter().zip(&writes) {
+            invocation.arg(id).arg("t").arg(0).arg(0).arg(job.len());
+            for (op, key, value) in job {
+                invocation.arg(*op).arg(key).arg(value);
+            }
+        }
+        let answers: Vec<i64> = invocation.invoke(&mut batch).expect("ack.lua");
+
+        let mut want = Vec::new();
+        for (job, lost) in writes.iter().zip(&lost) {
+            if *lost {
+                want.extend([-1, 0]);
+                lost_jobs += 1;
+                continue;
+            }
+            let mut call = apply.prepare_invoke();
+            call.arg(job.len());
+            for (op, key, value) in job {
+                call.arg(*op).arg(key).arg(value);
+            }
+            let skipped: i64 = call.invoke(&mut reference).expect("kv_apply.lua");
+            left_out += skipped;
+            want.extend([0, skipped]);
+        }
+        let context = format!("trial {trial}: writes {writes:?}, lost {lost:?}");
+        assert_eq!(answers, want, "{context}");
+        assert_eq!(store(&mut batch), store(&mut reference), "{context}");
+
+        // How often the batch took the merged paths at all (below).
+        let owned = writes.iter().zip(&lost).filter(|(_, lost)| !**lost);
+        let mut adds = std::collections::HashMap::<&str, usize>::new();
+        for (job, _) in owned {
+            for (op, key, _) in job {
+                if *op == "a" {
+                    *adds.entry(key).or_default() += 1;
+                }
+            }
+        }
+        merged_keys += adds.values().filter(|n| **n > 1).count();
+    }
+    // The random batches must reach every path: several adds to one key,
+    // lost leases, and adds that Redis refuses.
+    assert!(merged_keys > 100, "{merged_keys} keys with several adds");
+    assert!(lost_jobs > 50, "{lost_jobs} lost jobs");
+    assert!(left_out > 50, "{left_out} adds left out");
+}
