@@ -180,6 +180,8 @@ machine, since these machines drift by tens of percent within minutes).
 | music-sync builds only the 10 fields its rules read and checks every other field as strictly as a full parse, without building it | `plugins/music-sync/src/track.rs` | dispatch p50 55.7 → 49.4 µs on a loaded machine (−11%, interleaved runs); the C, JavaScript and Python ports still agree on all 404 edge cases |
 | A lean HTTP/1.1 client on hyper for plain `http://` fetches, its keep-alive connections pooled per thread (reqwest keeps `https://` and proxies; the fetcher follows redirects for both) | `fetch/http1.rs`, `fetch/mod.rs` | CPU per fetch from the bench's nginx (100,000 fetches, 32 at once, one thread): reqwest 18.8–20.1 µs, the lean client 14.4–15.2 µs. Item 3, 5 interleaved rounds: host CPU per job 65.6 → 60.6 µs (median), on top of the row below |
 | Each plugin memory's slot reserves the whole 4 GiB index space, so compiled code needs no bounds checks (what an instance may use is still `--max-memory`; with too little address space the engine falls back to bounds-checked slots) | `runtime/engine.rs` | music-sync dispatch p50 17.3–17.7 → 16.3–16.7 µs (3 interleaved pairs); item 3, 5 interleaved rounds: host CPU per job 73.7 → 65.6 µs (median); the no-op plugin is unchanged (bare loop: 96–99k/s with jobhost's engine, 96–98k/s with the best settings) |
+| music-sync built without WASI: `wasm32-unknown-unknown`, linked into a component by the `wasm-component-ld` that ships with Rust, with its own allocator (a bump allocator over the 2 MiB initial memory that starts over whenever nothing is live, so `--reuse-instances` does not creep). Its core module imports 3 functions instead of 22 and each job creates 6 core instances instead of 19 | `plugins/build.sh`, `plugins/music-sync/src/heap.rs` | item-3 shape (60,000 jobs, one host, 3 interleaved rounds, median host CPU per job): 83.6 µs (wasip2) → 80.4 µs (no WASI, Rust's dlmalloc in a 2 MiB initial memory) → 73.5 µs (no WASI, this allocator). With Rust's default allocator for that target the build is slower than wasip2 (dispatch p50 34–37 against 29–30 µs): dlmalloc grows the memory on its first allocation, and each growth costs an `mprotect` for the job and another at the slot's reset (`smp_call_function_many_cond`, TLB shootdowns, was 9–10% of a profile); this is why `../shared/TOOLCHAINS.md` saw such a build slower |
+| `ack.lua` takes five header arguments per job (the task's id and URL only with records) and applies a batch's kv writes with one `MSET` for keys only set and one `INCRBY` of the sum for keys only added to with one sign; every other key one by one, in order, so the store ends as if each write had been applied alone (a randomized test compares the two on 300 batches with lost leases and overflows) | `queue/redis/ack.lua`, `common.lua` | callgrind on redis-server, 300 batches of 15 music-sync-shaped jobs: 57.6k → 54.8k instructions per job in `EVALSHA`, 88.8k → 84.5k in the whole server; within the noise of the item-3 runs |
 
 Tried and dropped: `decommit_batch_size(32)` in the pooling allocator (no
 difference on 200,000 no-op jobs, within the noise); a first pass in
@@ -191,7 +193,15 @@ cross-language edge cases differed; the kept version above checks them all);
 clones each request, its redirect layer parses each URL again; the lean
 client above replaced them); boxing the fetch future so that a job's future shrinks from 4,040 to
 2,400 bytes (no-op jobs copy less of it around: no difference over four
-interleaved pairs of 200,000-job runs).
+interleaved pairs of 200,000-job runs); a tuned nginx fixture
+(`open_file_cache`, `sendfile off`: 17 → 12 µs of nginx CPU per request)
+was not adopted: it raises the wrk ceiling of item 5 by a third and so
+trades one target for another, and it changes the reference for every
+earlier run. Measured and left: of redis-server's 84.5k instructions per
+music-sync job, the batch's `XPENDING` lease check and its parse into Lua
+take 9.6k and `XDEL` 7.9k (it walks each entry's stream node from its
+start); trimming by `MINID` instead would keep acknowledged entries in the
+stream, which `ready = XLEN − pending` (docs/redis.md) rules out.
 """
 
 
