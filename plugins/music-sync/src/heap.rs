@@ -49,7 +49,8 @@ impl Bump {
 
     /// Make sure `end` is inside the linear memory, growing it if needed.
     fn reach(end: usize) -> bool {
-        let have = wasm32::memory_size(0) * PAGE;
+        // A full 4 GiB memory's size does not fit in a wasm32 usize.
+        let have = wasm32::memory_size(0).saturating_mul(PAGE);
         if end <= have {
             return true;
         }
@@ -64,7 +65,12 @@ unsafe impl GlobalAlloc for Bump {
             0 => Self::base(),
             top => top,
         };
-        let start = (top + layout.align() - 1) & !(layout.align() - 1);
+        let Some(start) = top
+            .checked_add(layout.align() - 1)
+            .map(|padded| padded & !(layout.align() - 1))
+        else {
+            return ptr::null_mut();
+        };
         let Some(end) = start.checked_add(layout.size()) else {
             return ptr::null_mut();
         };
