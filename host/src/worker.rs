@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::kv::{AnyKv, KvStore};
 use crate::politeness::{url_host, Politeness};
-use crate::queue::{Completion, Queue, QueueError};
+use crate::queue::{AckReceipt, Completion, Queue, QueueError};
 use crate::routing::Router;
 use crate::runtime::CallError;
 use crate::sink::{Sink, SinkError};
@@ -157,9 +157,13 @@ impl<Q: Queue> Workers<Q> {
 
     async fn work(&self) -> Result<(), QueueError> {
         let mut stop = self.stop.clone();
+        // The previous job's acknowledgement, while it is on the wire: the
+        // worker runs the next job meanwhile (pipelining), and waits for it
+        // before handing in another, or before it stops.
+        let mut outstanding: Option<AckReceipt> = None;
         loop {
             if *stop.borrow() {
-                return Ok(());
+                break;
             }
             // The queue first: a pop that is ready at once never polls (and
             // so never registers with) the stop channel, which is checked at
@@ -167,18 +171,27 @@ impl<Q: Queue> Workers<Q> {
             let next = tokio::select! {
                 biased;
                 next = self.queue.pop() => next?,
-                _ = stop.changed() => return Ok(()),
+                _ = stop.changed() => break,
             };
             let Some(task) = next else {
-                return Ok(());
+                break;
             };
-            self.process(task).await?;
+            if let Some(receipt) = self.process(task).await? {
+                if let Some(previous) = outstanding.replace(receipt) {
+                    previous.wait().await?;
+                }
+            }
         }
+        if let Some(last) = outstanding {
+            last.wait().await?;
+        }
+        Ok(())
     }
 
     /// One job, start to end. Only a queue failure is an error here; every
-    /// job failure ends in `retry` or `bury`.
-    pub async fn process(&self, task: Task) -> Result<(), QueueError> {
+    /// job failure ends in `retry` or `bury`. A success returns the receipt
+    /// of its acknowledgement, which may still be on its way.
+    pub async fn process(&self, task: Task) -> Result<Option<AckReceipt>, QueueError> {
         match self.execute(&task).await {
             Ok((plugin, handled, records_with_ack)) => {
                 let outcome = handled.outcome;
@@ -195,7 +208,7 @@ impl<Q: Queue> Workers<Q> {
                                 format!("applying the job's key-value writes failed: {error}"),
                                 None,
                             );
-                            return self.fail(task, failure).await;
+                            return self.fail(task, failure).await.map(|()| None);
                         }
                     }
                 }
@@ -211,11 +224,10 @@ impl<Q: Queue> Workers<Q> {
                     follow_ups,
                     writes,
                 };
-                self.queue.ack(task, completion).await?;
+                self.queue.ack(task, completion).await.map(Some)
             }
-            Err(failure) => self.fail(task, failure).await?,
+            Err(failure) => self.fail(task, failure).await.map(|()| None),
         }
-        Ok(())
     }
 
     async fn fail(&self, task: Task, failure: Failure) -> Result<(), QueueError> {

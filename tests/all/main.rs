@@ -13,6 +13,7 @@ mod failures;
 mod input;
 mod languages;
 mod music_sync;
+mod pipelining;
 mod plugins;
 mod politeness;
 mod redis_ack;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Completion, DeadLetter, Queue, QueueError, QueueStats};
+use super::{AckReceipt, Completion, DeadLetter, Queue, QueueError, QueueStats};
 use crate::task::{now_millis, Task};
 
 /// The feeder waits while this many tasks are ready...
@@ -240,7 +240,7 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn ack(&self, _task: Task, completion: Completion<'_>) -> Result<usize, QueueError> {
+    async fn ack(&self, _task: Task, completion: Completion<'_>) -> Result<AckReceipt, QueueError> {
         let (accepted, drained) = {
             let mut state = self.lock();
             let accepted = state.accept(completion.follow_ups);
@@ -253,7 +253,7 @@ impl Queue for MemoryQueue {
         if accepted > 0 || drained {
             self.changed.notify_waiters();
         }
-        Ok(accepted)
+        Ok(AckReceipt::done(accepted))
     }
 
     async fn retry(&self, task: Task, delay: Duration, _error: String) -> Result<(), QueueError> {
@@ -370,6 +370,9 @@ mod tests {
         )
         .await
         .expect("ack does not wait for room")
+        .unwrap()
+        .wait()
+        .await
         .unwrap();
         assert_eq!(accepted, INTAKE_HIGH);
     }
@@ -384,11 +387,12 @@ mod tests {
         let first = q.pop().await.unwrap().unwrap();
         assert_eq!((first.url.as_str(), first.attempt), ("https://a/1", 1));
         let second = q.pop().await.unwrap().unwrap();
-        q.ack(first, done(vec![task("https://a/3")])).await.unwrap();
-        q.ack(second, done(vec![])).await.unwrap();
+        let accepted = q.ack(first, done(vec![task("https://a/3")])).await.unwrap();
+        assert_eq!(accepted.wait().await.unwrap(), 1);
+        let _ = q.ack(second, done(vec![])).await.unwrap();
         let third = q.pop().await.unwrap().unwrap();
         assert_eq!(third.url, "https://a/3");
-        q.ack(third, done(vec![])).await.unwrap();
+        let _ = q.ack(third, done(vec![])).await.unwrap();
         assert!(q.pop().await.unwrap().is_none());
         assert_eq!(q.stats().done, 3);
     }

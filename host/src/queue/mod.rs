@@ -36,6 +36,48 @@ pub struct Completion<'a> {
     pub writes: Vec<KvWrite>,
 }
 
+/// An acknowledgement handed to the queue: done already, or on its way.
+///
+/// A backend that commits acknowledgements in batches over the network
+/// (Redis) answers [`Queue::ack`] as soon as the job is in the next batch,
+/// and the worker goes on to its next job while the batch is on the wire;
+/// it [`wait`](AckReceipt::wait)s for this receipt before it hands in the
+/// next one, so each worker has at most one acknowledgement outstanding and
+/// sees every failure. Until the receipt resolves, the job is still in
+/// flight: it stays leased, and a host that dies first has it redelivered.
+#[derive(Debug)]
+#[must_use = "an acknowledgement can still fail: wait for its receipt"]
+pub struct AckReceipt(Receipt);
+
+#[derive(Debug)]
+enum Receipt {
+    Done(usize),
+    Pending(tokio::sync::oneshot::Receiver<Result<usize, QueueError>>),
+}
+
+impl AckReceipt {
+    /// Acknowledged already, with `accepted` follow-ups.
+    pub fn done(accepted: usize) -> Self {
+        AckReceipt(Receipt::Done(accepted))
+    }
+
+    /// Acknowledged when `answer` says so.
+    pub fn pending(answer: tokio::sync::oneshot::Receiver<Result<usize, QueueError>>) -> Self {
+        AckReceipt(Receipt::Pending(answer))
+    }
+
+    /// How many follow-ups were accepted, once the acknowledgement is
+    /// committed; an error if it could not be.
+    pub async fn wait(self) -> Result<usize, QueueError> {
+        match self.0 {
+            Receipt::Done(accepted) => Ok(accepted),
+            Receipt::Pending(answer) => answer
+                .await
+                .map_err(|_| QueueError::Backend("the acknowledger stopped".into()))?,
+        }
+    }
+}
+
 /// A job that ended dead, kept with everything needed to judge and replay it.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
@@ -116,12 +158,13 @@ pub trait Queue: Send + Sync + 'static {
 
     /// The job succeeded: remove it and enqueue its follow-ups (and records,
     /// if the queue is the sink) in the same step, so that none can be lost
-    /// without the others. Returns how many follow-ups were accepted.
+    /// without the others. Returns a receipt that resolves to how many
+    /// follow-ups were accepted once the step is committed.
     fn ack(
         &self,
         task: Task,
         completion: Completion<'_>,
-    ) -> impl Future<Output = Result<usize, QueueError>> + Send;
+    ) -> impl Future<Output = Result<AckReceipt, QueueError>> + Send;
 
     /// Run the task again after `delay`.
     fn retry(

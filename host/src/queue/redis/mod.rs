@@ -30,7 +30,7 @@ use self::admin::{backend, dead_json, is_no_group, is_outage};
 pub use self::admin::{RedisAdmin, RedisStats};
 use self::keys::{push_kv_triples, GROUP};
 use super::wire::WireTask;
-use super::{Completion, Queue, QueueError, QueueStats};
+use super::{AckReceipt, Completion, Queue, QueueError, QueueStats};
 use crate::kv::redis::skipped_warning;
 use crate::kv::KvWrite;
 use crate::runtime::bindings::SinkRecord;
@@ -808,7 +808,7 @@ impl Queue for RedisQueue {
         Ok(self.rx.lock().await.recv().await)
     }
 
-    async fn ack(&self, task: Task, completion: Completion<'_>) -> Result<usize, QueueError> {
+    async fn ack(&self, task: Task, completion: Completion<'_>) -> Result<AckReceipt, QueueError> {
         let (reply, answer) = oneshot::channel();
         let follow_ups = completion
             .follow_ups
@@ -828,9 +828,11 @@ impl Queue for RedisQueue {
             writes: completion.writes,
             reply,
         };
-        let stopped = || QueueError::Backend("the acknowledger stopped".into());
-        self.acks.send(pending).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        // In the next batch; the worker goes on while it is on the wire.
+        self.acks
+            .send(pending)
+            .map_err(|_| QueueError::Backend("the acknowledger stopped".into()))?;
+        Ok(AckReceipt::pending(answer))
     }
 
     async fn retry(&self, task: Task, delay: Duration, error: String) -> Result<(), QueueError> {
