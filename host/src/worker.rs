@@ -224,7 +224,15 @@ impl<Q: Queue> Workers<Q> {
                     follow_ups,
                     writes,
                 };
-                self.queue.ack(task, completion).await.map(Some)
+                let receipt = self.queue.ack(task, completion).await;
+                // An idle host makes the next instance while it waits, so
+                // that the next job starts at once; after the hand-in, so
+                // that making it never delays the acknowledgement. Under
+                // load the next job is already here and makes its own.
+                if self.queue.is_idle() {
+                    plugin.prepare();
+                }
+                receipt.map(Some)
             }
             Err(failure) => self.fail(task, failure).await.map(|()| None),
         }

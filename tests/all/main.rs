@@ -7,6 +7,7 @@
 mod redis_util;
 mod util;
 
+mod ahead;
 mod cache;
 mod crawl;
 mod failures;

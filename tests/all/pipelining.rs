@@ -1,7 +1,8 @@
 //! Pipelined acknowledgements, through the public API: a worker runs its
 //! next job while its previous acknowledgement is on the wire, hands in no
 //! further one until that lands, does not stop before it lands, and stops
-//! on its failure.
+//! on its failure; and it makes the next plugin instance ahead only once
+//! the queue is idle.
 //!
 //! The queue here is the in-memory one behind a wrapper whose `ack` answers
 //! with a receipt the test resolves by hand, as a batch committed over the
@@ -66,6 +67,9 @@ impl Queue for HeldAcks {
     }
     fn close(&self) {
         self.inner.close()
+    }
+    fn is_idle(&self) -> bool {
+        self.inner.is_idle()
     }
     fn stats(&self) -> QueueStats {
         self.inner.stats()
@@ -168,10 +172,21 @@ async fn a_worker_runs_its_next_job_while_its_acknowledgement_is_on_the_wire() {
         "no third job before the first ack lands"
     );
     assert_eq!(queue.acks(), 2);
+    // A job is still waiting in the queue: no instance is made ahead.
+    let template = workers
+        .router
+        .registry()
+        .load()
+        .get("template")
+        .unwrap()
+        .clone();
+    assert!(!template.has_ready_instance());
 
     queue.answer(0, Ok(0));
     settle("the third job's acknowledgement", || queue.acks() == 3).await;
     assert_eq!(queue.pops.load(Ordering::SeqCst), 3);
+    // Now the queue is idle: the next instance is made ahead.
+    settle("an instance made ahead", || template.has_ready_instance()).await;
 
     // The queue is drained, but the worker does not stop while its
     // acknowledgements are outstanding.

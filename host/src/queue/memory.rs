@@ -256,6 +256,10 @@ impl Queue for MemoryQueue {
         Ok(AckReceipt::done(accepted))
     }
 
+    fn is_idle(&self) -> bool {
+        self.lock().ready.is_empty()
+    }
+
     async fn retry(&self, task: Task, delay: Duration, _error: String) -> Result<(), QueueError> {
         self.delay(task, delay, true);
         Ok(())

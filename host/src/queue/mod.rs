@@ -196,6 +196,13 @@ pub trait Queue: Send + Sync + 'static {
     /// Counts so far (of this process).
     fn stats(&self) -> QueueStats;
 
+    /// Whether no task is waiting in this process for a worker, so that
+    /// the next job has to come from the backend (workers use the wait to
+    /// make the next plugin instance ahead). The default: never.
+    fn is_idle(&self) -> bool {
+        false
+    }
+
     /// Stop fetching new tasks from the backend (first step of a graceful
     /// shutdown; running jobs go on).
     fn stop_intake(&self) {}

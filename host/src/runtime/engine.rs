@@ -45,6 +45,10 @@ impl Default for EngineLimits {
     }
 }
 
+/// Fresh instances made ahead of their job (`Plugin::prepare`), all plugins
+/// together; the pool has room for them beside the running and warm ones.
+pub const READY_INSTANCES: usize = 4;
+
 /// A reservation covering a 32-bit memory's whole index space: with it
 /// (and the default guard region after it) compiled plugins need no bounds
 /// check on their loads and stores, as the page protection traps instead.
@@ -76,7 +80,8 @@ fn engine_with_reservation(limits: &EngineLimits, reservation: u64) -> wasmtime:
     let instances = limits
         .max_instances
         .max(1)
-        .saturating_add(limits.warm_instances);
+        .saturating_add(limits.warm_instances)
+        .saturating_add(READY_INSTANCES as u32);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
         // A component holds several core instances (the main module plus

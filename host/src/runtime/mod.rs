@@ -19,7 +19,7 @@ pub mod limits;
 pub mod outbound;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use self::bindings::{PluginPre, Task as WitTask};
 use self::cache::{CompileCache, Source};
-use self::engine::{build_engine, EngineLimits, EpochTicker};
+use self::engine::{build_engine, EngineLimits, EpochTicker, READY_INSTANCES};
 use self::host_imports::HostState;
 use self::limits::{check_outcome, describe_trap, JobLimiter, OutputLimits};
 use crate::fetch::Fetched;
@@ -195,6 +195,9 @@ struct Shared {
     /// Idle warm instances, all plugins together, and their ceiling.
     idle_warm: AtomicUsize,
     warm_budget: usize,
+    /// Fresh instances made ahead of their job (ready or being made), all
+    /// plugins together; at most [`READY_INSTANCES`].
+    ready_count: AtomicUsize,
     cache: Option<CompileCache>,
     _ticker: EpochTicker,
 }
@@ -226,6 +229,10 @@ pub struct Plugin {
     /// Jobs per instance (the opt-in fast path; 0 or 1: fresh per job).
     reuse: u32,
     warm: std::sync::Mutex<Vec<Warm>>,
+    /// A fresh instance made ahead of the next job (see [`Plugin::prepare`]),
+    /// and whether one is being made.
+    ready: std::sync::Mutex<Option<Warm>>,
+    preparing: AtomicBool,
     /// Store data of finished jobs, recycled for the next ones (building
     /// and dropping it was 5% of a no-op job's CPU in a profile).
     spare: std::sync::Mutex<Vec<HostState>>,
@@ -309,6 +316,7 @@ impl Runtime {
                 slots: Semaphore::new(engine_limits.max_instances.max(1) as usize),
                 idle_warm: AtomicUsize::new(0),
                 warm_budget: engine_limits.warm_instances as usize,
+                ready_count: AtomicUsize::new(0),
                 cache,
                 _ticker: ticker,
             }),
@@ -402,6 +410,8 @@ impl Runtime {
             allowed_outbound,
             reuse: limits.reuse.get(&info_name_for_reuse).copied().unwrap_or(0),
             warm: std::sync::Mutex::new(Vec::new()),
+            ready: std::sync::Mutex::new(None),
+            preparing: AtomicBool::new(false),
             spare: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -616,13 +626,22 @@ impl Plugin {
         &self.path
     }
 
-    /// A warm instance for this job, reset, if reuse is on and one is idle.
+    /// A warm instance for this job, reset, if reuse is on and one is idle;
+    /// else the fresh instance made ahead, if there is one.
     fn take_warm(&self, task: &Task) -> Option<(Store<HostState>, bindings::Plugin, u32)> {
-        if self.reuse < 2 {
-            return None;
-        }
-        let warm = self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
-        self.shared.idle_warm.fetch_sub(1, Ordering::Relaxed);
+        let warm = if self.reuse < 2 {
+            let ready = self
+                .ready
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()?;
+            self.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
+            ready
+        } else {
+            let warm = self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            self.shared.idle_warm.fetch_sub(1, Ordering::Relaxed);
+            warm
+        };
         let Warm {
             mut store,
             instance,
@@ -640,14 +659,15 @@ impl Plugin {
         Some((store, instance, uses))
     }
 
-    /// A new store for `task`, around recycled store data if there is some.
-    fn fresh_store(&self, task: &Task) -> Store<HostState> {
+    /// A new store for the task `task_id`, around recycled store data if
+    /// there is some.
+    fn fresh_store(&self, task_id: &str) -> Store<HostState> {
         let shared = &self.shared;
         let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match spare {
             Some(mut state) => {
                 state.recycle(
-                    &task.id,
+                    task_id,
                     Instant::now() + self.timeout,
                     JobLimiter::new(self.memory as usize),
                 );
@@ -656,7 +676,7 @@ impl Plugin {
             None => make_store(
                 shared,
                 self.name.clone(),
-                task.id.clone(),
+                task_id.to_owned(),
                 self.memory,
                 self.timeout,
                 self.allowed_outbound.clone(),
@@ -691,6 +711,69 @@ impl Plugin {
                 instance,
                 uses,
             });
+    }
+
+    /// Make a fresh instance for this plugin's next job now, in the
+    /// background on the caller's runtime, unless one is ready or being
+    /// made, or [`READY_INSTANCES`] are (all plugins together). The worker
+    /// calls it once a job is handed to the acknowledger, so an idle host
+    /// has the instance ready when the next job arrives, and the job starts
+    /// without paying for instantiation (its latency). Under load the next
+    /// job takes it at once: one instantiation per job either way. Each
+    /// instance still serves one job; with `--reuse-instances` this does
+    /// nothing.
+    pub fn prepare(self: &Arc<Self>) {
+        if self.reuse >= 2 || self.preparing.swap(true, Ordering::Acquire) {
+            return;
+        }
+        let shared = &self.shared;
+        let have_one = self
+            .ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if have_one || shared.ready_count.fetch_add(1, Ordering::Relaxed) >= READY_INSTANCES {
+            if !have_one {
+                shared.ready_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.preparing.store(false, Ordering::Release);
+            return;
+        }
+        let plugin = self.clone();
+        tokio::spawn(async move {
+            let mut store = plugin.fresh_store("");
+            match plugin.pre.instantiate_async(&mut store).await {
+                Ok(instance) => {
+                    let old = plugin
+                        .ready
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .replace(Warm {
+                            store,
+                            instance,
+                            uses: 0,
+                        });
+                    if old.is_some() {
+                        plugin.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                Err(error) => {
+                    // The job that comes next instantiates its own and
+                    // reports the error if it persists.
+                    tracing::debug!(plugin = %plugin.name, "making an instance ahead failed: {error:#}");
+                    plugin.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            plugin.preparing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Whether a fresh instance made ahead is waiting for the next job.
+    pub fn has_ready_instance(&self) -> bool {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// Jobs one instance serves before it is replaced (below 2: a fresh
@@ -728,7 +811,7 @@ impl Plugin {
         let (mut store, instance, uses) = match self.take_warm(task) {
             Some(warm) => warm,
             None => {
-                let mut store = self.fresh_store(task);
+                let mut store = self.fresh_store(&task.id);
                 let instance = self
                     .pre
                     .instantiate_async(&mut store)

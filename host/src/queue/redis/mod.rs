@@ -835,6 +835,12 @@ impl Queue for RedisQueue {
         Ok(AckReceipt::pending(answer))
     }
 
+    fn is_idle(&self) -> bool {
+        // The local buffer of entries read ahead; a worker waiting on it
+        // holds the lock, and then nothing is buffered either.
+        self.rx.try_lock().map_or(true, |rx| rx.is_empty())
+    }
+
     async fn retry(&self, task: Task, delay: Duration, error: String) -> Result<(), QueueError> {
         let wire = WireTask::from_task(&task, task.attempt, Some(error));
         if self.reschedule(&task, delay, &wire, true).await? {
