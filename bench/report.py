@@ -149,8 +149,12 @@ time from spawning the processes to the last completion.
    wall clock, and its record carries it. The driver (one Python thread, a
    `select` loop) enqueues one inline task every millisecond by calling
    jobhost's own `enqueue.lua` (the script `jobhost enqueue` uses; XADD +
-   HINCRBY), reading the wall clock just before the call. Latency = the
-   plugin's clock − the driver's (one machine, one `CLOCK_REALTIME`). The same
+   HINCRBY), reading the wall clock just before the call, once the task's
+   JSON is built (runs before session 8 read it before building the JSON,
+   which in Python takes about 20 µs; the details give that figure too).
+   Latency = the plugin's clock − the driver's (one machine, one
+   `CLOCK_REALTIME`). It includes the Python client's own work in the call
+   (redis-py packs and sends the command). The same
    run also gives the time to the record line read back from the pipe, an
    upper bound that adds the call, the sink write and flush, the pipe and the
    driver's own wake-up (shown in the details). Half a second of warm-up is
@@ -182,6 +186,9 @@ machine, since these machines drift by tens of percent within minutes).
 | Each plugin memory's slot reserves the whole 4 GiB index space, so compiled code needs no bounds checks (what an instance may use is still `--max-memory`; with too little address space the engine falls back to bounds-checked slots) | `runtime/engine.rs` | music-sync dispatch p50 17.3–17.7 → 16.3–16.7 µs (3 interleaved pairs); item 3, 5 interleaved rounds: host CPU per job 73.7 → 65.6 µs (median); the no-op plugin is unchanged (bare loop: 96–99k/s with jobhost's engine, 96–98k/s with the best settings) |
 | music-sync built without WASI: `wasm32-unknown-unknown`, linked into a component by the `wasm-component-ld` that ships with Rust, with its own allocator (a bump allocator over the 2 MiB initial memory that starts over whenever nothing is live, so `--reuse-instances` does not creep). Its core module imports 3 functions instead of 22 and each job creates 6 core instances instead of 19 | `plugins/build.sh`, `plugins/music-sync/src/heap.rs` | item-3 shape (60,000 jobs, one host, 3 interleaved rounds, median host CPU per job): 83.6 µs (wasip2) → 80.4 µs (no WASI, Rust's dlmalloc in a 2 MiB initial memory) → 73.5 µs (no WASI, this allocator). With Rust's default allocator for that target the build is slower than wasip2 (dispatch p50 34–37 against 29–30 µs): dlmalloc grows the memory on its first allocation, and each growth costs an `mprotect` for the job and another at the slot's reset (`smp_call_function_many_cond`, TLB shootdowns, was 9–10% of a profile); likely also why `../shared/TOOLCHAINS.md` found such a build slower |
 | `ack.lua` takes five header arguments per job (the task's id and URL only with records) and applies a batch's kv writes with one `MSET` for keys only set and one `INCRBY` of the sum for keys only added to with one sign; every other key one by one, in order, so the store ends as if each write had been applied alone (a randomized test compares the two on 300 batches with lost leases and overflows) | `queue/redis/ack.lua`, `common.lua` | callgrind on redis-server, 300 batches of 15 music-sync-shaped jobs: 57.6k → 54.8k instructions per job in `EVALSHA`, 88.8k → 84.5k in the whole server; within the noise of the item-3 runs |
+| Pipelined acknowledgements: a worker takes its next job while its previous job's acknowledgement is on the wire, and waits for that answer before handing in another or stopping (one outstanding per worker; a failed one still stops the host) | `worker.rs`, `queue/mod.rs` (`AckReceipt`) | no-op jobs via Redis, one host, `--concurrency 64`, 3 interleaved rounds: 51.1/51.6/52.7k → 60.4/61.8/59.7k jobs/s; music-sync via Redis, 2 hosts: 26.0/26.0k → 27.7/27.8k, 1 host: 21.2/25.0/24.9k → 24.9/26.6/25.8k |
+| Two entries read ahead per worker on Redis (was one): with acknowledgements pipelined, workers waited for reads; reads and acknowledgement batches now average about 30 jobs instead of 16 | `cli.rs`, `run.rs` | no-op jobs via Redis, one host, 3 interleaved rounds: 59.7/59.7/59.1k → 67.5/68.4/68.2k jobs/s (Redis CPU 7.1–7.2 → 5.8–6.0 µs per job); music-sync via Redis, 2 hosts, 3 rounds: 24.8/25.0/23.3k → 25.9/25.8/24.5k |
+| An idle host makes the next instance of the plugin it just ran ahead of the next job (once a job is handed to the acknowledger and no task waits in the process; at most one per plugin, four in all); each instance still serves one job, and under load nothing is made ahead | `runtime/mod.rs` (`Plugin::prepare`), `worker.rs` | item-9 shape (chaos via Redis at 1,000/s), the host's own part from the `XREADGROUP` reply to the plugin's start, 2 interleaved pairs: p50 48.8/52.0 → 23.0/27.4 µs, p99 113/89 → 42/74 µs; under load unchanged (in-memory no-op 200k jobs 1.33/1.40/1.32 s against 1.32/1.48/1.31 s) |
 
 Tried and dropped: `decommit_batch_size(32)` in the pooling allocator (no
 difference on 200,000 no-op jobs, within the noise); a first pass in
@@ -364,6 +371,10 @@ def main():
                        f"p90 {num(lat['p90_us'])} µs, p99 {num(lat['p99_us'])} µs, "
                        f"p99.9 {num(lat['p999_us'])} µs, max {num(lat['max_us'])} µs, to the "
                        f"plugin's start.\n")
+        built = lat.get("from_build")
+        if built:
+            details.append(f"From before the driver built the task's JSON (as runs before session 8 "
+                           f"measured): p50 {num(built['p50_us'])} µs, p99 {num(built['p99_us'])} µs.\n")
         out = lat.get("to_output")
         if out:
             details.append(f"To the record line read back from jobhost's output (the upper bound "

@@ -207,9 +207,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let pool = shard_pool(&config)?;
             let mut queues = Vec::new();
             for (handle, &share) in pool.handles().iter().zip(pool.shares()) {
-                // Each reads ahead only for its own workers.
+                // Each reads ahead only for its own workers (two entries
+                // each at most, as for the whole host).
                 let options = RedisOptions {
-                    prefetch: options.prefetch.min(share),
+                    prefetch: options.prefetch.min(share.saturating_mul(2)),
                     ..options.clone()
                 };
                 let started = handle.spawn(RedisQueue::start(options)).await;

@@ -54,7 +54,7 @@ pub struct RedisOptions {
     pub seed_list: Option<String>,
     /// Stop once the queue is empty everywhere (batch runs and tests).
     pub until_empty: bool,
-    /// Tasks fetched ahead of the workers (the concurrency).
+    /// Entries read ahead of the workers (two per worker from the CLI).
     pub prefetch: usize,
     /// Redis stream that receives the records, if the sink is Redis.
     pub sink_stream: Option<String>,
