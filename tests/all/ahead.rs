@@ -1,6 +1,7 @@
 //! Instances made ahead of their job (`Plugin::prepare`), through the public
 //! API: the next job takes the instance made ahead, each instance still
-//! serves one job, at most one waits per plugin, and none is made when
+//! serves one job, at most one waits per plugin and four in all (a plugin
+//! dropped by a reload gives its place back), and none is made when
 //! instances are reused.
 
 use std::sync::Arc;
@@ -95,4 +96,42 @@ async fn no_instance_is_made_ahead_when_instances_are_reused() {
         2,
         "the warm instance serves the next job"
     );
+}
+
+#[tokio::test]
+async fn at_most_four_instances_wait_in_all_and_a_dropped_plugin_gives_its_place_back() {
+    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        &EngineLimits::default(),
+        CallLimits::default(),
+        kv,
+        Some(cache.path()),
+    )
+    .expect("engine");
+    let mut plugins = Vec::new();
+    for _ in 0..5 {
+        plugins.push(Arc::new(
+            runtime
+                .load_file(&plugin_file("chaos"))
+                .await
+                .expect("chaos loads"),
+        ));
+    }
+    for plugin in &plugins[..4] {
+        plugin.prepare();
+        until_ready(plugin).await;
+    }
+    let fifth = plugins.pop().unwrap();
+    fifth.prepare();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !fifth.has_ready_instance(),
+        "a fifth instance was made ahead"
+    );
+    // A plugin that goes (hot reload) frees its place.
+    drop(plugins.pop());
+    fifth.prepare();
+    until_ready(&fifth).await;
+    assert_eq!(calls_seen(&fifth, "f1").await, 1);
 }

@@ -248,6 +248,17 @@ struct Warm {
     uses: u32,
 }
 
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        // A plugin replaced or removed (hot reload) gives its instance made
+        // ahead back to the engine-wide count; the store frees its slot.
+        let ready = self.ready.get_mut().unwrap_or_else(|p| p.into_inner());
+        if ready.take().is_some() {
+            self.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
