@@ -158,7 +158,9 @@ time from spawning the processes to the last completion.
    run also gives the time to the record line read back from the pipe, an
    upper bound that adds the call, the sink write and flush, the pipe and the
    driver's own wake-up (shown in the details). Half a second of warm-up is
-   discarded.
+   discarded. At this rate the host is idle between jobs, so each job finds
+   the instance made ahead for it (see the optimisations): instantiation is
+   off the measured path, and the plugin's call is on it.
 """
 
 
@@ -204,7 +206,17 @@ interleaved pairs of 200,000-job runs); a tuned nginx fixture
 (`open_file_cache`, `sendfile off`: 17 → 12 µs of nginx CPU per request)
 was not adopted: it raises the wrk ceiling of item 5 by a third and so
 trades one target for another, and it changes the reference for every
-earlier run. Measured and left: of redis-server's 84.5k instructions per
+earlier run; driving each hyper connection inside the worker's own task
+(polling the connection future beside the request and the body, instead of
+on a task of its own) cost more, not less: item-3 shape, 2 hosts, 3
+interleaved rounds, host CPU per job 42.5/42.9/42.4 → 43.6/47.8/45.9 µs;
+reading the Redis stream only once half the read-ahead buffer is free (one
+read per 16 jobs before and after: the reads were already that large);
+up to two outstanding acknowledgements per worker instead of one (no-op via
+Redis 52.7/55.9/54.2k against 55.1/53.4/51.2k jobs/s); a smaller music-sync
+memory (a 128 or 64 KiB stack, 512 or 256 KiB initial memory, so that
+`pagemap_scan` walks fewer pages): dispatch p50 13.6–13.7 against
+13.1–13.8 µs, no difference. Measured and left: of redis-server's 84.5k instructions per
 music-sync job, the batch's `XPENDING` lease check and its parse into Lua
 take 9.6k and `XDEL` 7.9k (it walks each entry's stream node from its
 start); trimming by `MINID` instead would keep acknowledged entries in the
