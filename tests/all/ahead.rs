@@ -135,3 +135,20 @@ async fn at_most_four_instances_wait_in_all_and_a_dropped_plugin_gives_its_place
     until_ready(&fifth).await;
     assert_eq!(calls_seen(&fifth, "f1").await, 1);
 }
+
+#[test]
+fn outside_a_tokio_runtime_prepare_does_nothing() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugin = runtime.block_on(chaos(CallLimits::default()));
+    // No runtime here to make it on: no panic, and nothing made.
+    plugin.prepare();
+    assert!(!plugin.has_ready_instance());
+    // On a runtime, the same plugin makes one.
+    runtime.block_on(async {
+        plugin.prepare();
+        until_ready(&plugin).await;
+    });
+}

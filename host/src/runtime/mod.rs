@@ -732,8 +732,11 @@ impl Plugin {
     /// without paying for instantiation (its latency). Under load the next
     /// job takes it at once: one instantiation per job either way. Each
     /// instance still serves one job; with `--reuse-instances` this does
-    /// nothing.
+    /// nothing, and so it does outside a tokio runtime.
     pub fn prepare(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if self.reuse >= 2 || self.preparing.swap(true, Ordering::Acquire) {
             return;
         }
@@ -751,7 +754,7 @@ impl Plugin {
             return;
         }
         let plugin = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut store = plugin.fresh_store("");
             match plugin.pre.instantiate_async(&mut store).await {
                 Ok(instance) => {
