@@ -498,7 +498,7 @@ impl RunArgs {
                 // Two entries read ahead per worker: with acknowledgements
                 // pipelined, one buffered entry per worker left the workers
                 // waiting for reads (no-op jobs via Redis, one host: about
-                // 56k against 62k jobs/s; see BENCHMARKS.md).
+                // 59k against 68k jobs/s; see BENCHMARKS.md).
                 prefetch: self.concurrency.saturating_mul(2),
                 sink_stream: None,
                 ack_batch: self.ack_batch,
