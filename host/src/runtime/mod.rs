@@ -741,15 +741,13 @@ impl Plugin {
             return;
         }
         let shared = &self.shared;
-        let have_one = self
-            .ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some();
-        if have_one || shared.ready_count.fetch_add(1, Ordering::Relaxed) >= READY_INSTANCES {
-            if !have_one {
-                shared.ready_count.fetch_sub(1, Ordering::Relaxed);
-            }
+        if self.has_ready_instance() {
+            self.preparing.store(false, Ordering::Release);
+            return;
+        }
+        // Take one of the engine-wide places, if one is free.
+        if shared.ready_count.fetch_add(1, Ordering::Relaxed) >= READY_INSTANCES {
+            shared.ready_count.fetch_sub(1, Ordering::Relaxed);
             self.preparing.store(false, Ordering::Release);
             return;
         }
