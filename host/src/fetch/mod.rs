@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::http1::{Exchange, Http1Client, Http1Error};
-use self::policy::{Denied, PolicyResolver, Unresolved, UrlPolicy};
+use std::borrow::Cow;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
-use http_body_util::BodyExt as _;
+use self::http1::{BodyError, Exchange, Http1Client, Http1Error};
+use self::policy::{Denied, PolicyResolver, Unresolved, UrlPolicy};
 
 /// Fetcher settings.
 #[derive(Debug, Clone)]
@@ -293,10 +292,8 @@ impl Fetcher {
             let response = self.exchange(url, &current).await?;
             let next = match response.status() {
                 301 | 302 | 303 | 307 | 308 => response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|location| location.to_str().ok())
-                    .and_then(|location| current.join(location).ok()),
+                    .header("location")
+                    .and_then(|location| current.join(&location).ok()),
                 _ => None,
             };
             let Some(next) = next else {
@@ -363,13 +360,11 @@ impl Fetcher {
     /// (read up to the limit). The caller fills in the final URL.
     async fn read(&self, url: &str, mut response: Response<'_>) -> Result<Fetched, FetchError> {
         let status = response.status();
-        let headers = response.headers();
         // 429 joins the 5xx: "come back later" is the host's business, not
         // the plugin's.
         if status >= 500 || status == 429 {
-            let retry_after = headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
+            let retry_after = response
+                .header("retry-after")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             // Its body (an error page, usually small) is read so that the
@@ -382,9 +377,8 @@ impl Fetcher {
             });
         }
         let limit = self.config.max_body;
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
+        let declared = response
+            .header("content-length")
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit) {
             return Err(FetchError::TooLarge {
@@ -392,37 +386,18 @@ impl Fetcher {
                 limit,
             });
         }
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let headers = headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        // Read chunk by chunk so that a body without (or lying about) its
-        // length is cut off at the limit instead of filling memory.
-        let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit) as usize);
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| FetchError::Network {
+        let content_type = response.header("content-type").map(Cow::into_owned);
+        let headers = response.take_headers();
+        let body = response.body(limit).await.map_err(|error| match error {
+            BodyError::TooLarge(limit) => FetchError::TooLarge {
                 url: url.to_owned(),
-                message: format!("reading the body: {error}"),
-            })?
-        {
-            if body.len() as u64 + chunk.len() as u64 > limit {
-                return Err(FetchError::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+                limit,
+            },
+            BodyError::Failed(error) => FetchError::Network {
+                url: url.to_owned(),
+                message: format!("reading the body: {}", error_chain(&error)),
+            },
+        })?;
         response.finish();
         Ok(Fetched {
             status,
@@ -559,36 +534,62 @@ enum Response<'u> {
 impl Response<'_> {
     fn status(&self) -> u16 {
         match self {
-            Response::Http1(exchange) => exchange.response.status().as_u16(),
+            Response::Http1(exchange) => exchange.status,
             Response::Reqwest(response) => response.status().as_u16(),
         }
     }
 
-    fn headers(&self) -> &http::HeaderMap {
+    /// The first value of header `name` (lower case).
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         match self {
-            Response::Http1(exchange) => exchange.response.headers(),
-            Response::Reqwest(response) => response.headers(),
+            Response::Http1(exchange) => exchange.header(name).map(Cow::Borrowed),
+            Response::Reqwest(response) => response
+                .headers()
+                .get(name)
+                .map(|value| String::from_utf8_lossy(value.as_bytes())),
         }
     }
 
-    /// The next piece of the body; `None` at its end.
-    async fn chunk(
-        &mut self,
-    ) -> Result<Option<bytes::Bytes>, Box<dyn std::error::Error + Send + Sync>> {
+    /// Every header field, names in lower case (the HTTP/1.1 client's in
+    /// the order received), leaving none behind.
+    fn take_headers(&mut self) -> Vec<(String, String)> {
         match self {
-            Response::Http1(exchange) => loop {
-                match exchange.response.body_mut().frame().await {
-                    None => return Ok(None),
-                    Some(Err(error)) => return Err(Box::new(error)),
-                    // Trailers carry no body.
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Ok(Some(data));
-                        }
+            Response::Http1(exchange) => std::mem::take(&mut exchange.headers),
+            Response::Reqwest(response) => response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The whole body, cut off with [`BodyError::TooLarge`] at `limit`
+    /// bytes, whether or not (or truly) its length was declared.
+    async fn body(&mut self, limit: u64) -> Result<Vec<u8>, BodyError> {
+        match self {
+            Response::Http1(exchange) => exchange.read_body(limit).await,
+            Response::Reqwest(response) => {
+                let declared = response.content_length().unwrap_or(8 * 1024);
+                let mut body = Vec::with_capacity(declared.min(limit) as usize);
+                // Chunk by chunk, so that a long body stops at the limit
+                // instead of filling memory.
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|error| BodyError::Failed(Http1Error::Protocol(error_chain(&error))))?
+                {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err(BodyError::TooLarge(limit));
                     }
+                    body.extend_from_slice(&chunk);
                 }
-            },
-            Response::Reqwest(response) => Ok(response.chunk().await?),
+                Ok(body)
+            }
         }
     }
 
@@ -597,19 +598,8 @@ impl Response<'_> {
     /// Gives up after [`DRAIN_TIME`]: a body that trickles in is not worth
     /// the fetch's deadline.
     async fn drain(mut self, limit: usize) {
-        let drained = tokio::time::timeout(DRAIN_TIME, async {
-            let mut read = 0;
-            while read <= limit {
-                match self.chunk().await {
-                    Ok(Some(chunk)) => read += chunk.len(),
-                    Ok(None) => return true,
-                    Err(_) => return false,
-                }
-            }
-            false
-        })
-        .await;
-        if drained == Ok(true) {
+        let drained = tokio::time::timeout(DRAIN_TIME, self.body(limit as u64)).await;
+        if matches!(drained, Ok(Ok(_))) {
             self.finish();
         }
     }
@@ -691,7 +681,16 @@ mod tests {
                                 buffer.drain(..end + 4);
                                 let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
                                 let response = answer(&path, &head);
-                                socket.write_all(response.as_bytes()).await.unwrap();
+                                // A NUL splits the answer into writes 20 ms
+                                // apart, so the client reads it in pieces.
+                                for (i, part) in response.split('\0').enumerate() {
+                                    if i > 0 {
+                                        tokio::time::sleep(Duration::from_millis(20)).await;
+                                    }
+                                    if socket.write_all(part.as_bytes()).await.is_err() {
+                                        return;
+                                    }
+                                }
                                 served += 1;
                                 if served >= close_after || response.contains("Connection: close") {
                                     return;
@@ -729,6 +728,18 @@ mod tests {
             "/busy" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy".into(),
             "/close" => "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".into(),
             "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".into(),
+            // The same chunked body in pieces, with an extension and a
+            // trailer, after an interim 100 Continue.
+            "/pieces" => "HTTP/1.1 100 Continue\r\n\r\n\0HTTP/1.1 200 OK\r\nTrans\0fer-Encoding: chunked\r\nX-Kind: pieces\r\n\r\n3;ext=1\r\nab\0c\r\n2\r\n\0de\r\n0\r\nX-Trailer: t\r\n\0\r\n".into(),
+            // A length, the body split across writes.
+            "/split" => "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234\x0056789".into(),
+            // No length: the body lasts until the server closes.
+            "/until-close" => "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of \0this".into(),
+            "/no-content" => "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n".into(),
+            // Promises 10 bytes, sends 3, closes.
+            "/short" => "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc".into(),
+            "/garbage" => "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".into(),
+            "/lengths" => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc".into(),
             other => ok(&format!("{{\"path\":\"{other}\"}}")),
         }
     }
@@ -829,6 +840,72 @@ mod tests {
             1,
             "the error page was read, the connection kept"
         );
+    }
+
+    #[tokio::test]
+    async fn the_lean_client_reads_every_framing_in_pieces() {
+        let server = RawServer::start(answers, usize::MAX).await;
+        let fetcher = lean(true);
+        let got = fetcher
+            .fetch(&format!("{}/pieces", server.base))
+            .await
+            .unwrap();
+        assert_eq!(got.status, 200, "the 100 Continue is skipped");
+        assert_eq!(got.body, b"abcde");
+        assert!(got.headers.contains(&("x-kind".into(), "pieces".into())));
+        let got = fetcher
+            .fetch(&format!("{}/split", server.base))
+            .await
+            .unwrap();
+        assert_eq!(got.body, b"0123456789");
+        let got = fetcher
+            .fetch(&format!("{}/no-content", server.base))
+            .await
+            .unwrap();
+        assert_eq!((got.status, got.body.len()), (204, 0));
+        assert_eq!(
+            server.connections(),
+            1,
+            "each of those left the connection ready for the next"
+        );
+        // A body without a length ends when the server closes: that
+        // connection is not kept.
+        let server = RawServer::start(answers, 1).await;
+        let got = fetcher
+            .fetch(&format!("{}/until-close", server.base))
+            .await
+            .unwrap();
+        assert_eq!(got.body, b"all of this");
+        fetcher
+            .fetch(&format!("{}/split", server.base))
+            .await
+            .unwrap();
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn broken_answers_are_transient_network_errors_that_say_why() {
+        let server = RawServer::start(answers, usize::MAX).await;
+        let fetcher = lean(true);
+        for (path, says) in [
+            ("/short", "closed after 3 of the 10 bytes"),
+            ("/garbage", "invalid HTTP response"),
+            ("/lengths", "content-length fields that disagree"),
+        ] {
+            let error = fetcher
+                .fetch(&format!("{}{path}", server.base))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, FetchError::Network { .. }),
+                "{path}: {error}"
+            );
+            assert!(error.is_transient());
+            assert!(error.to_string().contains(says), "{path}: {error}");
+        }
+        // None of those connections went back to the pool.
+        fetcher.fetch(&format!("{}/a", server.base)).await.unwrap();
+        assert_eq!(server.connections(), 4);
     }
 
     #[tokio::test]
