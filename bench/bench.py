@@ -61,7 +61,7 @@ DOC_BASE = 100_000  # first document id
 def scale(quick):
     """Work per item: the full suite, or --quick (about 10x smaller)."""
     full = dict(
-        dispatch_iters=20_000, dispatch_iters_slow=3_000, dispatch_warmup=1_000,
+        dispatch_iters=20_000, dispatch_iters_slow=3_000, dispatch_warmup=1_000, dispatch_pairs=3,
         bare_iters=100_000, memory_jobs=200_000, memory_runs=5,
         music_jobs=100_000, seed_jobs=30_000, sweep_jobs=10_000,
         sweep=[1, 4, 16, 64, 256], wrk_seconds=10, rss_jobs=3_000,
@@ -70,7 +70,7 @@ def scale(quick):
     if not quick:
         return full
     return dict(
-        dispatch_iters=2_000, dispatch_iters_slow=300, dispatch_warmup=200,
+        dispatch_iters=2_000, dispatch_iters_slow=300, dispatch_warmup=200, dispatch_pairs=1,
         bare_iters=10_000, memory_jobs=20_000, memory_runs=1,
         music_jobs=3_000, seed_jobs=3_000, sweep_jobs=1_000,
         sweep=[1, 4, 16, 64, 256], wrk_seconds=3, rss_jobs=1_000,
@@ -495,6 +495,27 @@ class Suite:
             iters = s["dispatch_iters"] if note in ("rust", "c") else s["dispatch_iters_slow"]
             runs.append((name, path, ["--body", body, "--content-type", "application/json",
                                       "--url", url], iters))
+        # `template` against the bare loop (1 thread, as many iterations),
+        # in three alternating pairs: the target's ratio is the median of
+        # the pairs' ratios, so that a moment of a slower machine moves both
+        # sides of one ratio instead of one side of the only one.
+        name, path, extra, iters = runs.pop(0)
+        pairs = []
+        for _ in range(s["dispatch_pairs"]):
+            p, _ = run([BENCHBIN, "bare", "--plugin", path, "--threads", "1",
+                        "--iters", str(iters)])
+            bare = json.loads(p.stdout)["latency"]["p50_us"]
+            p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters", str(iters),
+                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra])
+            got = json.loads(p.stdout)
+            pairs.append((got["latency"]["p50_us"] / bare, bare, got))
+            log(f"  {name}: p50 {got['latency']['p50_us']:.1f} µs, bare loop just before "
+                f"{bare:.1f} µs, ratio {pairs[-1][0]:.2f}")
+        pairs.sort(key=lambda x: x[0])
+        ratio, bare, got = pairs[len(pairs) // 2]
+        out[name] = dict(got, pairs=[dict(ratio=r, bare_p50_us=b, p50_us=g["latency"]["p50_us"])
+                                     for r, b, g in pairs],
+                         ratio_median=ratio, bare_p50_us=bare)
         for name, path, extra, iters in runs:
             if not os.path.isfile(path):
                 out[name] = {"skipped": f"{os.path.relpath(path, ROOT)} does not exist (not "
