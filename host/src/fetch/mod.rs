@@ -389,13 +389,13 @@ impl Fetcher {
         let content_type = response.header("content-type").map(Cow::into_owned);
         let headers = response.take_headers();
         let body = response.body(limit).await.map_err(|error| match error {
-            BodyError::TooLarge(limit) => FetchError::TooLarge {
+            BodyFailure::TooLarge => FetchError::TooLarge {
                 url: url.to_owned(),
                 limit,
             },
-            BodyError::Failed(error) => FetchError::Network {
+            BodyFailure::Read(message) => FetchError::Network {
                 url: url.to_owned(),
-                message: format!("reading the body: {}", error_chain(&error)),
+                message: format!("reading the body: {message}"),
             },
         })?;
         response.finish();
@@ -525,6 +525,14 @@ const REDIRECT_BODY_LIMIT: usize = 64 * 1024;
 /// The longest a redirect's or a server error's body is waited for.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
+/// Why a body could not be read whole.
+enum BodyFailure {
+    /// It is longer than the limit it was read with.
+    TooLarge,
+    /// The connection failed, or the body is malformed: why.
+    Read(String),
+}
+
 /// A response from either client, its body still to be read.
 enum Response<'u> {
     Http1(Exchange<'u>),
@@ -568,11 +576,19 @@ impl Response<'_> {
         }
     }
 
-    /// The whole body, cut off with [`BodyError::TooLarge`] at `limit`
+    /// The whole body, cut off with [`BodyFailure::TooLarge`] at `limit`
     /// bytes, whether or not (or truly) its length was declared.
-    async fn body(&mut self, limit: u64) -> Result<Vec<u8>, BodyError> {
+    async fn body(&mut self, limit: u64) -> Result<Vec<u8>, BodyFailure> {
         match self {
-            Response::Http1(exchange) => exchange.read_body(limit).await,
+            Response::Http1(exchange) => {
+                exchange
+                    .read_body(limit)
+                    .await
+                    .map_err(|error| match error {
+                        BodyError::TooLarge(_) => BodyFailure::TooLarge,
+                        BodyError::Failed(error) => BodyFailure::Read(error_chain(&error)),
+                    })
+            }
             Response::Reqwest(response) => {
                 let declared = response.content_length().unwrap_or(8 * 1024);
                 let mut body = Vec::with_capacity(declared.min(limit) as usize);
@@ -581,10 +597,10 @@ impl Response<'_> {
                 while let Some(chunk) = response
                     .chunk()
                     .await
-                    .map_err(|error| BodyError::Failed(Http1Error::Protocol(error_chain(&error))))?
+                    .map_err(|error| BodyFailure::Read(error_chain(&error)))?
                 {
                     if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(BodyError::TooLarge(limit));
+                        return Err(BodyFailure::TooLarge);
                     }
                     body.extend_from_slice(&chunk);
                 }
