@@ -14,11 +14,10 @@
 pub mod http1;
 pub mod policy;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::borrow::Cow;
 
 use self::http1::{BodyError, Exchange, Http1Client, Http1Error};
 use self::policy::{Denied, PolicyResolver, Unresolved, UrlPolicy};
