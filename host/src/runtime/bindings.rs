@@ -2,8 +2,9 @@
 //!
 //! Owns nothing but the generated code: the `Plugin` world (exports
 //! `describe` and `handle`) and the `log`/`kv` import traits, which
-//! `host_imports.rs` implements. Everything is async so that the key-value
-//! store can be backed by the network and long plugin calls can yield.
+//! `host_imports.rs` implements. The exports are async, so that long plugin
+//! calls can yield, and so are the key-value reads (`get`, `delete`,
+//! `increment`), which may wait on the network.
 
 // Generated items carry the WIT's own comments where it has them.
 #![allow(missing_docs)]
@@ -11,7 +12,15 @@
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
-    imports: { default: async },
+    // `log`, `set` and `add` finish at once (writes are applied with the
+    // job's acknowledgement), so they are plain calls: no future to poll on
+    // the plugin's fiber. Measured, one host of each binary at once on one
+    // queue, music-sync, 6 rounds: host CPU per job median 36.7 -> 35.7 us.
+    imports: {
+        "jobhost:plugin/kv.get": async,
+        "jobhost:plugin/kv.delete": async,
+        "jobhost:plugin/kv.increment": async,
+    },
     exports: { default: async },
 });
 

@@ -138,7 +138,7 @@ impl WasiHttpView for HostState {
 impl types::Host for HostState {}
 
 impl log::Host for HostState {
-    async fn log(&mut self, level: log::Level, mut message: String) {
+    fn log(&mut self, level: log::Level, mut message: String) {
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;
             while !message.is_char_boundary(cut) {
@@ -188,7 +188,7 @@ impl kv::Host for HostState {
         }
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         let key = self.key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(format!(
@@ -213,7 +213,7 @@ impl kv::Host for HostState {
         Ok(exists)
     }
 
-    async fn add(&mut self, key: String, delta: i64) -> Result<(), String> {
+    fn add(&mut self, key: String, delta: i64) -> Result<(), String> {
         let key = self.key(&key)?;
         // Refuse now what is bound to fail at the acknowledgement.
         match self.writes.seen(&key).map_err(text)? {
