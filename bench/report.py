@@ -195,6 +195,7 @@ machine, since these machines drift by tens of percent within minutes).
 | Two entries read ahead per worker on Redis (was one): with acknowledgements pipelined, workers waited for reads; reads and acknowledgement batches now average about 30 jobs instead of 16 | `cli.rs`, `run.rs` | no-op jobs via Redis, one host, 3 interleaved rounds: 59.7/59.7/59.1k → 67.5/68.4/68.2k jobs/s (Redis CPU 7.1–7.2 → 5.8–6.0 µs per job); music-sync via Redis, 2 hosts, 3 rounds: 24.8/25.0/23.3k → 25.9/25.8/24.5k |
 | An idle host makes the next instance of the plugin it just ran ahead of the next job (once a job is handed to the acknowledger and no task waits in the process; at most one per plugin, four in all); each instance still serves one job, and under load nothing is made ahead | `runtime/mod.rs` (`Plugin::prepare`), `worker.rs` | item-9 shape (chaos via Redis at 1,000/s), the host's own part from the `XREADGROUP` reply to the plugin's start, 2 interleaved pairs: p50 48.8/52.0 → 23.0/27.4 µs, p99 113/89 → 42/74 µs; under load unchanged (in-memory no-op 200k jobs 1.33/1.40/1.32 s against 1.32/1.48/1.31 s) |
 | The lean client speaks HTTP/1.1 itself instead of through hyper: the request in one write and the answer read in the worker's own task (`httparse` for the head; `content-length`, `chunked` with trailers, or until close for the body, as RFC 9112 section 6 orders them), so no connection task, no channel between the two and no header map; an idle pooled connection the server has closed is noticed from the runtime's readiness without a system call | `fetch/http1.rs` | CPU per fetch through the fetcher from an nginx on loopback (200,000 fetches, 32 at once, one thread, 4 interleaved rounds): hyper 15.8–19.5 µs, a bare loop of raw requests 12.0–14.9 µs, this client 1.1–2.5 µs above that bare loop (a second set of rounds). Item-3 shape with one host of each binary at once on the same queue (`--threads 1`, 100,000 jobs, 6 rounds): host CPU per job 51.8/58.2/64.0/54.4/57.8/54.9 → 46.8/53.3/59.7/48.6/57.3/50.2 µs (median 57.8 → 53.3), and the new host took 52–54% of the jobs in 5 of the 6. Item 6, peak RSS with 1,000 fetches in flight: 86.2 MiB in the last run with hyper (the previous session's machine), 54.6/56.5/54.7/48.7 MiB in this session's four full runs |
+| The `log`, kv `set` and kv `add` imports are plain host calls; only `get`, `delete` and `increment`, which may wait on the network, stay async (wasmtime otherwise polls a future on the plugin's fiber for each call, and music-sync makes three per job) | `runtime/bindings.rs`, `runtime/host_imports.rs` | item-3 shape with one host of each binary at once on the same queue (`--threads 1`, 100,000 jobs, 6 rounds after a warm-up): host CPU per job 36.7/36.9/37.5/36.8/35.3/36.5 → 35.8/36.0/37.1/34.8/34.2/35.6 µs (median 36.7 → 35.7), lower in every round |
 
 Tried and dropped: `decommit_batch_size(32)` in the pooling allocator (no
 difference on 200,000 no-op jobs, within the noise); a first pass in
@@ -208,9 +209,13 @@ client above replaced them); boxing the fetch future so that a job's future shri
 2,400 bytes (no-op jobs copy less of it around: no difference over four
 interleaved pairs of 200,000-job runs); a tuned nginx fixture
 (`open_file_cache`, `sendfile off`: 17 → 12 µs of nginx CPU per request)
-was not adopted: it raises the wrk ceiling of item 5 by a third and so
-trades one target for another, and it changes the reference for every
-earlier run; driving each hyper connection inside the worker's own task
+was not adopted: it trades one target for another, and it changes the
+reference for every earlier run. Measured again on 2026-11-26 with items 3,
+4, 5 and the sweep against it (one run, HEAD of the time): music-sync via
+Redis 36,333 jobs/s against the seed's best 4,050 (8.97×, where the fixture
+as it is gave 27,079 against 3,725, 7.27×, minutes before), but the wrk
+ceiling rose from 52,388 to 92,465 requests/s, so item 3 reached 0.39× of
+it (0.52× before); driving each hyper connection inside the worker's own task
 (polling the connection future beside the request and the body, instead of
 on a task of its own) cost more, not less: item-3 shape, 2 hosts, 3
 interleaved rounds, host CPU per job 42.5/42.9/42.4 → 43.6/47.8/45.9 µs;
@@ -232,8 +237,18 @@ instead of 2, `nstat`), an ACK that costs the client a loopback transmit.
 Debian's own `nginx.conf` has `tcp_nopush on`, which sends one segment; with
 it the same fetch loop cost 3.5–4 µs less CPU per fetch, but 3 interleaved
 rounds of the item-3 shape against the fixture as it is were within the
-noise (25.1/23.6/21.9k → 28.9/22.7/21.3k jobs/s), and the fixture stays as
-every earlier run measured it.
+noise (25.1/23.6/21.9k → 28.9/22.7/21.3k jobs/s). Measured again on
+2026-11-26, two nginx at once (the fixture, and the fixture with
+`tcp_nopush on`), 4 interleaved rounds of the item-3 shape each followed by
+the seed at 64 coroutines against the same nginx: jobhost
+26.1/28.6/28.3/29.3k → 27.2/29.1/32.0/33.3k jobs/s (host CPU per job
+48.2/40.6/40.5/38.6 → 41.4/39.3/35.5/34.6 µs), the seed
+3,368/3,786/4,013/4,027 → 3,589/3,651/3,935/3,826 jobs/s, the ratio
+7.76/7.56/7.06/7.27 → 7.58/7.96/8.14/8.70. The fixture still stays as every
+earlier run measured it: changing the reference to meet a target is not
+an optimisation of jobhost. During item 3's steady part the machine is
+saturated (`/proc/stat`: idle 1.6–2.9%, softirq 13–14%), so only less CPU
+per job, in jobhost, nginx or Redis, raises the rate.
 """
 
 
