@@ -211,7 +211,7 @@ interleaved pairs of 200,000-job runs); a tuned nginx fixture
 (`open_file_cache`, `sendfile off`: 17 → 12 µs of nginx CPU per request)
 was not adopted: it trades one target for another, and it changes the
 reference for every earlier run. Measured again on 2026-11-26 with items 3,
-4, 5 and the sweep against it (one run, HEAD of the time): music-sync via
+4, 5 and the sweep against it (one run, at f8bce04): music-sync via
 Redis 36,333 jobs/s against the seed's best 4,050 (8.97×, where the fixture
 as it is gave 27,079 against 3,725, 7.27×, minutes before), but the wrk
 ceiling rose from 52,388 to 92,465 requests/s, so item 3 reached 0.39× of
@@ -238,7 +238,7 @@ Debian's own `nginx.conf` has `tcp_nopush on`, which sends one segment; with
 it the same fetch loop cost 3.5–4 µs less CPU per fetch, but 3 interleaved
 rounds of the item-3 shape against the fixture as it is were within the
 noise (25.1/23.6/21.9k → 28.9/22.7/21.3k jobs/s). Measured again on
-2026-11-26, two nginx at once (the fixture, and the fixture with
+2026-11-26 at f8bce04, two nginx at once (the fixture, and the fixture with
 `tcp_nopush on`), 4 interleaved rounds of the item-3 shape each followed by
 the seed at 64 coroutines against the same nginx: jobhost
 26.1/28.6/28.3/29.3k → 27.2/29.1/32.0/33.3k jobs/s (host CPU per job
