@@ -718,6 +718,11 @@ mod tests {
             RawServer { base, connections }
         }
 
+        /// The server's URL for `path` (which starts with `/`).
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
         fn connections(&self) -> usize {
             self.connections.load(Ordering::SeqCst)
         }
@@ -774,7 +779,7 @@ mod tests {
         let fetcher = lean(true);
         for n in 0..3 {
             let got = fetcher
-                .fetch(&format!("{}/a/{n}", server.base))
+                .fetch(&server.url(&format!("/a/{n}")))
                 .await
                 .unwrap();
             assert_eq!(got.status, 200);
@@ -796,22 +801,16 @@ mod tests {
         // next fetch notices and connects again, and nothing fails.
         for n in 3..6 {
             let got = fetcher
-                .fetch(&format!("{}/b/{n}", server.base))
+                .fetch(&server.url(&format!("/b/{n}")))
                 .await
                 .unwrap();
             assert_eq!(got.body, format!("{{\"path\":\"/b/{n}\"}}").as_bytes());
         }
         assert_eq!(server.connections(), 2);
         // An answer that closes its connection leaves nothing in the pool.
-        let got = fetcher
-            .fetch(&format!("{}/close", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/close")).await.unwrap();
         assert_eq!(got.body, b"ok");
-        let got = fetcher
-            .fetch(&format!("{}/chunked", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/chunked")).await.unwrap();
         assert_eq!(got.body, b"abcde");
         assert_eq!(server.connections(), 4);
     }
@@ -821,15 +820,8 @@ mod tests {
         for lean_http1 in [true, false] {
             let server = RawServer::start(answers, usize::MAX).await;
             let fetcher = lean(lean_http1);
-            let got = fetcher
-                .fetch(&format!("{}/start#frag", server.base))
-                .await
-                .unwrap();
-            assert_eq!(
-                got.final_url,
-                format!("{}/final?x=1", server.base),
-                "lean {lean_http1}"
-            );
+            let got = fetcher.fetch(&server.url("/start#frag")).await.unwrap();
+            assert_eq!(got.final_url, server.url("/final?x=1"), "lean {lean_http1}");
             assert_eq!(got.body, br#"{"path":"/final?x=1"}"#, "lean {lean_http1}");
             if lean_http1 {
                 // The redirect's body was read, so its connection served
@@ -843,13 +835,10 @@ mod tests {
     async fn a_server_error_keeps_its_retry_after_and_its_connection() {
         let server = RawServer::start(answers, usize::MAX).await;
         let fetcher = lean(true);
-        let error = fetcher
-            .fetch(&format!("{}/busy", server.base))
-            .await
-            .unwrap_err();
+        let error = fetcher.fetch(&server.url("/busy")).await.unwrap_err();
         assert!(error.is_transient(), "{error}");
         assert_eq!(error.hold_back(), Some(Duration::from_secs(7)));
-        fetcher.fetch(&format!("{}/a", server.base)).await.unwrap();
+        fetcher.fetch(&server.url("/a")).await.unwrap();
         assert_eq!(
             server.connections(),
             1,
@@ -861,22 +850,13 @@ mod tests {
     async fn the_lean_client_reads_every_framing_in_pieces() {
         let server = RawServer::start(answers, usize::MAX).await;
         let fetcher = lean(true);
-        let got = fetcher
-            .fetch(&format!("{}/pieces", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/pieces")).await.unwrap();
         assert_eq!(got.status, 200, "the 100 Continue is skipped");
         assert_eq!(got.body, b"abcde");
         assert!(got.headers.contains(&("x-kind".into(), "pieces".into())));
-        let got = fetcher
-            .fetch(&format!("{}/split", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/split")).await.unwrap();
         assert_eq!(got.body, b"0123456789");
-        let got = fetcher
-            .fetch(&format!("{}/no-content", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/no-content")).await.unwrap();
         assert_eq!((got.status, got.body.len()), (204, 0));
         assert_eq!(
             server.connections(),
@@ -886,15 +866,9 @@ mod tests {
         // A body without a length ends when the server closes: that
         // connection is not kept.
         let server = RawServer::start(answers, 1).await;
-        let got = fetcher
-            .fetch(&format!("{}/until-close", server.base))
-            .await
-            .unwrap();
+        let got = fetcher.fetch(&server.url("/until-close")).await.unwrap();
         assert_eq!(got.body, b"all of this");
-        fetcher
-            .fetch(&format!("{}/split", server.base))
-            .await
-            .unwrap();
+        fetcher.fetch(&server.url("/split")).await.unwrap();
         assert_eq!(server.connections(), 2);
     }
 
@@ -907,10 +881,7 @@ mod tests {
             ("/garbage", "invalid HTTP response"),
             ("/lengths", "content-length fields that disagree"),
         ] {
-            let error = fetcher
-                .fetch(&format!("{}{path}", server.base))
-                .await
-                .unwrap_err();
+            let error = fetcher.fetch(&server.url(path)).await.unwrap_err();
             assert!(
                 matches!(error, FetchError::Network { .. }),
                 "{path}: {error}"
@@ -919,7 +890,7 @@ mod tests {
             assert!(error.to_string().contains(says), "{path}: {error}");
         }
         // None of those connections went back to the pool.
-        fetcher.fetch(&format!("{}/a", server.base)).await.unwrap();
+        fetcher.fetch(&server.url("/a")).await.unwrap();
         assert_eq!(server.connections(), 4);
     }
 
@@ -939,10 +910,7 @@ mod tests {
             ..FetchConfig::default()
         })
         .unwrap();
-        let error = fetcher
-            .fetch(&format!("{}/chunked", server.base))
-            .await
-            .unwrap_err();
+        let error = fetcher.fetch(&server.url("/chunked")).await.unwrap_err();
         assert!(
             matches!(error, FetchError::TooLarge { limit: 4, .. }),
             "{error}"

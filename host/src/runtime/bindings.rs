@@ -3,8 +3,8 @@
 //! Owns nothing but the generated code: the `Plugin` world (exports
 //! `describe` and `handle`) and the `log`/`kv` import traits, which
 //! `host_imports.rs` implements. The exports are async, so that long plugin
-//! calls can yield, and so are the key-value reads (`get`, `delete`,
-//! `increment`), which may wait on the network.
+//! calls can yield, and so are the key-value calls that consult the store
+//! (`get`, `delete`, `increment`), which may wait on the network.
 
 // Generated items carry the WIT's own comments where it has them.
 #![allow(missing_docs)]
