@@ -1,11 +1,15 @@
-//! The acknowledgement script's key-value writes, checked against the
+//! The acknowledgement scripts' key-value writes, checked against the
 //! one-by-one reference: `ack.lua` applies a batch's writes with one MSET and
-//! one INCRBY per key where it can, and must leave exactly the store that
-//! applying each owned job's writes in order (`kv_apply.lua`) leaves, with
-//! the same count of left-out adds per job, on random batches. Two keys
-//! start one step from the ends of the 64-bit range, where the order of
-//! adds of both signs decides which overflow.
+//! one INCRBY per key where it can, and `ack_fast.lua` applies writes the
+//! host merged beforehand (or nothing, and the host falls back to
+//! `ack.lua`); both must leave exactly the store that applying each owned
+//! job's writes in order (`kv_apply.lua`) leaves, with the same count of
+//! left-out adds per job, on random batches. Two keys start one step from
+//! the ends of the 64-bit range, where the order of adds of both signs
+//! decides which overflow.
 
+use jobhost::kv::KvWrite;
+use jobhost::queue::redis::fast_ack;
 use jobhost::queue::redis::keys::{kv_apply_script, Scripts, GROUP};
 use redis::Value;
 
@@ -60,6 +64,57 @@ fn random_write(rng: &mut Rng) -> Write {
     }
 }
 
+/// A write that usually merges with the batch's others (see `fast_ack.rs`):
+/// sets to k3 and k4 only, adds to k1 and k2 with the key's sign for this
+/// batch (`signs`), so that Redis takes most sums and refuses some (k1 and
+/// k2 start next to the ends of the 64-bit range), and now and then an add
+/// to k0 (not an integer), to k5 (absent at first: undoing it deletes it)
+/// or of the other sign.
+fn mergeable_write(rng: &mut Rng, signs: [i64; 2]) -> Write {
+    if rng.next() % 2 == 0 {
+        let key = format!("jobhost:kv:t:k{}", 3 + rng.next() % 2);
+        let value = rng.pick(&["1", "-4", "text", "", "00"]).to_string();
+        return ("s", key, value);
+    }
+    let k = (rng.next() % 2) as usize;
+    let magnitude = *rng.pick(&[1i64, 2, 7, 40, 0, 1_000_000_000_000_000]);
+    let sign = if rng.next() % 12 == 0 {
+        -signs[k]
+    } else {
+        signs[k]
+    };
+    let key = match rng.next() % 25 {
+        0 => 0,
+        1..=5 => 5,
+        _ => k + 1,
+    };
+    (
+        "a",
+        format!("jobhost:kv:t:k{key}"),
+        (sign * magnitude).to_string(),
+    )
+}
+
+/// The host's form of a write: its key without the `jobhost:kv:` prefix,
+/// which the script call adds.
+fn kv_write((op, key, value): &Write) -> KvWrite {
+    let key = &key
+        .strip_prefix("jobhost:kv:")
+        .expect("test keys are kv keys")
+        .to_owned();
+    match *op {
+        "s" => KvWrite::Set {
+            key: key.clone(),
+            value: value.as_bytes().to_vec(),
+        },
+        "d" => KvWrite::Delete { key: key.clone() },
+        _ => KvWrite::Add {
+            key: key.clone(),
+            delta: value.parse().expect("deltas are integers"),
+        },
+    }
+}
+
 /// Every `jobhost:kv:t:*` key and its value, sorted.
 fn store(conn: &mut redis::Connection) -> Vec<(String, String)> {
     let mut keys: Vec<String> = redis::cmd("KEYS")
@@ -77,6 +132,18 @@ fn store(conn: &mut redis::Connection) -> Vec<(String, String)> {
 
 #[test]
 fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
+    run_trials(false);
+}
+
+#[test]
+fn the_fast_ack_script_applies_all_or_nothing_as_one_by_one_writes_would() {
+    run_trials(true);
+}
+
+/// 300 random batches through `ack.lua`, or (`fast`) 600 through
+/// `ack_fast.lua` when their writes merge, falling back to `ack.lua` as the
+/// host does, compared with the one-by-one reference.
+fn run_trials(fast: bool) {
     let server = RedisServer::start(false);
     let client = |db: u32| {
         redis::Client::open(format!("redis://127.0.0.1:{}/{db}", server.port))
@@ -98,11 +165,12 @@ fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
         .expect("XGROUP CREATE");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut merged_keys, mut lost_jobs, mut left_out) = (0, 0, 0);
-    for trial in 0..300 {
+    let (mut fast_applied, mut fast_refused, mut fast_lost) = (0, 0, 0);
+    for trial in 0..if fast { 600 } else { 300 } {
         for conn in [&mut batch, &mut reference] {
             let _: () = redis::cmd("DEL")
                 .arg(
-                    (0..5)
+                    (0..6)
                         .map(|k| format!("jobhost:kv:t:k{k}"))
                         .collect::<Vec<_>>(),
                 )
@@ -121,10 +189,19 @@ fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
                 .expect("MSET");
         }
         let jobs = 1 + (rng.next() % 8) as usize;
+        // In the fast trials, three batches in four are built to merge.
+        let mergeable = fast && rng.next() % 4 != 0;
+        let signs = [-1, 1].map(|sign| if rng.next() % 4 == 0 { -sign } else { sign });
         let writes: Vec<Vec<Write>> = (0..jobs)
             .map(|_| {
                 (0..rng.next() % 6)
-                    .map(|_| random_write(&mut rng))
+                    .map(|_| {
+                        if mergeable {
+                            mergeable_write(&mut rng, signs)
+                        } else {
+                            random_write(&mut rng)
+                        }
+                    })
                     .collect()
             })
             .collect();
@@ -164,6 +241,46 @@ fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
                 .expect("XCLAIM");
         }
 
+        let mut fast_answer = None;
+        let host_writes: Vec<Vec<KvWrite>> = writes
+            .iter()
+            .map(|job| job.iter().map(kv_write).collect())
+            .collect();
+        let merged = fast_ack::merge_writes(host_writes.iter().map(Vec::as_slice));
+        if let (true, Some(merged)) = (fast, merged) {
+            let before = store(&mut batch);
+            let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let plugins = fast_ack::per_plugin(id_refs.iter().map(|_| "t"));
+            let done: usize = fast_ack::invocation(
+                &scripts.ack_fast,
+                stream,
+                "jobhost:{t}:stats",
+                "me",
+                &id_refs,
+                (&ids[0], &ids[jobs - 1]),
+                &plugins,
+                &merged,
+            )
+            .invoke(&mut batch)
+            .expect("ack_fast.lua");
+            let context = format!("trial {trial}: writes {writes:?}, lost {lost:?}");
+            if done == jobs {
+                assert!(
+                    !lost.contains(&true),
+                    "{context}: applied with a lost lease"
+                );
+                fast_applied += 1;
+                fast_answer = Some(vec![0; 2 * jobs]);
+            } else {
+                assert_eq!(done, 0, "{context}");
+                assert_eq!(store(&mut batch), before, "{context}: refused, yet changed");
+                if lost.contains(&true) {
+                    fast_lost += 1;
+                } else {
+                    fast_refused += 1;
+                }
+            }
+        }
         let mut invocation = scripts.ack.prepare_invoke();
         invocation
             .key(stream)
@@ -182,7 +299,10 @@ fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
                 invocation.arg(*op).arg(key).arg(value);
             }
         }
-        let answers: Vec<i64> = invocation.invoke(&mut batch).expect("ack.lua");
+        let answers: Vec<i64> = match fast_answer {
+            Some(answers) => answers,
+            None => invocation.invoke(&mut batch).expect("ack.lua"),
+        };
 
         let mut want = Vec::new();
         for (job, lost) in writes.iter().zip(&lost) {
@@ -221,4 +341,17 @@ fn the_ack_script_leaves_the_store_that_one_by_one_writes_leave() {
     assert!(merged_keys > 100, "{merged_keys} keys with several adds");
     assert!(lost_jobs > 50, "{lost_jobs} lost jobs");
     assert!(left_out > 50, "{left_out} adds left out");
+    // And the fast trials every outcome of the fast script: applied, refused
+    // by Redis (then undone), and refused for a lost lease.
+    if fast {
+        assert!(
+            fast_applied > 100,
+            "{fast_applied} batches applied by ack_fast.lua"
+        );
+        assert!(
+            fast_refused > 50,
+            "{fast_refused} batches whose adds Redis refused"
+        );
+        assert!(fast_lost > 100, "{fast_lost} batches with a lost lease");
+    }
 }

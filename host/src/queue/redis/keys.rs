@@ -93,6 +93,8 @@ pub struct Scripts {
     pub enqueue: Script,
     /// Ack with follow-ups and records.
     pub ack: Script,
+    /// Ack a batch whose writes the host merged (`fast_ack.rs`).
+    pub ack_fast: Script,
     /// Schedule a retry.
     pub retry: Script,
     /// Dead-letter.
@@ -121,6 +123,7 @@ impl Scripts {
         Scripts {
             enqueue: script!("enqueue.lua"),
             ack: script!("ack.lua"),
+            ack_fast: script!("ack_fast.lua"),
             retry: script!("retry.lua"),
             bury: script!("bury.lua"),
             release: script!("release.lua"),

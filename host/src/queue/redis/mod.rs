@@ -15,6 +15,7 @@
 //! once each way. See docs/redis.md for the keys and guarantees.
 
 pub mod admin;
+pub mod fast_ack;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -646,6 +647,9 @@ impl RedisQueue {
                 return;
             }
         }
+        if self.ack_fast(batch).await {
+            return;
+        }
         let k = &self.admin.keys;
         let sink = self
             .options
@@ -719,6 +723,60 @@ impl RedisQueue {
             // The inner text: the error is wrapped again for each job.
             Err(QueueError::Backend(message) | QueueError::Config(message)) => {
                 fail_all(batch, &message);
+            }
+        }
+    }
+
+    /// Acknowledge `batch` with `ack_fast.lua` if its effects merge (see
+    /// `fast_ack.rs`), answering each job; false, with the batch untouched,
+    /// when it needs `ack.lua`.
+    async fn ack_fast(&self, batch: &mut Vec<PendingAck>) -> bool {
+        if batch
+            .iter()
+            .any(|pending| !pending.follow_ups.is_empty() || !pending.records.is_empty())
+        {
+            return false;
+        }
+        let Some(writes) = fast_ack::merge_writes(batch.iter().map(|pending| &pending.writes[..]))
+        else {
+            return false;
+        };
+        let ids: Vec<&str> = batch
+            .iter()
+            .map(|pending| pending.delivery.as_str())
+            .collect();
+        let plugins = fast_ack::per_plugin(batch.iter().map(|pending| pending.plugin.as_str()));
+        let k = &self.admin.keys;
+        let invocation = fast_ack::invocation(
+            &self.admin.scripts.ack_fast,
+            &k.stream,
+            &k.stats,
+            &self.consumer,
+            &ids,
+            id_range(ids.iter().copied()),
+            &plugins,
+            &writes,
+        );
+        let result: Result<usize, QueueError> = self.eval("acknowledging jobs", &invocation).await;
+        match result {
+            Ok(done) if done == batch.len() => {
+                {
+                    let mut held = self.held();
+                    for pending in batch.iter() {
+                        held.remove(&pending.delivery);
+                    }
+                }
+                self.done.fetch_add(done as u64, Ordering::Relaxed);
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Ok(0));
+                }
+                true
+            }
+            // A lost lease or a refused add: nothing was applied.
+            Ok(_) => false,
+            Err(QueueError::Backend(message) | QueueError::Config(message)) => {
+                fail_all(batch, &message);
+                true
             }
         }
     }

@@ -1,0 +1,196 @@
+//! The fast acknowledgement: a batch whose jobs have no follow-ups and no
+//! records, and whose key-value writes merge, is acknowledged by
+//! `ack_fast.lua` with its writes already reduced by the host, instead of by
+//! `ack.lua` reading every job's writes in Lua.
+//!
+//! The writes merge when each key is only set (the last value wins, as in
+//! order) or only added to with deltas of one sign whose sum fits in 64 bits
+//! (the partial sums are then monotonic, so the sum applies to the stored
+//! value exactly when every step would). A delete, or a key both set and
+//! added to, or deltas of both signs, leave the batch to `ack.lua`, as does
+//! the fast script itself when a lease was lost or Redis refuses a sum: it
+//! then changes nothing, and `ack.lua` settles each job on its own.
+//!
+//! Measured on redis-server (54 music-sync-shaped jobs per call, each a set
+//! and an add, 400 calls, `INFO commandstats`): 5.2 µs of `EVALSHA` per
+//! job with `ack.lua`, 3.7 µs with this script, and three arguments to parse
+//! per job instead of eleven. Item 3 of the benchmarks (2 hosts x 128
+//! workers, 150,000 jobs, both binaries in turn, 3 rounds after a warm-up):
+//! 46.2/46.5/46.9k → 49.4/48.9/48.9k jobs/s, Redis CPU per job 6.9–7.1 →
+//! 5.4–5.6 µs, host CPU 26.1–26.6 → 25.8–25.9 µs.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use redis::{Script, ScriptInvocation};
+
+use super::keys::{kv_key, GROUP};
+use crate::kv::KvWrite;
+
+/// A batch's key-value writes, merged; keys as the plugins' namespaced
+/// ones ([`KvWrite::key`]), to which [`invocation`] adds the `jobhost:kv:`
+/// prefix.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MergedWrites<'w> {
+    /// Keys only set, with their last value, in the order first written.
+    pub sets: Vec<(&'w str, &'w [u8])>,
+    /// Keys only added to, with the sum of their deltas, in the order first
+    /// written.
+    pub adds: Vec<(&'w str, i64)>,
+}
+
+/// What one key's writes reduce to so far: an index into `sets` or `adds`.
+#[derive(Clone, Copy)]
+enum Merged {
+    Set(usize),
+    Add(usize),
+}
+
+/// Merge the writes of a batch's jobs, given in job order; `None` when they
+/// do not merge (see the module's documentation).
+pub fn merge_writes<'w>(jobs: impl IntoIterator<Item = &'w [KvWrite]>) -> Option<MergedWrites<'w>> {
+    let mut merged = MergedWrites::default();
+    let mut seen: HashMap<&'w str, Merged> = HashMap::new();
+    for write in jobs.into_iter().flatten() {
+        match write {
+            KvWrite::Set { key, value } => match seen.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(Merged::Set(merged.sets.len()));
+                    merged.sets.push((key, value));
+                }
+                Entry::Occupied(slot) => match *slot.get() {
+                    Merged::Set(at) => merged.sets[at].1 = value,
+                    Merged::Add(_) => return None,
+                },
+            },
+            KvWrite::Add { key, delta } => match seen.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(Merged::Add(merged.adds.len()));
+                    merged.adds.push((key, *delta));
+                }
+                Entry::Occupied(slot) => match *slot.get() {
+                    Merged::Add(at) => {
+                        let sum = &mut merged.adds[at].1;
+                        if (*sum > 0 && *delta < 0) || (*sum < 0 && *delta > 0) {
+                            return None;
+                        }
+                        *sum = sum.checked_add(*delta)?;
+                    }
+                    Merged::Set(_) => return None,
+                },
+            },
+            KvWrite::Delete { .. } => return None,
+        }
+    }
+    Some(merged)
+}
+
+/// The `ack_fast.lua` call for a batch: `ids` are its entries (and `first`,
+/// `last` the smallest and the largest), `plugins` how many of its jobs each
+/// plugin did.
+#[allow(clippy::too_many_arguments)]
+pub fn invocation<'s>(
+    script: &'s Script,
+    stream: &str,
+    stats: &str,
+    consumer: &str,
+    ids: &[&str],
+    (first, last): (&str, &str),
+    plugins: &[(&str, usize)],
+    writes: &MergedWrites<'_>,
+) -> ScriptInvocation<'s> {
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(stream)
+        .key(stats)
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(ids.len())
+        .arg(first)
+        .arg(last)
+        .arg(plugins.len())
+        .arg(writes.sets.len())
+        .arg(writes.adds.len());
+    for id in ids {
+        invocation.arg(*id);
+    }
+    for (plugin, jobs) in plugins {
+        invocation.arg(*plugin).arg(*jobs);
+    }
+    for (key, value) in &writes.sets {
+        invocation.arg(kv_key(key)).arg(*value);
+    }
+    for (key, sum) in &writes.adds {
+        invocation.arg(kv_key(key)).arg(*sum);
+    }
+    invocation
+}
+
+/// How many jobs each plugin did, in the order first seen (a batch holds
+/// few plugins).
+pub fn per_plugin<'p>(plugins: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, usize)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for plugin in plugins {
+        match counts.iter_mut().find(|(name, _)| *name == plugin) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((plugin, 1)),
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(key: &str, value: &str) -> KvWrite {
+        KvWrite::Set {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+        }
+    }
+
+    fn add(key: &str, delta: i64) -> KvWrite {
+        KvWrite::Add {
+            key: key.into(),
+            delta,
+        }
+    }
+
+    #[test]
+    fn sets_keep_the_last_value_and_adds_their_sum() {
+        let jobs = [
+            vec![set("a", "1"), add("n", 2)],
+            vec![set("b", "x"), add("n", 3), set("a", "2")],
+            vec![add("m", -4), add("m", 0)],
+        ];
+        let merged = merge_writes(jobs.iter().map(Vec::as_slice)).expect("merges");
+        assert_eq!(merged.sets, vec![("a", &b"2"[..]), ("b", &b"x"[..])]);
+        assert_eq!(merged.adds, vec![("n", 5), ("m", -4)]);
+    }
+
+    #[test]
+    fn what_does_not_merge_is_left_to_the_general_script() {
+        let cases = [
+            vec![vec![KvWrite::Delete { key: "a".into() }]],
+            vec![vec![set("a", "1")], vec![add("a", 1)]],
+            vec![vec![add("a", 1)], vec![set("a", "1")]],
+            vec![vec![add("a", 1), add("a", -1)]],
+            vec![vec![add("a", -1)], vec![add("a", 0), add("a", 2)]],
+            vec![vec![add("a", i64::MAX)], vec![add("a", 1)]],
+            vec![vec![add("a", i64::MIN)], vec![add("a", -1)]],
+        ];
+        for jobs in cases {
+            assert_eq!(
+                merge_writes(jobs.iter().map(Vec::as_slice)),
+                None,
+                "{jobs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plugins_are_counted_in_the_order_first_seen() {
+        assert_eq!(per_plugin(["b", "a", "b", "b"]), vec![("b", 3), ("a", 1)]);
+    }
+}
