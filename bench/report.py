@@ -198,12 +198,15 @@ machine, since these machines drift by tens of percent within minutes).
 | An idle host makes the next instance of the plugin it just ran ahead of the next job (once a job is handed to the acknowledger and no task waits in the process; at most one per plugin, four in all); each instance still serves one job, and under load nothing is made ahead | `runtime/mod.rs` (`Plugin::prepare`), `worker.rs` | item-9 shape (chaos via Redis at 1,000/s), the host's own part from the `XREADGROUP` reply to the plugin's start, 2 interleaved pairs: p50 48.8/52.0 → 23.0/27.4 µs, p99 113/89 → 42/74 µs; under load unchanged (in-memory no-op 200k jobs 1.33/1.40/1.32 s against 1.32/1.48/1.31 s) |
 | The lean client speaks HTTP/1.1 itself instead of through hyper: the request in one write and the answer read in the worker's own task (`httparse` for the head; `content-length`, `chunked` with trailers, or until close for the body, as RFC 9112 section 6 orders them), so no connection task, no channel between the two and no header map; an idle pooled connection the server has closed is noticed from the runtime's readiness without a system call | `fetch/http1.rs` | CPU per fetch through the fetcher from an nginx on loopback (200,000 fetches, 32 at once, one thread, 4 interleaved rounds): hyper 15.8–19.5 µs, a bare loop of raw requests 12.0–14.9 µs, this client 1.1–2.5 µs above that bare loop (a second set of rounds). Item-3 shape with one host of each binary at once on the same queue (`--threads 1`, 100,000 jobs, 6 rounds): host CPU per job 51.8/58.2/64.0/54.4/57.8/54.9 → 46.8/53.3/59.7/48.6/57.3/50.2 µs (median 57.8 → 53.3), and the new host took 52–54% of the jobs in 5 of the 6. Item 6, peak RSS with 1,000 fetches in flight: 86.2 MiB in the last run with hyper (the previous session's machine), 54.6/56.5/54.7/48.7 MiB in this session's four full runs |
 | The `log`, kv `set` and kv `add` imports are plain host calls; only `get`, `delete` and `increment`, which may wait on the network, stay async (wasmtime otherwise polls a future on the plugin's fiber for each call, and music-sync makes three per job) | `runtime/bindings.rs`, `runtime/host_imports.rs` | item-3 shape with one host of each binary at once on the same queue (`--threads 1`, 100,000 jobs, 6 rounds after a warm-up): host CPU per job 36.7/36.9/37.5/36.8/35.3/36.5 → 35.8/36.0/37.1/34.8/34.2/35.6 µs (median 36.7 → 35.7), lower in every round |
+| An acknowledgement batch with no follow-ups and no records whose kv writes merge (each key only set: its last value; each key only added to with one sign: the sum) goes to `ack_fast.lua` with the writes merged by the host: one lease check, the adds, one `MSET`, one `XACK` and one `XDEL`, three arguments per job instead of eleven. All or nothing: a lost lease or a sum Redis refuses undoes its adds and leaves the batch to `ack.lua` (a randomized test compares both paths with the one-by-one writes on 600 batches) | `queue/redis/fast_ack.rs`, `ack_fast.lua` | redis-server alone, 54 music-sync-shaped jobs per call: `EVALSHA` 5.2 → 3.7 µs per job; item-3 shape, 2 hosts x 128, both binaries in turn, 3 rounds after a warm-up: 46.2/46.5/46.9k → 49.4/48.9/48.9k jobs/s, Redis CPU per job 6.9–7.1 → 5.4–5.6 µs |
+| Worker pools sized by measurement: item 3 runs each count of hosts with 64, 128 and 256 workers per host and reports the best, as the seed's reference is its best concurrency (more workers per host make each read and each acknowledgement batch carry more jobs: about 100 instead of 54 at 128 with 2 hosts) | `bench/bench.py` | this machine, 2 hosts, one run each: 64 / 128 / 256 workers = 44.6k / 45.7k / 45.4k jobs/s (Redis CPU per job 7.8 → 7.0 µs from 64 to 128 in the rounds before) |
 
 Tried and dropped: `decommit_batch_size(32)` in the pooling allocator (no
 difference on 200,000 no-op jobs, within the noise); a first pass in
 music-sync that skipped the fields it does not read with serde's
 `IgnoredAny` (it checks less than a full parse, so 39 of the 404
 cross-language edge cases differed; the kept version above checks them all);
+small counts read from a Lua table instead of `tonumber` in `ack.lua` (4.72/4.77 against 4.78/4.75 µs of `EVALSHA` per job: no difference);
 `opt-level = 3` for the plugins (music-sync dispatch 3–4% faster, its file
 20% larger: kept `s`); reqwest tweaks below 1 µs a job (its retry layer
 clones each request, its redirect layer parses each URL again; the lean
@@ -231,7 +234,11 @@ memory (a 128 or 64 KiB stack, 512 or 256 KiB initial memory, so that
 music-sync job, the batch's `XPENDING` lease check and its parse into Lua
 take 9.6k and `XDEL` 7.9k (it walks each entry's stream node from its
 start); trimming by `MINID` instead would keep acknowledged entries in the
-stream, which `ready = XLEN − pending` (docs/redis.md) rules out.
+stream, which `ready = XLEN − pending` (docs/redis.md) rules out. Measured
+again on 2026-11-26 with `INFO commandstats` (54 jobs per call): `XDEL`
+is 1.4–1.5 µs of the batch script's time per job with Redis's default
+100-entry stream nodes and 0.47 µs with 10-entry ones, so it is the walk;
+the node size is a server setting, left to the operator.
 Measured and left: the fixture's nginx sends each answer as two TCP segments
 (its headers with `writev`, then the document with `sendfile`), so every
 client's kernel acknowledges each answer at once (4 segments per request
