@@ -166,6 +166,7 @@ fn run_trials(fast: bool) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut merged_keys, mut lost_jobs, mut left_out) = (0, 0, 0);
     let (mut fast_applied, mut fast_refused, mut fast_lost) = (0, 0, 0);
+    let mut owned_jobs = 0;
     for trial in 0..if fast { 600 } else { 300 } {
         for conn in [&mut batch, &mut reference] {
             let _: () = redis::cmd("DEL")
@@ -322,6 +323,18 @@ fn run_trials(fast: bool) {
         }
         let context = format!("trial {trial}: writes {writes:?}, lost {lost:?}");
         assert_eq!(answers, want, "{context}");
+        owned_jobs += lost.iter().filter(|lost| !**lost).count();
+        let counters: (usize, usize) = redis::cmd("HMGET")
+            .arg("jobhost:{t}:stats")
+            .arg("done")
+            .arg("done:t")
+            .query(&mut batch)
+            .expect("HMGET stats");
+        assert_eq!(
+            counters,
+            (owned_jobs, owned_jobs),
+            "{context}: done, done:t"
+        );
         assert_eq!(store(&mut batch), store(&mut reference), "{context}");
 
         // How often the batch took the merged paths at all (below).
