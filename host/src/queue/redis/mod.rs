@@ -692,12 +692,7 @@ impl RedisQueue {
         };
         match result {
             Ok(answers) if answers.len() == 2 * batch.len() => {
-                {
-                    let mut held = self.held();
-                    for pending in batch.iter() {
-                        held.remove(&pending.delivery);
-                    }
-                }
+                self.forget_held(batch);
                 for (pending, answer) in batch.drain(..).zip(answers.chunks_exact(2)) {
                     let (accepted, skipped) = (answer[0], answer[1]);
                     if let Some(warning) = skipped_warning(skipped.max(0) as u64) {
@@ -724,6 +719,15 @@ impl RedisQueue {
             Err(QueueError::Backend(message) | QueueError::Config(message)) => {
                 fail_all(batch, &message);
             }
+        }
+    }
+
+    /// The entries of an answered batch are no longer this host's to hand
+    /// back on shutdown.
+    fn forget_held(&self, batch: &[PendingAck]) {
+        let mut held = self.held();
+        for pending in batch {
+            held.remove(&pending.delivery);
         }
     }
 
@@ -760,12 +764,7 @@ impl RedisQueue {
         let result: Result<usize, QueueError> = self.eval("acknowledging jobs", &invocation).await;
         match result {
             Ok(done) if done == batch.len() => {
-                {
-                    let mut held = self.held();
-                    for pending in batch.iter() {
-                        held.remove(&pending.delivery);
-                    }
-                }
+                self.forget_held(batch);
                 self.done.fetch_add(done as u64, Ordering::Relaxed);
                 for pending in batch.drain(..) {
                     let _ = pending.reply.send(Ok(0));
