@@ -597,14 +597,14 @@ class Suite:
             # kept: the seed's reference is its best concurrency too (item
             # 4 and the sweep). A larger read-ahead and ack batch make each
             # Redis round trip carry more jobs.
+            # Two hosts on two cores run one thread each (one host per core,
+            # `--threads 1`), as docs/redis.md advises for hosts sharing a
+            # machine; one host runs a shard on every core.
+            extra = ("--threads", "1") if hosts == 2 else ()
             runs = []
             for concurrency in self.s["music_concurrency"]:
                 self.flush()
                 enqueue_s = self.enqueue(path)
-                # Two hosts on two cores run one thread each (one host per
-                # core, `--threads 1`), as docs/redis.md advises for hosts
-                # sharing a machine; one host runs a shard on every core.
-                extra = ("--threads", "1") if hosts == 2 else ()
                 res = self.drive_redis_hosts(hosts, n, "music-sync", concurrency, extra)
                 res["threads_per_host"] = 1 if hosts == 2 else "one per core"
                 tracks = int(self.r.get("jobhost:kv:music-sync:stats:tracks") or 0)

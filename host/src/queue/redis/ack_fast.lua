@@ -1,5 +1,5 @@
 -- Acknowledge a batch of finished jobs whose effects the host could merge
--- beforehand (`keys::FastAck`): no follow-ups, no records, and key-value
+-- beforehand (`fast_ack.rs`): no follow-ups, no records, and key-value
 -- writes already reduced to the last value of each key only set and the
 -- sum of each key only added to with one sign. It applies all of them or
 -- nothing: when a lease was lost or Redis refuses an add (the value is not
