@@ -19,7 +19,7 @@ use crate::task::{now_millis, valid_plugin_name, Task};
 pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
     let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
     let engine = EngineLimits::default();
-    let cache = args.cache();
+    let cache = args.source.cache();
     match args.action {
         Some(PluginsAction::Check { file }) => {
             let runtime = Runtime::new(&engine, CallLimits::default(), kv, cache.as_deref())?;
@@ -41,7 +41,7 @@ pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
         }
         None => {
             let (_runtime, registry) = crate::run::load_plugins(
-                &args.plugins,
+                &args.source.plugins,
                 &engine,
                 CallLimits::default(),
                 kv,
@@ -53,7 +53,7 @@ pub async fn plugins(args: PluginsArgs) -> anyhow::Result<u8> {
                 let infos: Vec<_> = registry.plugins().iter().map(|p| p.info()).collect();
                 println!("{}", serde_json::to_string_pretty(&infos)?);
             } else if registry.is_empty() {
-                println!("no plugins loaded from {}", args.plugins.display());
+                println!("no plugins loaded from {}", args.source.plugins.display());
             } else {
                 for plugin in registry.plugins() {
                     println!("{}", plugin.path().display());

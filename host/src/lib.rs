@@ -7,9 +7,13 @@
 //! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`, `new`.
 //! - [`scaffold`]: the plugin projects `jobhost new` writes.
 //! - [`run`]: batch mode, from input lines to a summary.
-//! - [`worker`]: the per-job loop: fetch, route, run, record, ack or retry.
+//! - [`worker`]: the per-job loop: take a delivery, fetch, route, run.
+//! - [`commit`]: one path for a job's effects: records, key-value writes,
+//!   follow-ups, then the ack, or the retry, deferral or burial.
 //! - [`shards`]: the workers split over threads, one single-threaded runtime each.
 //! - [`queue`]: the [`queue::Queue`] trait and its backends (memory, Redis).
+//! - [`redis`]: the one Redis layer (connection, keys, outages) that the
+//!   queue, kv and politeness use, each with its own scripts.
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
 //! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
@@ -18,15 +22,19 @@
 //! - [`reload`]: hot reload of the plugins folder.
 //! - [`routing`]: which plugin handles a task.
 //! - [`kv`]: the key-value store behind the plugins' `kv` import.
-//! - [`sink`]: where records go (JSON Lines).
+//! - [`sink`]: where records go (JSON Lines, or the queue's stream).
+//! - [`record`]: the record type plugins' output becomes.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod commands;
+pub mod commit;
 pub mod fetch;
 pub mod kv;
 pub mod politeness;
 pub mod queue;
+pub mod record;
+pub mod redis;
 pub mod registry;
 pub mod reload;
 pub mod routing;

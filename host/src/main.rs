@@ -10,8 +10,8 @@ use jobhost::commands;
 
 /// mimalloc rather than glibc's malloc: a job allocates many small, short
 /// lived buffers (HTTP headers, store data, WIT strings), and glibc's
-/// consolidation showed up in the profile. Measured: 15% less host CPU per
-/// music-sync job through Redis.
+/// consolidation showed up in the profile (BENCHMARKS.md, Optimisations,
+/// mimalloc).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

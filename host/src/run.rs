@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
+use crate::commit::{BeforeAck, Commit};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::kv::{AnyKv, MemoryKv, RedisKv};
-use crate::politeness::{Politeness, PolitenessConfig};
+use crate::politeness::{Politeness, PolitenessConfig, SharedLimits};
 use crate::queue::memory::MemoryQueueOptions;
 use crate::queue::redis::{RedisAdmin, RedisOptions};
 use crate::queue::{MemoryQueue, Queue, QueueStats, RedisQueue};
+use crate::redis::Redis;
 use crate::registry::Registry;
 use crate::reload::Reloader;
 use crate::routing::Router;
@@ -181,8 +183,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
                 dedupe_urls: config.dedupe,
             }));
+            // Nothing outlives this process: the sink is flushed now and
+            // then, and at the end.
+            let sink = Arc::new(open_sink(&config, false)?);
             let pool = shard_pool(&config)?;
-            let mut summary = drive(&config, vec![queue.clone()], &pool, kv).await?;
+            let mut summary = drive(&config, vec![queue.clone()], sink, &pool, kv).await?;
             let dead = queue.dead_letters();
             if let Some(path) = &config.dead_letters {
                 write_dead_letters(path, &dead)?;
@@ -197,11 +202,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
                     "--dead-letters is for the in-memory queue; with Redis the dead letters stay in Redis: see `jobhost dead list`"
                 );
             }
-            let kv_conn =
-                crate::queue::redis::admin::connect(&options.url, Duration::from_secs(30)).await?;
-            let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_conn)));
+            let kv_redis = Redis::connect(&options.url, Duration::from_secs(30)).await?;
+            let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_redis.conn())));
             // Plugins load before the queue starts taking jobs.
             let (runtime, router) = prepare(&config, kv).await?;
+            // The queue outlives this process: records reach the output
+            // before each batch of acknowledgements (see commit.rs).
+            let sink = Arc::new(open_sink(&config, true)?);
             // Each shard is a consumer of its own, started on its own
             // thread so that its reader and acknowledger run there too.
             let pool = shard_pool(&config)?;
@@ -213,15 +220,30 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
                     prefetch: options.prefetch.min(share.saturating_mul(2)),
                     ..options.clone()
                 };
-                let started = handle.spawn(RedisQueue::start(options)).await;
+                let before_ack: Arc<dyn BeforeAck> = sink.clone();
+                let started = handle
+                    .spawn(RedisQueue::start(options, Some(before_ack)))
+                    .await;
                 queues.push(started.context("starting a queue consumer")??);
             }
             let shared = queues.first().map(|queue| queue.admin().clone());
-            let mut summary = drive_loaded(&config, queues, &pool, runtime, router, shared).await?;
+            let mut summary =
+                drive_loaded(&config, queues, sink, &pool, runtime, router, shared).await?;
             summary.elapsed = started.elapsed();
             Ok(summary)
         }
     }
+}
+
+/// The sink `--output` names; `durable`: the queue outlives this process,
+/// so a file keeps the records of earlier runs (appended to).
+fn open_sink(config: &RunConfig, durable: bool) -> anyhow::Result<Sink> {
+    Ok(match &config.output {
+        Output::File(path) => Sink::file(path, durable)
+            .with_context(|| format!("cannot create the output file {}", path.display()))?,
+        Output::Stdout => Sink::stdout(),
+        Output::QueueStream(name) => Sink::queue_stream(name.clone()),
+    })
 }
 
 /// Load the plugins and build the router.
@@ -265,21 +287,22 @@ fn shard_pool(config: &RunConfig) -> anyhow::Result<ShardPool> {
 async fn drive<Q: Queue>(
     config: &RunConfig,
     queues: Vec<Arc<Q>>,
+    sink: Arc<Sink>,
     pool: &ShardPool,
     kv: Arc<AnyKv>,
 ) -> anyhow::Result<RunSummary> {
     let (runtime, router) = prepare(config, kv).await?;
-    drive_loaded(config, queues, pool, runtime, router, None).await
+    drive_loaded(config, queues, sink, pool, runtime, router, None).await
 }
 
 /// Feed, work, and stop on drain or signal. With `redis` (the queue
-/// outlives this process), records are flushed before each ack and
-/// politeness limits are shared through Redis. `queues` holds one queue
-/// for every shard, or one that all the shards share; input is fed to the
-/// first.
+/// outlives this process), politeness limits are shared through Redis.
+/// `queues` holds one queue for every shard, or one that all the shards
+/// share; input is fed to the first.
 async fn drive_loaded<Q: Queue>(
     config: &RunConfig,
     queues: Vec<Arc<Q>>,
+    sink: Arc<Sink>,
     pool: &ShardPool,
     runtime: Runtime,
     router: Router,
@@ -297,29 +320,10 @@ async fn drive_loaded<Q: Queue>(
             .run(),
         )
     });
-    let durable = redis.is_some();
     // A politeness slot outlives a crashed host by at most this long.
     let slot_ttl = config.fetch.timeout + Duration::from_secs(5);
-    let politeness = Arc::new(Politeness::new(config.politeness.clone(), redis, slot_ttl));
-    let sink = match &config.output {
-        Output::File(path) => Sink::file(path, durable)
-            .with_context(|| format!("cannot create the output file {}", path.display()))?,
-        Output::Stdout => Sink::stdout(),
-        Output::QueueStream(name) => Sink::queue_stream(name.clone()),
-    };
-    // When the queue outlives this process, records must be written before
-    // their job is acknowledged: the queue flushes the sink before each
-    // batch of acks, or else every job flushes its own.
-    let sink = Arc::new(sink);
-    // Every queue must hear of the sink: no short cut.
-    let flushes: Vec<bool> = queues
-        .iter()
-        .map(|queue| queue.flush_before_acks(&sink))
-        .collect();
-    let queue_flushes = flushes.iter().all(|&flushes| flushes);
-    if durable && !queue_flushes {
-        sink.set_flush_each_job(true);
-    }
+    let shared = redis.map(|admin| SharedLimits::new(admin.redis().clone(), admin.name()));
+    let politeness = Arc::new(Politeness::new(config.politeness.clone(), shared, slot_ttl));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // One set of workers per shard (thread), each with its own HTTP
     // connection pool; see shards.rs.
@@ -328,13 +332,14 @@ async fn drive_loaded<Q: Queue>(
         .iter()
         .enumerate()
         .map(|(shard, &concurrency)| {
+            let queue = queues[shard % queues.len()].clone();
+            let commit = Commit::new(queue, sink.clone(), kv.clone(), config.worker.retry)
+                .map_err(|message| anyhow::anyhow!("--output: {message}"))?;
             Ok(Arc::new(Workers {
-                kv: kv.clone(),
-                queue: queues[shard % queues.len()].clone(),
+                commit,
                 router: router.clone(),
                 fetcher: Fetcher::new(config.fetch.clone())?,
                 politeness: politeness.clone(),
-                sink: sink.clone(),
                 config: WorkerConfig {
                     concurrency,
                     ..config.worker.clone()

@@ -4,11 +4,10 @@
 //! A job never moves between threads: it is taken, fetched, run and
 //! acknowledged on the thread whose worker took it, with that thread's own
 //! HTTP connections and, on Redis, that thread's own consumer of the queue
-//! (a shard is to Redis what one more host is). Measured against tokio's
-//! work-stealing runtime on the same two cores, the stealing, the
-//! cross-thread wake-ups and the allocations freed on another thread than
-//! the one that made them cost 4% more host CPU per job in the median run
-//! and up to 40% more in the worst (see BENCHMARKS.md). Load still
+//! (a shard is to Redis what one more host is). Against tokio's
+//! work-stealing runtime, the stealing, the cross-thread wake-ups and the
+//! allocations freed on another thread than the one that made them cost
+//! host CPU (BENCHMARKS.md, Optimisations, shards). Load still
 //! balances: a shard takes a job only when one of its workers is free.
 //!
 //! Shard 0 runs on the caller's runtime, beside the feeder and the other

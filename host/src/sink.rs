@@ -4,17 +4,22 @@
 //! is embedded as JSON (validated, not re-parsed into a tree); text as a
 //! string; binary as base64. Records of a job are validated together before
 //! any is written, so a job never leaves half its output behind.
+//!
+//! The sink is one stage of the commit pipeline (`commit.rs`): records are
+//! written before their job is acknowledged, and a queue that outlives the
+//! process makes them durable ([`Sink::sync`], through [`BeforeAck`])
+//! before each batch of acknowledgements.
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::runtime::bindings::SinkRecord;
+use crate::commit::BeforeAck;
+use crate::record::Record;
 use crate::task::Task;
 
 /// A record that cannot be written.
@@ -65,20 +70,12 @@ enum Target {
 /// The sink shared by all workers.
 pub struct Sink {
     target: Target,
-    /// Flush after every job, so that records are durable before the ack
-    /// (when the queue outlives the process and does not flush itself).
-    flush_each: AtomicBool,
 }
 
 impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink").finish_non_exhaustive()
     }
-}
-
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
 }
 
 impl Sink {
@@ -106,7 +103,6 @@ impl Sink {
                 64 * 1024,
                 out,
             ))),
-            flush_each: AtomicBool::new(false),
         }
     }
 
@@ -115,13 +111,7 @@ impl Sink {
     pub fn queue_stream(name: String) -> Self {
         Sink {
             target: Target::QueueStream(name),
-            flush_each: AtomicBool::new(false),
         }
-    }
-
-    /// Flush after every job (records durable before the ack).
-    pub fn set_flush_each_job(&self, flush: bool) {
-        self.flush_each.store(flush, Ordering::Relaxed);
     }
 
     /// The Redis stream the queue should write records to, if any.
@@ -132,44 +122,32 @@ impl Sink {
         }
     }
 
-    /// Validate every record of a job, then write them as lines. Returns
-    /// `true` when the records must instead travel with the ack.
-    pub fn write(
-        &self,
-        task: &Task,
-        plugin: &str,
-        records: &[SinkRecord],
-    ) -> Result<bool, SinkError> {
+    /// Check that every record labelled JSON parses (records that travel
+    /// with the acknowledgement to the queue's own stream).
+    pub fn validate(records: &[Record]) -> Result<(), SinkError> {
+        for (index, record) in records.iter().enumerate() {
+            if record.is_json() {
+                json(index, record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validate every record of a job, then write them as lines. A sink
+    /// that is the queue's stream writes nothing here (the commit pipeline
+    /// hands the records to the queue instead).
+    pub fn write(&self, task: &Task, plugin: &str, records: &[Record]) -> Result<(), SinkError> {
         let out = match &self.target {
             Target::Lines(out) => out,
-            Target::QueueStream(_) => {
-                for (index, record) in records.iter().enumerate() {
-                    if is_json(&record.content_type) {
-                        serde_json::from_slice::<&RawValue>(&record.data).map_err(|e| {
-                            SinkError::BadJson {
-                                index,
-                                content_type: record.content_type.clone(),
-                                message: e.to_string(),
-                            }
-                        })?;
-                    }
-                }
-                return Ok(true);
-            }
+            Target::QueueStream(_) => return Self::validate(records),
         };
         if records.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         let mut lines = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
-            let (value, base64) = if is_json(&record.content_type) {
-                let raw: &RawValue =
-                    serde_json::from_slice(&record.data).map_err(|e| SinkError::BadJson {
-                        index,
-                        content_type: record.content_type.clone(),
-                        message: e.to_string(),
-                    })?;
-                (Some(RecordValue::Json(raw)), None)
+            let (value, base64) = if record.is_json() {
+                (Some(RecordValue::Json(json(index, record)?)), None)
             } else {
                 match std::str::from_utf8(&record.data) {
                     Ok(text) => (Some(RecordValue::Text(text)), None),
@@ -193,10 +171,7 @@ impl Sink {
             serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
-        if self.flush_each.load(Ordering::Relaxed) {
-            out.flush()?;
-        }
-        Ok(false)
+        Ok(())
     }
 
     /// Push buffered lines to the file or pipe.
@@ -205,5 +180,23 @@ impl Sink {
             Target::Lines(out) => out.lock().unwrap_or_else(|p| p.into_inner()).flush(),
             Target::QueueStream(_) => Ok(()),
         }
+    }
+}
+
+/// The record's data as JSON, or why it is not.
+fn json(index: usize, record: &Record) -> Result<&RawValue, SinkError> {
+    serde_json::from_slice(&record.data).map_err(|e| SinkError::BadJson {
+        index,
+        content_type: record.content_type.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Lines written so far reach the file or pipe before the jobs that wrote
+/// them are acknowledged.
+impl BeforeAck for Sink {
+    fn sync(&self) -> Result<(), String> {
+        self.flush()
+            .map_err(|error| format!("writing the output failed: {error}"))
     }
 }

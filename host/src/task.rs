@@ -29,9 +29,6 @@ pub struct Task {
     pub attempt: u32,
     /// 0 for a task from the input, parent's depth + 1 for a follow-up.
     pub depth: u32,
-    /// The backend's handle on this delivery (a Redis stream entry id);
-    /// empty for the in-memory queue.
-    pub delivery: String,
 }
 
 /// Content carried inline in a task.
@@ -118,7 +115,6 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
-            delivery: String::new(),
         }
     }
 
@@ -209,7 +205,6 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
-            delivery: String::new(),
         })
     }
 

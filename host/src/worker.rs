@@ -1,38 +1,30 @@
-//! The worker loop: take a task, fetch, route, run the plugin, record, ack.
+//! The worker loop: take a delivery, fetch, route, run the plugin, and hand
+//! what came of it to the commit pipeline (`commit.rs`).
 //!
-//! Each worker is a tokio task; `--concurrency` of them share one queue. The
-//! order of the steps is what makes delivery safe: records reach the sink,
-//! and follow-ups and the plugin's key-value writes are handed to the queue
-//! *with* the acknowledgement (or, for a queue that cannot take the writes,
-//! applied just before it), so a job is only ever done with all its effects
-//! or not at all. Failures are sorted
-//! here into transient (retry with exponential backoff and jitter, until the
-//! attempts run out) and permanent (straight to the dead letters).
+//! Each worker is a tokio task; `--concurrency` of them share one queue.
+//! Failures are sorted here into permanent, transient and held back (see
+//! [`Failure`]); what becomes of them, and the order in which a job's
+//! effects are committed, is the commit pipeline's business.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
+use crate::commit::{Commit, Failure, Produced, RetryPolicy};
 use crate::fetch::{FetchError, Fetched, Fetcher};
-use crate::kv::{AnyKv, KvStore};
 use crate::politeness::{url_host, Politeness};
-use crate::queue::{AckReceipt, Completion, Queue, QueueError};
+use crate::queue::{AckReceipt, Delivery, Queue, QueueError};
+use crate::record::Record;
 use crate::routing::Router;
-use crate::runtime::CallError;
-use crate::sink::{Sink, SinkError};
+use crate::runtime::{CallError, Plugin};
 use crate::task::{check_url, now_millis, valid_plugin_name, Task};
 
-/// Retry and crawl settings.
+/// Concurrency, retry and crawl settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Workers taking jobs at once.
     pub concurrency: usize,
-    /// Deliveries before a transiently failing job is dead.
-    pub max_attempts: u32,
-    /// First retry delay; doubles with each attempt.
-    pub retry_base: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
+    /// How failed jobs are retried.
+    pub retry: RetryPolicy,
     /// Follow-ups deeper than this are dropped (input tasks are depth 0).
     pub max_depth: Option<u32>,
 }
@@ -41,9 +33,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             concurrency: 64,
-            max_attempts: 5,
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
             max_depth: None,
         }
     }
@@ -59,20 +49,15 @@ pub struct WorkerStats {
 }
 
 /// Everything a worker needs, shared by all of them.
-pub struct Workers<Q> {
-    /// The queue.
-    pub queue: Arc<Q>,
-    /// The plugins' key-value store, where a successful job's writes go
-    /// when the queue does not apply them itself.
-    pub kv: Arc<AnyKv>,
+pub struct Workers<Q: Queue> {
+    /// Where jobs come from and what becomes of them.
+    pub commit: Commit<Q>,
     /// Plugin routing.
     pub router: Router,
     /// The fetcher.
     pub fetcher: Fetcher,
     /// Per URL host limits and hold-backs.
     pub politeness: Arc<Politeness>,
-    /// Where records go.
-    pub sink: Arc<Sink>,
     /// Settings.
     pub config: WorkerConfig,
     /// Counters.
@@ -81,44 +66,30 @@ pub struct Workers<Q> {
     pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Why a job did not succeed, sorted for the retry decision.
-#[derive(Debug)]
-struct Failure {
-    message: String,
-    transient: bool,
-    delay: Option<Duration>,
-    /// The job did not run (its URL host asked us to wait): put it back
-    /// after `delay` without counting an attempt.
-    defer: bool,
-}
-
-impl Failure {
-    fn permanent(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            transient: false,
-            delay: None,
-            defer: false,
-        }
-    }
-
-    fn transient(message: impl Into<String>, delay: Option<Duration>) -> Self {
-        Failure {
-            message: message.into(),
-            transient: true,
-            delay,
-            defer: false,
-        }
-    }
-}
-
 impl From<FetchError> for Failure {
     fn from(error: FetchError) -> Self {
-        Failure {
-            transient: error.is_transient(),
-            delay: error.retry_after(),
-            message: error.to_string(),
-            defer: false,
+        if error.is_transient() {
+            Failure::Transient {
+                delay: error.retry_after(),
+                message: error.to_string(),
+            }
+        } else {
+            Failure::Permanent(error.to_string())
+        }
+    }
+}
+
+/// A job that failed, with the plugin it was routed to if it got that far.
+struct Failed {
+    failure: Failure,
+    plugin: Option<Arc<Plugin>>,
+}
+
+impl From<Failure> for Failed {
+    fn from(failure: Failure) -> Self {
+        Failed {
+            failure,
+            plugin: None,
         }
     }
 }
@@ -170,13 +141,13 @@ impl<Q: Queue> Workers<Q> {
             // the top of every turn anyway.
             let next = tokio::select! {
                 biased;
-                next = self.queue.pop() => next?,
+                next = self.commit.queue().pop() => next?,
                 _ = stop.changed() => break,
             };
-            let Some(task) = next else {
+            let Some(delivery) = next else {
                 break;
             };
-            if let Some(receipt) = self.process(task).await? {
+            if let Some(receipt) = self.process(delivery).await? {
                 if let Some(previous) = outstanding.replace(receipt) {
                     previous.wait().await?;
                 }
@@ -189,93 +160,56 @@ impl<Q: Queue> Workers<Q> {
     }
 
     /// One job, start to end. Only a queue failure is an error here; every
-    /// job failure ends in `retry` or `bury`. A success returns the receipt
-    /// of its acknowledgement, which may still be on its way.
-    pub async fn process(&self, task: Task) -> Result<Option<AckReceipt>, QueueError> {
-        match self.execute(&task).await {
-            Ok((plugin, handled, records_with_ack)) => {
-                let outcome = handled.outcome;
-                let mut writes = handled.writes;
-                if !writes.is_empty() && !self.queue.applies_kv_writes() {
-                    match self.kv.apply(std::mem::take(&mut writes)).await {
-                        Ok(warnings) => {
-                            for warning in warnings {
-                                tracing::warn!(task = %task.id, plugin = plugin.name(), "kv: {warning}");
-                            }
-                        }
-                        Err(error) => {
-                            let failure = Failure::transient(
-                                format!("applying the job's key-value writes failed: {error}"),
-                                None,
-                            );
-                            return self.fail(task, failure).await.map(|()| None);
-                        }
-                    }
-                }
-                let follow_ups = self.follow_ups(&task, outcome.follow_ups);
-                let records = if records_with_ack {
-                    outcome.records
-                } else {
-                    Vec::new()
-                };
-                let completion = Completion {
-                    plugin: plugin.name(),
-                    records,
-                    follow_ups,
-                    writes,
-                };
-                let receipt = self.queue.ack(task, completion).await;
-                // An idle host makes the next instance while it waits, so
-                // that the next job starts at once; after the hand-in, so
-                // that making it never delays the acknowledgement. Under
-                // load the next job is already here and makes its own.
-                if self.queue.is_idle() {
-                    plugin.prepare();
-                }
-                receipt.map(Some)
-            }
-            Err(failure) => self.fail(task, failure).await.map(|()| None),
-        }
-    }
-
-    async fn fail(&self, task: Task, failure: Failure) -> Result<(), QueueError> {
-        if failure.defer {
-            let delay = failure.delay.unwrap_or(Duration::from_secs(1));
-            tracing::debug!(task = %task.id, "put back for {delay:?}: {}", failure.message);
-            return self.queue.defer(task, delay).await;
-        }
-        if failure.transient && task.attempt < self.config.max_attempts {
-            let delay = failure
-                .delay
-                .unwrap_or_else(|| backoff(&self.config, task.attempt));
-            tracing::warn!(task = %task.id, url = %task.url, attempt = task.attempt,
-                "job failed, retrying in {delay:?}: {}", failure.message);
-            self.queue.retry(task, delay, failure.message).await
-        } else {
-            let message = if failure.transient {
-                format!(
-                    "{} (gave up after {} attempts)",
-                    failure.message, task.attempt
-                )
-            } else {
-                failure.message
-            };
-            tracing::error!(task = %task.id, url = %task.url, attempt = task.attempt,
-                "job dead: {message}");
-            self.queue.bury(task, message).await
-        }
-    }
-
-    /// Fetch, route, run, record. Returns the plugin, its outcome, and
-    /// whether the records still have to travel with the ack.
-    async fn execute(
+    /// job failure ends in a retry, a deferral or a burial. A success
+    /// returns the receipt of its acknowledgement, which may still be on
+    /// its way.
+    pub async fn process(
         &self,
-        task: &Task,
-    ) -> Result<(Arc<crate::runtime::Plugin>, crate::runtime::Handled, bool), Failure> {
+        delivery: Delivery<Q::Token>,
+    ) -> Result<Option<AckReceipt>, QueueError> {
+        let (plugin, handled) = match self.execute(delivery.task()).await {
+            Ok(done) => done,
+            Err(Failed { failure, plugin }) => {
+                let plugin = plugin.as_ref().map(|plugin| plugin.name());
+                return self
+                    .commit
+                    .fail(delivery, failure, plugin)
+                    .await
+                    .map(|()| None);
+            }
+        };
+        let outcome = handled.outcome;
+        let produced = Produced {
+            // The binding's records become the host's own (same layout:
+            // the vector is reused in place).
+            records: outcome
+                .records
+                .into_iter()
+                .map(|record| Record {
+                    content_type: record.content_type,
+                    data: record.data,
+                })
+                .collect(),
+            writes: handled.writes,
+            follow_ups: self.follow_ups(delivery.task(), outcome.follow_ups),
+        };
+        let receipt = self.commit.done(delivery, plugin.name(), produced).await;
+        // An idle host makes the next instance while it waits, so that the
+        // next job starts at once; after the hand-in, so that making it
+        // never delays the acknowledgement. Under load the next job is
+        // already here and makes its own.
+        if self.commit.queue().is_idle() {
+            plugin.prepare();
+        }
+        receipt
+    }
+
+    /// Fetch, route, run. Returns the plugin and what it produced.
+    async fn execute(&self, task: &Task) -> Result<(Arc<Plugin>, crate::runtime::Handled), Failed> {
         let early = self
             .router
             .before_fetch(task)
-            .map_err(|e| Failure::permanent(e.to_string()))?;
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
         let content = match &task.payload {
             // The task keeps its payload for a retry or the dead letters, so
             // the plugin gets a copy.
@@ -293,41 +227,36 @@ impl<Q: Queue> Workers<Q> {
             None => self
                 .router
                 .after_fetch(task, content.content_type.as_deref())
-                .map_err(|e| Failure::permanent(e.to_string()))?,
+                .map_err(|e| Failure::Permanent(e.to_string()))?,
         };
-        let handled = plugin
-            .handle(task, content)
-            .await
-            .map_err(|error| match error {
-                CallError::Retry { message, delay } => Failure::transient(
-                    format!("plugin {} asked for a retry: {message}", plugin.name()),
-                    delay,
-                ),
-                CallError::Fail(message) => {
-                    Failure::permanent(format!("plugin {} failed: {message}", plugin.name()))
-                }
-                CallError::Trap(message) => {
-                    Failure::permanent(format!("plugin {} trapped: {message}", plugin.name()))
-                }
-                CallError::Limit(message) => {
-                    Failure::permanent(format!("plugin {} broke a limit: {message}", plugin.name()))
-                }
-                CallError::Instantiate(message) => Failure::transient(
-                    format!("plugin {} could not start: {message}", plugin.name()),
-                    None,
-                ),
-            })?;
-        let records_with_ack = self
-            .sink
-            .write(task, plugin.name(), &handled.outcome.records)
-            .map_err(|error| match error {
-                SinkError::BadJson { .. } => {
-                    Failure::permanent(format!("plugin {}: {error}", plugin.name()))
-                }
-                // A full disk or closed pipe may clear up.
-                SinkError::Io(_) => Failure::transient(error.to_string(), None),
-            })?;
-        Ok((plugin, handled, records_with_ack))
+        match plugin.handle(task, content).await {
+            Ok(handled) => Ok((plugin, handled)),
+            Err(error) => {
+                let name = plugin.name();
+                let failure = match error {
+                    CallError::Retry { message, delay } => Failure::Transient {
+                        message: format!("plugin {name} asked for a retry: {message}"),
+                        delay,
+                    },
+                    CallError::Fail(message) => {
+                        Failure::Permanent(format!("plugin {name} failed: {message}"))
+                    }
+                    CallError::Trap(message) => {
+                        Failure::Permanent(format!("plugin {name} trapped: {message}"))
+                    }
+                    CallError::Limit(message) => {
+                        Failure::Permanent(format!("plugin {name} broke a limit: {message}"))
+                    }
+                    CallError::Instantiate(message) => {
+                        Failure::transient(format!("plugin {name} could not start: {message}"))
+                    }
+                };
+                Err(Failed {
+                    failure,
+                    plugin: Some(plugin),
+                })
+            }
+        }
     }
 
     /// Fetch within the URL host's limits; a host that asks us to wait
@@ -350,11 +279,9 @@ impl<Q: Queue> Workers<Q> {
         let permit = match self.politeness.acquire(&host).await {
             Ok(permit) => permit,
             Err(wait) => {
-                return Err(Failure {
+                return Err(Failure::HeldBack {
                     message: format!("{host} is held back or at its limit"),
-                    transient: true,
-                    delay: Some(wait),
-                    defer: true,
+                    delay: wait,
                 })
             }
         };
@@ -409,39 +336,5 @@ impl<Q: Queue> Workers<Q> {
             tasks.push(task);
         }
         tasks
-    }
-}
-
-/// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped, then
-/// scaled by a random factor in [0.5, 1.0) so that jobs that failed together
-/// do not all come back together.
-pub fn backoff(config: &WorkerConfig, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(30);
-    let full = config
-        .retry_base
-        .saturating_mul(1u32 << exponent)
-        .min(config.retry_max);
-    full.mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let config = WorkerConfig {
-            retry_base: Duration::from_millis(100),
-            retry_max: Duration::from_secs(1),
-            ..WorkerConfig::default()
-        };
-        for _ in 0..100 {
-            let first = backoff(&config, 1);
-            assert!(first >= Duration::from_millis(50) && first < Duration::from_millis(100));
-            let third = backoff(&config, 3);
-            assert!(third >= Duration::from_millis(200) && third < Duration::from_millis(400));
-            let late = backoff(&config, 40);
-            assert!(late >= Duration::from_millis(500) && late < Duration::from_secs(1));
-        }
     }
 }

@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jobhost::commit::Commit;
 use jobhost::fetch::{FetchConfig, Fetcher};
 use jobhost::kv::{AnyKv, MemoryKv};
 use jobhost::politeness::{Politeness, PolitenessConfig};
 use jobhost::queue::memory::MemoryQueueOptions;
-use jobhost::queue::{AckReceipt, Completion, MemoryQueue, Queue, QueueError, QueueStats};
+use jobhost::queue::{
+    AckReceipt, Carries, Delivery, Effects, Failed, MemoryQueue, Queue, QueueError, QueueStats,
+};
 use jobhost::registry::Registry;
 use jobhost::routing::Router;
 use jobhost::runtime::engine::EngineLimits;
@@ -38,35 +41,43 @@ struct HeldAcks {
 }
 
 impl Queue for HeldAcks {
+    type Token = <MemoryQueue as Queue>::Token;
+    const CARRIES: Carries = MemoryQueue::CARRIES;
+
     async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
         self.inner.push(tasks).await
     }
-    async fn pop(&self) -> Result<Option<Task>, QueueError> {
-        let task = self.inner.pop().await?;
-        if task.is_some() {
+    async fn pop(&self) -> Result<Option<Delivery<Self::Token>>, QueueError> {
+        let delivery = self.inner.pop().await?;
+        if delivery.is_some() {
             self.pops.fetch_add(1, Ordering::SeqCst);
         }
-        Ok(task)
+        Ok(delivery)
     }
-    async fn ack(&self, task: Task, completion: Completion<'_>) -> Result<AckReceipt, QueueError> {
+    async fn ack(
+        &self,
+        delivery: Delivery<Self::Token>,
+        effects: Effects<'_>,
+    ) -> Result<AckReceipt, QueueError> {
         // The in-memory queue commits at once; the receipt waits for the test.
-        let accepted = self.inner.ack(task, completion).await?.wait().await?;
+        let accepted = self.inner.ack(delivery, effects).await?.wait().await?;
         assert_eq!(accepted, 0);
         let (answer, receipt) = oneshot::channel();
         self.answers.lock().unwrap().push(answer);
         Ok(AckReceipt::pending(receipt))
     }
-    async fn retry(&self, task: Task, delay: Duration, error: String) -> Result<(), QueueError> {
-        self.inner.retry(task, delay, error).await
-    }
-    async fn defer(&self, task: Task, delay: Duration) -> Result<(), QueueError> {
-        self.inner.defer(task, delay).await
-    }
-    async fn bury(&self, task: Task, error: String) -> Result<(), QueueError> {
-        self.inner.bury(task, error).await
+    async fn fail(
+        &self,
+        delivery: Delivery<Self::Token>,
+        failed: Failed,
+    ) -> Result<(), QueueError> {
+        self.inner.fail(delivery, failed).await
     }
     fn close(&self) {
         self.inner.close()
+    }
+    fn stop_intake(&self) {
+        self.inner.stop_intake()
     }
     fn is_idle(&self) -> bool {
         self.inner.is_idle()
@@ -124,9 +135,10 @@ async fn one_worker(jobs: usize) -> (Arc<HeldAcks>, Arc<Workers<HeldAcks>>, Plug
     queue.close();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     std::mem::forget(_stop_tx);
+    let sink = Arc::new(Sink::to_writer(Box::new(std::io::sink())));
+    let commit = Commit::new(queue.clone(), sink, kv, Default::default()).expect("commit");
     let workers = Arc::new(Workers {
-        queue: queue.clone(),
-        kv,
+        commit,
         router,
         fetcher: Fetcher::new(FetchConfig::default()).expect("fetcher"),
         politeness: Arc::new(Politeness::new(
@@ -134,7 +146,6 @@ async fn one_worker(jobs: usize) -> (Arc<HeldAcks>, Arc<Workers<HeldAcks>>, Plug
             None,
             Duration::from_secs(5),
         )),
-        sink: Arc::new(Sink::to_writer(Box::new(std::io::sink()))),
         config: WorkerConfig {
             concurrency: 1,
             ..WorkerConfig::default()

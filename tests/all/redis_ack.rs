@@ -8,9 +8,11 @@
 //! the ends of the 64-bit range, where the order of adds of both signs
 //! decides which overflow.
 
+use jobhost::kv::redis::apply_script;
 use jobhost::kv::KvWrite;
 use jobhost::queue::redis::fast_ack;
-use jobhost::queue::redis::keys::{kv_apply_script, Scripts, GROUP};
+use jobhost::queue::redis::scripts::Scripts;
+use jobhost::redis::keys::GROUP;
 use redis::Value;
 
 use crate::redis_util::RedisServer;
@@ -153,7 +155,7 @@ fn run_trials(fast: bool) {
     // db 0: the batch through ack.lua; db 1: the reference, job by job.
     let (mut batch, mut reference) = (client(0), client(1));
     let scripts = Scripts::new();
-    let apply = kv_apply_script();
+    let apply = apply_script();
     let stream = "jobhost:{t}:stream";
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")

@@ -296,6 +296,34 @@ fn retries_then_dead_letters_then_dead_retry() {
     assert!(dead_list(&redis).is_empty());
 }
 
+/// `dead:PLUGIN` counts the plugin a job was routed to, not only the one a
+/// task named (a task routed by `--plugin` used to count nowhere).
+#[test]
+fn dead_jobs_count_for_the_plugin_they_were_routed_to() {
+    let redis = RedisServer::start(false);
+    let plugins = PluginDir::with(&["chaos"]);
+    enqueue(
+        &redis,
+        &[
+            r#"{"id":"routed","payload":"x","metadata":{"action":"fail"}}"#.to_owned(),
+            r#"{"id":"named","payload":"x","plugin":"chaos","metadata":{"action":"fail"}}"#
+                .to_owned(),
+        ],
+        &[],
+    );
+    let mut host = Worker::start(
+        &redis,
+        plugins.path(),
+        plugins.path(),
+        "host",
+        &["--until-empty", "--lease", LEASE, "--plugin", "chaos"],
+    );
+    assert_eq!(host.wait(Duration::from_secs(60)), 1, "{}", host.log());
+    let s = stats(&redis);
+    assert_eq!(s["dead"].as_u64(), Some(2), "{s}");
+    assert_eq!(s["plugins"]["chaos"]["dead"].as_u64(), Some(2), "{s}");
+}
+
 #[test]
 fn delayed_jobs_are_not_run_early() {
     let redis = RedisServer::start(false);

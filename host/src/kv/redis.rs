@@ -1,14 +1,48 @@
 //! Redis key-value backend: plugins' keys shared by every host on one Redis.
 //!
-//! Keys are `jobhost:kv:PLUGIN:KEY` (see `queue/redis/keys.rs`). Outages
+//! Keys are `jobhost:kv:PLUGIN:KEY` (see `redis/keys.rs`). Outages
 //! surface as errors to the plugin, which normally answers with
 //! `handle-error::retry`, so the job is retried rather than lost.
+//!
+//! This module owns how writes travel to Redis: the Lua functions that apply
+//! them (`kv_writes.lua`, which the queue's acknowledgement scripts include
+//! to apply a job's writes atomically with its acknowledgement) and their
+//! argument encoding ([`push_kv_writes`], [`push_kv_triples`]).
 
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
 use super::{own_key, KvError, KvStore, KvWrite};
-use crate::queue::redis::keys::{kv_apply_script, kv_key, push_kv_writes};
+use crate::redis::keys::kv_key;
+
+/// Lua functions that apply writes inside a script (`kv_write`,
+/// `kv_writes`, `kv_batch`), for scripts of other owners to include.
+pub const LUA_KV_WRITES: &str = include_str!("kv_writes.lua");
+
+/// The script that applies writes at once, in order (`kv_apply.lua`).
+pub fn apply_script() -> redis::Script {
+    crate::redis::script(&[LUA_KV_WRITES, include_str!("kv_apply.lua")])
+}
+
+/// Add a job's key-value writes to a script call, as `kv_writes` in
+/// `kv_writes.lua` reads them: a count, then (op, key, value) triples.
+pub fn push_kv_writes(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
+    invocation.arg(writes.len());
+    push_kv_triples(invocation, writes);
+}
+
+/// Add the (op, key, value) triples of `writes` to a script call, without
+/// their count (a script that takes the count elsewhere, as `ack.lua` does
+/// in each job's header).
+pub fn push_kv_triples(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
+    for write in writes {
+        match write {
+            KvWrite::Set { key, value } => invocation.arg("s").arg(kv_key(key)).arg(&value[..]),
+            KvWrite::Delete { key } => invocation.arg("d").arg(kv_key(key)).arg(""),
+            KvWrite::Add { key, delta } => invocation.arg("a").arg(kv_key(key)).arg(*delta),
+        };
+    }
+}
 
 /// A [`KvStore`] on Redis.
 #[derive(Clone)]
@@ -28,7 +62,7 @@ impl RedisKv {
     pub fn new(conn: ConnectionManager) -> Self {
         RedisKv {
             conn,
-            apply: kv_apply_script(),
+            apply: apply_script(),
         }
     }
 }
@@ -85,7 +119,7 @@ impl KvStore for RedisKv {
 }
 
 /// The warning for adds that Redis left out, if any.
-pub(crate) fn skipped_warning(skipped: u64) -> Option<String> {
+pub fn skipped_warning(skipped: u64) -> Option<String> {
     (skipped > 0).then(|| {
         format!("{skipped} add(s) left out: the stored value was not a decimal integer, or the sum overflowed")
     })

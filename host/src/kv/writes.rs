@@ -8,8 +8,8 @@
 //! `add` counts each successful job exactly once. And the writes cost no
 //! round trip of their own: on Redis they travel in the acknowledgement's
 //! script call, which the acknowledger already batches (see
-//! `queue/redis/ack.lua`). Measured on music-sync through Redis, that took
-//! two of the three Redis round trips out of every job.
+//! `queue/redis/ack.lua`; BENCHMARKS.md, Optimisations, has what that
+//! saved).
 
 use super::{own_key, KvError};
 

@@ -9,9 +9,8 @@
 //!
 //! Input is let in only while fewer than [`INTAKE_HIGH`] tasks are ready
 //! (follow-ups and retries always are): an input file of millions of lines
-//! is read as the workers get through it instead of into memory at once.
-//! Measured on 200,000 no-op jobs, reading it all first cost 14% of the run
-//! in the kernel zeroing the pages of the growing queue.
+//! is read as the workers get through it instead of into memory at once
+//! (BENCHMARKS.md, Optimisations, has what reading it all first cost).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
@@ -21,7 +20,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{AckReceipt, Completion, DeadLetter, Queue, QueueError, QueueStats};
+use super::{
+    AckReceipt, Carries, DeadLetter, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
+};
 use crate::task::{now_millis, Task};
 
 /// The feeder waits while this many tasks are ready...
@@ -201,22 +202,13 @@ impl MemoryQueue {
         }
         Look::Wait(next_due)
     }
-}
 
-impl Queue for MemoryQueue {
-    async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
-        let accepted = self.lock().accept(tasks);
-        if accepted > 0 {
-            self.changed.notify_waiters();
-        }
-        Ok(accepted)
-    }
-
-    async fn pop(&self) -> Result<Option<Task>, QueueError> {
+    /// The next task (see [`Queue::pop`]).
+    async fn next(&self) -> Option<Task> {
         // A busy queue has a task ready: take it without registering for
         // wake-ups (a Notify registration per job showed in the profile).
         if let Look::Done(answer) = self.look() {
-            return Ok(answer);
+            return answer;
         }
         loop {
             // Register interest before looking again, so that a push
@@ -225,7 +217,7 @@ impl Queue for MemoryQueue {
             tokio::pin!(changed);
             changed.as_mut().enable();
             let next_due = match self.look() {
-                Look::Done(answer) => return Ok(answer),
+                Look::Done(answer) => return answer,
                 Look::Wait(next_due) => next_due,
             };
             match next_due {
@@ -240,39 +232,7 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn ack(&self, _task: Task, completion: Completion<'_>) -> Result<AckReceipt, QueueError> {
-        let (accepted, drained) = {
-            let mut state = self.lock();
-            let accepted = state.accept(completion.follow_ups);
-            self.finish_one(&mut state);
-            state.stats.done += 1;
-            (accepted, state.drained())
-        };
-        // Waiters only care about new work or the end of the run: waking all
-        // of them on every ack costs more than the job itself at 100k jobs/s.
-        if accepted > 0 || drained {
-            self.changed.notify_waiters();
-        }
-        Ok(AckReceipt::done(accepted))
-    }
-
-    fn is_idle(&self) -> bool {
-        self.lock().ready.is_empty()
-    }
-
-    async fn retry(&self, task: Task, delay: Duration, _error: String) -> Result<(), QueueError> {
-        self.delay(task, delay, true);
-        Ok(())
-    }
-
-    async fn defer(&self, mut task: Task, delay: Duration) -> Result<(), QueueError> {
-        // `pop` counts the attempt again when the task comes back.
-        task.attempt = task.attempt.saturating_sub(1);
-        self.delay(task, delay, false);
-        Ok(())
-    }
-
-    async fn bury(&self, task: Task, error: String) -> Result<(), QueueError> {
+    fn bury(&self, task: Task, error: String) {
         let drained = {
             let mut state = self.lock();
             state.dead.push(DeadLetter {
@@ -287,7 +247,68 @@ impl Queue for MemoryQueue {
         if drained {
             self.changed.notify_waiters();
         }
+    }
+}
+
+impl Queue for MemoryQueue {
+    /// Nothing to name: the task itself is the whole delivery.
+    type Token = ();
+
+    /// Nothing: records and key-value writes in this process are committed
+    /// by the pipeline just before the acknowledgement.
+    const CARRIES: Carries = Carries {
+        kv_writes: false,
+        records: false,
+    };
+
+    async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
+        let accepted = self.lock().accept(tasks);
+        if accepted > 0 {
+            self.changed.notify_waiters();
+        }
+        Ok(accepted)
+    }
+
+    async fn pop(&self) -> Result<Option<Delivery<()>>, QueueError> {
+        Ok(self.next().await.map(|task| Delivery::new(task, ())))
+    }
+
+    async fn ack(
+        &self,
+        _delivery: Delivery<()>,
+        effects: Effects<'_>,
+    ) -> Result<AckReceipt, QueueError> {
+        let (accepted, drained) = {
+            let mut state = self.lock();
+            let accepted = state.accept(effects.follow_ups);
+            self.finish_one(&mut state);
+            state.stats.done += 1;
+            (accepted, state.drained())
+        };
+        // Waiters only care about new work or the end of the run: waking all
+        // of them on every ack costs more than the job itself under load.
+        if accepted > 0 || drained {
+            self.changed.notify_waiters();
+        }
+        Ok(AckReceipt::done(accepted))
+    }
+
+    async fn fail(&self, delivery: Delivery<()>, failed: Failed) -> Result<(), QueueError> {
+        let (mut task, ()) = delivery.into_parts();
+        match failed {
+            Failed::Retry { delay, .. } => self.delay(task, delay, true),
+            Failed::Defer { delay } => {
+                // `pop` counts the attempt again when the task comes back.
+                task.attempt = task.attempt.saturating_sub(1);
+                self.delay(task, delay, false);
+            }
+            Failed::Bury { error, .. } => self.bury(task, error),
+        }
         Ok(())
+    }
+
+    fn is_idle(&self) -> bool {
+        self.lock().ready.is_empty()
     }
 
     fn close(&self) {
@@ -303,6 +324,8 @@ impl Queue for MemoryQueue {
             self.room.notified().await;
         }
     }
+
+    fn stop_intake(&self) {}
 
     fn stats(&self) -> QueueStats {
         self.lock().stats
@@ -330,12 +353,11 @@ mod tests {
         Task::new(url)
     }
 
-    fn done(follow_ups: Vec<Task>) -> Completion<'static> {
-        Completion {
+    fn done(follow_ups: Vec<Task>) -> Effects<'static> {
+        Effects {
             plugin: "p",
-            records: Vec::new(),
             follow_ups,
-            writes: Vec::new(),
+            ..Effects::default()
         }
     }
 
@@ -354,13 +376,13 @@ mod tests {
             .await
             .is_err());
         for _ in 0..INTAKE_HIGH - INTAKE_LOW - 1 {
-            q.pop().await.unwrap().unwrap();
+            let _held = q.pop().await.unwrap().unwrap();
         }
         // Below the high mark but not yet down to the low one: the feeder
         // is still held (the permit comes at INTAKE_LOW).
         let held = tokio::time::timeout(short, q.room.notified()).await;
         assert!(held.is_err());
-        q.pop().await.unwrap().unwrap();
+        let _held = q.pop().await.unwrap().unwrap();
         tokio::time::timeout(short, q.wait_for_room())
             .await
             .expect("room once the ready tasks are down to the low mark");
@@ -389,13 +411,14 @@ mod tests {
             .unwrap();
         q.close();
         let first = q.pop().await.unwrap().unwrap();
-        assert_eq!((first.url.as_str(), first.attempt), ("https://a/1", 1));
+        let popped = first.task();
+        assert_eq!((popped.url.as_str(), popped.attempt), ("https://a/1", 1));
         let second = q.pop().await.unwrap().unwrap();
         let accepted = q.ack(first, done(vec![task("https://a/3")])).await.unwrap();
         assert_eq!(accepted.wait().await.unwrap(), 1);
         let _ = q.ack(second, done(vec![])).await.unwrap();
         let third = q.pop().await.unwrap().unwrap();
-        assert_eq!(third.url, "https://a/3");
+        assert_eq!(third.task().url, "https://a/3");
         let _ = q.ack(third, done(vec![])).await.unwrap();
         assert!(q.pop().await.unwrap().is_none());
         assert_eq!(q.stats().done, 3);
@@ -408,17 +431,43 @@ mod tests {
         q.close();
         let t = q.pop().await.unwrap().unwrap();
         let start = Instant::now();
-        q.retry(t, Duration::from_secs(30), "later".into())
-            .await
-            .unwrap();
+        let retry = Failed::Retry {
+            delay: Duration::from_secs(30),
+            error: "later".into(),
+        };
+        q.fail(t, retry).await.unwrap();
         let again = q.pop().await.unwrap().unwrap();
         assert!(start.elapsed() >= Duration::from_secs(30));
-        assert_eq!(again.attempt, 2);
-        q.bury(again, "gave up".into()).await.unwrap();
+        assert_eq!(again.task().attempt, 2);
+        let bury = Failed::Bury {
+            error: "gave up".into(),
+            plugin: None,
+        };
+        q.fail(again, bury).await.unwrap();
         assert!(q.pop().await.unwrap().is_none());
         let dead = q.dead_letters();
         assert_eq!((dead.len(), dead[0].error.as_str()), (1, "gave up"));
         assert_eq!(dead[0].task.attempt, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deferred_task_comes_back_without_counting_an_attempt() {
+        let q = MemoryQueue::new(MemoryQueueOptions::default());
+        q.push(vec![task("https://a/1")]).await.unwrap();
+        q.close();
+        let first = q.pop().await.unwrap().unwrap();
+        assert_eq!(first.task().attempt, 1);
+        let start = Instant::now();
+        let defer = Failed::Defer {
+            delay: Duration::from_secs(5),
+        };
+        q.fail(first, defer).await.unwrap();
+        let again = q.pop().await.unwrap().unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(5));
+        assert_eq!(again.task().attempt, 1, "a deferral is not an attempt");
+        assert_eq!(q.stats().retried, 0);
+        let _ = q.ack(again, done(vec![])).await.unwrap();
+        assert!(q.pop().await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -441,7 +490,7 @@ mod tests {
         let q = std::sync::Arc::new(MemoryQueue::new(MemoryQueueOptions::default()));
         let waiter = tokio::spawn({
             let q = q.clone();
-            async move { q.pop().await.unwrap().map(|t| t.url) }
+            async move { q.pop().await.unwrap().map(|d| d.task().url.clone()) }
         });
         tokio::task::yield_now().await;
         q.push(vec![task("https://a/late")]).await.unwrap();

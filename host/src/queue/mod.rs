@@ -10,30 +10,96 @@ pub mod redis;
 pub mod wire;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::redis::RedisQueue;
 pub use memory::MemoryQueue;
 
 use crate::kv::KvWrite;
-use crate::runtime::bindings::SinkRecord;
-use crate::sink::Sink;
+use crate::record::Record;
 use crate::task::Task;
 
-/// What a successful job leaves behind, handed to [`Queue::ack`].
+/// A task handed to a worker, with the backend's handle on this delivery.
+///
+/// Exactly one of [`Queue::ack`], [`Queue::fail`] consumes it (or the
+/// backend takes it back with [`Queue::hand_back`] when the host stops):
+/// the token cannot be copied, so a job cannot be finished twice, and its
+/// backend id never leaks into the [`Task`].
 #[derive(Debug)]
-pub struct Completion<'a> {
-    /// The plugin that handled it.
+#[must_use = "a delivery must be acknowledged or failed, or the job stays in flight"]
+pub struct Delivery<T> {
+    task: Task,
+    token: T,
+}
+
+impl<T> Delivery<T> {
+    /// A delivery of `task` (for backends).
+    pub(crate) fn new(task: Task, token: T) -> Self {
+        Delivery { task, token }
+    }
+
+    /// The task delivered.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The task and the backend's token (for backends, when they consume
+    /// the delivery).
+    pub(crate) fn into_parts(self) -> (Task, T) {
+        (self.task, self.token)
+    }
+}
+
+/// What a successful job leaves behind for the queue to commit with its
+/// acknowledgement. Which fields a backend receives is fixed by its
+/// [`Queue::CARRIES`]; the commit pipeline (`commit.rs`) handles the rest
+/// before the acknowledgement.
+#[derive(Debug, Default)]
+pub struct Effects<'a> {
+    /// The plugin that handled the job (per-plugin counts).
     pub plugin: &'a str,
-    /// Records, when the queue itself is the sink (a Redis stream); empty
-    /// when they were already written elsewhere.
-    pub records: Vec<SinkRecord>,
-    /// Follow-up tasks to enqueue with the acknowledgement.
+    /// Follow-up tasks, enqueued with the acknowledgement.
     pub follow_ups: Vec<Task>,
-    /// The job's key-value writes, when the queue applies them (see
-    /// [`Queue::applies_kv_writes`]); empty otherwise.
+    /// The job's key-value writes, when the backend carries them.
     pub writes: Vec<KvWrite>,
+    /// The job's records, when the records go to the backend's own stream.
+    pub records: Vec<Record>,
+}
+
+/// What a failed job becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failed {
+    /// Run again after `delay`; the attempt counts.
+    Retry {
+        /// How long to wait.
+        delay: Duration,
+        /// Why it failed (kept with the task for its next attempt).
+        error: String,
+    },
+    /// Put back for `delay` without counting an attempt: it did not run
+    /// (its URL host asked us to wait).
+    Defer {
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Move to the dead letters.
+    Bury {
+        /// The last error.
+        error: String,
+        /// The plugin it was routed to, if routing got that far (counted
+        /// per plugin); else the plugin the task asked for, if any.
+        plugin: Option<String>,
+    },
+}
+
+/// Which of a job's effects a backend commits in the same step as the
+/// acknowledgement (so that none is lost or applied without the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carries {
+    /// Key-value writes ([`Effects::writes`]).
+    pub kv_writes: bool,
+    /// Records, to a stream of the backend's own ([`Effects::records`]).
+    pub records: bool,
 }
 
 /// An acknowledgement handed to the queue: done already, or on its way.
@@ -145,75 +211,54 @@ pub enum QueueError {
 /// Delivery of tasks to workers, at least once.
 ///
 /// The life of a task: [`push`](Queue::push) → [`pop`](Queue::pop) (now in
-/// flight) → exactly one of [`ack`](Queue::ack), [`retry`](Queue::retry) or
-/// [`bury`](Queue::bury). A backend never forgets a task in flight.
+/// flight, as a [`Delivery`]) → exactly one of [`ack`](Queue::ack) or
+/// [`fail`](Queue::fail), which consume the delivery. A backend never
+/// forgets a task in flight. Administration (counts, dead letters) is the
+/// backends' own business (`RedisAdmin`, [`MemoryQueue::dead_letters`]).
 pub trait Queue: Send + Sync + 'static {
+    /// The backend's handle on one delivery.
+    type Token: Send + Sync + 'static;
+
+    /// Which effects [`ack`](Queue::ack) commits itself.
+    const CARRIES: Carries;
+
     /// Enqueue tasks; returns how many were accepted (URL de-duplication may
     /// drop some).
     fn push(&self, tasks: Vec<Task>) -> impl Future<Output = Result<usize, QueueError>> + Send;
 
     /// The next task to run, with its `attempt` already counted. Waits while
     /// nothing is ready; `None` once the queue is closed and drained.
-    fn pop(&self) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
+    fn pop(&self)
+        -> impl Future<Output = Result<Option<Delivery<Self::Token>>, QueueError>> + Send;
 
-    /// The job succeeded: remove it and enqueue its follow-ups (and records,
-    /// if the queue is the sink) in the same step, so that none can be lost
-    /// without the others. Returns a receipt that resolves to how many
+    /// The job succeeded: remove it and commit its `effects` (those of
+    /// [`CARRIES`](Queue::CARRIES)) in the same step, so that none can be
+    /// lost without the others. Returns a receipt that resolves to how many
     /// follow-ups were accepted once the step is committed.
     fn ack(
         &self,
-        task: Task,
-        completion: Completion<'_>,
+        delivery: Delivery<Self::Token>,
+        effects: Effects<'_>,
     ) -> impl Future<Output = Result<AckReceipt, QueueError>> + Send;
 
-    /// Run the task again after `delay`.
-    fn retry(
+    /// The job failed: retry it, put it back, or bury it.
+    fn fail(
         &self,
-        task: Task,
-        delay: Duration,
-        error: String,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-
-    /// Put the task back for `delay` without counting an attempt (it did
-    /// not run: its URL host asked us to wait).
-    fn defer(
-        &self,
-        task: Task,
-        delay: Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-
-    /// Move the task to the dead letters.
-    fn bury(
-        &self,
-        task: Task,
-        error: String,
+        delivery: Delivery<Self::Token>,
+        failed: Failed,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// No more input: [`pop`](Queue::pop) returns `None` once nothing is
     /// ready, delayed or in flight.
     fn close(&self);
 
-    /// Counts so far (of this process).
-    fn stats(&self) -> QueueStats;
-
-    /// Whether no task is waiting in this process for a worker, so that
-    /// the next job has to come from the backend (workers use the wait to
-    /// make the next plugin instance ahead). The default: never.
-    fn is_idle(&self) -> bool {
-        false
-    }
-
     /// Stop fetching new tasks from the backend (first step of a graceful
     /// shutdown; running jobs go on).
-    fn stop_intake(&self) {}
+    fn stop_intake(&self);
 
-    /// Make sure records written to `sink` reach it before the jobs that
-    /// wrote them are acknowledged. Returns `false` if this queue does not
-    /// (it forgets everything with the process anyway), `true` if it
-    /// flushes the sink before each acknowledgement or batch of them.
-    fn flush_before_acks(&self, _sink: &Arc<Sink>) -> bool {
-        false
-    }
+    /// Stop taking new tasks and hand back every task this process holds
+    /// but has not finished, at once, for another worker to take.
+    fn hand_back(&self) -> impl Future<Output = Result<usize, QueueError>> + Send;
 
     /// Wait until the queue has room for more input (the feeder of
     /// `--input` calls it before each batch). Follow-ups and retries never
@@ -223,14 +268,13 @@ pub trait Queue: Send + Sync + 'static {
         std::future::ready(())
     }
 
-    /// Whether [`ack`](Queue::ack) applies the job's key-value writes
-    /// ([`Completion::writes`]) itself, atomically with the
-    /// acknowledgement. When `false`, the worker applies them just before.
-    fn applies_kv_writes(&self) -> bool {
+    /// Whether no task is waiting in this process for a worker, so that
+    /// the next job has to come from the backend (workers use the wait to
+    /// make the next plugin instance ahead). The default: never.
+    fn is_idle(&self) -> bool {
         false
     }
 
-    /// Stop taking new tasks and hand back every task this process holds
-    /// but has not finished, at once, for another worker to take.
-    fn hand_back(&self) -> impl Future<Output = Result<usize, QueueError>> + Send;
+    /// Counts so far (of this process).
+    fn stats(&self) -> QueueStats;
 }

@@ -62,7 +62,7 @@ impl WireTask {
     }
 
     /// Back to a task whose next attempt is `failures + 1`.
-    pub fn into_task(self, delivery: String) -> Result<Task, String> {
+    pub fn into_task(self) -> Result<Task, String> {
         let payload = match self.payload {
             Some(b64) => Some(Payload {
                 body: base64::engine::general_purpose::STANDARD
@@ -83,7 +83,6 @@ impl WireTask {
             enqueued_at: self.enqueued_at,
             attempt: self.failures + 1,
             depth: self.depth,
-            delivery,
         })
     }
 
@@ -107,9 +106,9 @@ mod tests {
         let wire = WireTask::from_task(&task, 3, Some("boom".into()));
         let parsed: WireTask = serde_json::from_str(&wire.to_json()).unwrap();
         assert_eq!(parsed, wire);
-        let back = parsed.into_task("1-0".into()).unwrap();
+        let back = parsed.into_task().unwrap();
         assert_eq!(back.attempt, 4);
         assert_eq!(back.payload, task.payload);
-        assert_eq!((back.depth, back.delivery.as_str()), (2, "1-0"));
+        assert_eq!(back.depth, 2);
     }
 }

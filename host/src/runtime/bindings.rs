@@ -14,8 +14,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     // `log`, `set` and `add` finish at once (writes are applied with the
     // job's acknowledgement), so they are plain calls: no future to poll on
-    // the plugin's fiber. Measured, one host of each binary at once on one
-    // queue, music-sync, 6 rounds: host CPU per job median 36.7 -> 35.7 us.
+    // the plugin's fiber (BENCHMARKS.md, Optimisations, plain host calls).
     imports: {
         "jobhost:plugin/kv.get": async,
         "jobhost:plugin/kv.delete": async,

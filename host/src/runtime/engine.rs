@@ -1,10 +1,10 @@
 //! The wasmtime engine: compiler and allocator settings, and the epoch clock.
 //!
-//! Settings come from measurements on 2-core machines (see
-//! `../shared/TOOLCHAINS.md`): the pooling allocator with memory kept resident
-//! between instances and `pagemap_scan` makes a fresh instance per job cost
-//! about 10 µs instead of 45–60 µs, and reserving each memory's whole 32-bit
-//! index space lets compiled code skip bounds checks. Epoch interruption
+//! The settings are the ones measurements chose (BENCHMARKS.md,
+//! Optimisations: the pooling allocator, full index space): the pooling
+//! allocator with memory kept resident between instances and `pagemap_scan`
+//! keeps a fresh instance per job cheap, and reserving each memory's whole
+//! 32-bit index space lets compiled code skip bounds checks. Epoch interruption
 //! gives every call a wall-clock deadline: a background thread ticks the
 //! epoch every [`EPOCH_TICK`], and each store traps once its deadline has
 //! passed.
@@ -52,8 +52,8 @@ pub const READY_INSTANCES: usize = 4;
 /// A reservation covering a 32-bit memory's whole index space: with it
 /// (and the default guard region after it) compiled plugins need no bounds
 /// check on their loads and stores, as the page protection traps instead.
-/// Measured on music-sync: dispatch p50 17.5 → 16.5 µs (BENCHMARKS.md). It
-/// is address space only; what an instance may use is still `max_memory`.
+/// It is address space only; what an instance may use is still
+/// `max_memory` (figures: BENCHMARKS.md, Optimisations).
 const FULL_INDEX_SPACE: u64 = 4 << 30;
 
 /// Build an engine with the pooling allocator sized by `limits`.

@@ -233,8 +233,8 @@ pub struct Plugin {
     /// and whether one is being made.
     ready: std::sync::Mutex<Option<Warm>>,
     preparing: AtomicBool,
-    /// Store data of finished jobs, recycled for the next ones (building
-    /// and dropping it was 5% of a no-op job's CPU in a profile).
+    /// Store data of finished jobs, recycled for the next ones (see
+    /// BENCHMARKS.md, Optimisations, store data recycled).
     spare: std::sync::Mutex<Vec<HostState>>,
 }
 

@@ -5,70 +5,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 
-use super::keys::{Keys, Scripts, GROUP};
+use super::scripts::Scripts;
 use crate::queue::wire::WireTask;
 use crate::queue::QueueError;
+use crate::redis::keys::{QueueKeys, GROUP};
+use crate::redis::{is_outage, Redis};
 use crate::task::Task;
 
 /// Tasks per enqueue script call: one round trip per batch.
 const ENQUEUE_BATCH: usize = 1000;
-
-/// Connect to `url`, with messages that say what to check.
-pub async fn connect(
-    url: &str,
-    response_timeout: Duration,
-) -> Result<ConnectionManager, QueueError> {
-    let client = redis::Client::open(url).map_err(|e| {
-        QueueError::Config(format!(
-            "invalid Redis URL `{url}`: {e}; write it as redis://HOST:PORT/DB"
-        ))
-    })?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(2));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| {
-            QueueError::Config(format!(
-                "cannot connect to Redis at {}: {e} (is redis-server running there? set --queue or JOBHOST_QUEUE)",
-                redact(url)
-            ))
-        })
-}
-
-/// The URL without its password, for logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// Whether a Redis error is an outage to wait out (connection trouble, a
-/// server still loading its data) rather than a bug.
-pub fn is_outage(error: &redis::RedisError) -> bool {
-    error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_timeout()
-        || error.is_unrecoverable_error()
-        || matches!(
-            error.code(),
-            Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")
-        )
-}
-
-/// Whether the consumer group is missing (a Redis that lost its data).
-pub fn is_no_group(error: &redis::RedisError) -> bool {
-    error.code() == Some("NOGROUP")
-}
 
 /// Queue counts for `jobhost stats`.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -103,18 +50,18 @@ pub struct PluginCounts {
 /// A connection to one queue, without background work.
 #[derive(Clone)]
 pub struct RedisAdmin {
-    pub(crate) conn: ConnectionManager,
-    pub(crate) keys: Keys,
-    pub(crate) scripts: std::sync::Arc<Scripts>,
-    pub(crate) url: String,
+    pub(super) redis: Redis,
+    pub(super) name: String,
+    pub(super) keys: QueueKeys,
+    pub(super) scripts: std::sync::Arc<Scripts>,
 }
 
 impl std::fmt::Debug for RedisAdmin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisAdmin")
-            .field("url", &self.url)
+            .field("redis", &self.redis)
             .field("keys", &self.keys)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,26 +74,38 @@ impl RedisAdmin {
                 "invalid queue name `{name}`: it must be non-empty and without braces"
             )));
         }
-        let conn = connect(url, Duration::from_secs(30)).await?;
+        let redis = Redis::connect(url, Duration::from_secs(30))
+            .await
+            .map_err(|e| QueueError::Config(e.to_string()))?;
         let admin = RedisAdmin {
-            conn,
-            keys: Keys::new(name),
+            redis,
+            name: name.to_owned(),
+            keys: QueueKeys::new(name),
             scripts: std::sync::Arc::new(Scripts::new()),
-            url: url.to_owned(),
         };
         admin.ensure_group().await?;
         Ok(admin)
     }
 
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The keys of this queue.
-    pub fn keys(&self) -> &Keys {
+    pub fn keys(&self) -> &QueueKeys {
         &self.keys
+    }
+
+    /// The connection to the queue's Redis (shared by its clones).
+    pub fn redis(&self) -> &Redis {
+        &self.redis
     }
 
     /// Create the stream and group if missing (idempotent). The group starts
     /// at the beginning, so tasks enqueued before any host ran are delivered.
     pub async fn ensure_group(&self) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&self.keys.stream)
@@ -176,7 +135,7 @@ impl RedisAdmin {
         dedupe: bool,
         wait_out_outages: bool,
     ) -> Result<usize, QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let mut accepted = 0;
         for batch in tasks.chunks(ENQUEUE_BATCH) {
             let mut invocation = self.scripts.enqueue.prepare_invoke();
@@ -199,7 +158,7 @@ impl RedisAdmin {
                     Err(e) if wait_out_outages && is_outage(&e) => {
                         tracing::warn!(
                             "Redis at {} is unavailable while enqueueing: {e}; retrying",
-                            redact(&self.url)
+                            self.redis.url()
                         );
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(2));
@@ -214,7 +173,7 @@ impl RedisAdmin {
 
     /// Counts, read from Redis.
     pub async fn stats(&self) -> Result<RedisStats, QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let k = &self.keys;
         let (length, pending, delayed, dead, counters): (
             u64,
@@ -269,7 +228,7 @@ impl RedisAdmin {
     /// The dead letters, oldest first, as JSON objects: the task's fields
     /// (re-runnable with `--input`) plus `error`, `attempts`, `died_at`.
     pub async fn dead_list(&self) -> Result<Vec<serde_json::Value>, QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(&self.keys.dead_index)
             .arg(0)
@@ -296,7 +255,7 @@ impl RedisAdmin {
     /// Put dead letters back on the queue with attempts reset: the given
     /// ids, or all when `ids` is empty. Returns how many.
     pub async fn dead_retry(&self, ids: &[String]) -> Result<usize, QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let ids: Vec<String> = if ids.is_empty() {
             redis::cmd("ZRANGE")
                 .arg(&self.keys.dead_index)
@@ -342,7 +301,7 @@ impl RedisAdmin {
 
     /// Delete every dead letter. Returns how many there were.
     pub async fn dead_purge(&self) -> Result<u64, QueueError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let (count, _, _): (u64, (), ()) = redis::pipe()
             .atomic()
             .cmd("HLEN")
@@ -395,7 +354,7 @@ fn present_dead(id: &str, stored: &str) -> serde_json::Value {
     match serde_json::from_str::<StoredDead>(stored) {
         Ok(letter) => {
             let mut value = match (&letter.task, &letter.raw) {
-                (Some(task), _) => match task.clone().into_task(String::new()) {
+                (Some(task), _) => match task.clone().into_task() {
                     Ok(t) => t.to_json(),
                     Err(_) => serde_json::json!({ "id": id }),
                 },

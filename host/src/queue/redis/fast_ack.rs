@@ -11,21 +11,16 @@
 //! the fast script itself when a lease was lost or Redis refuses a sum: it
 //! then changes nothing, and `ack.lua` settles each job on its own.
 //!
-//! Measured on redis-server (54 music-sync-shaped jobs per call, each a set
-//! and an add, 400 calls, `INFO commandstats`): 5.2 µs of `EVALSHA` per
-//! job with `ack.lua`, 3.7 µs with this script, and three arguments to parse
-//! per job instead of eleven. Item 3 of the benchmarks (2 hosts x 128
-//! workers, 150,000 jobs, both binaries in turn, 3 rounds after a warm-up):
-//! 46.2/46.5/46.9k → 49.4/48.9/48.9k jobs/s, Redis CPU per job 6.9–7.1 →
-//! 5.4–5.6 µs, host CPU 26.1–26.6 → 25.8–25.9 µs.
+//! The script takes three arguments per job instead of `ack.lua`'s eleven;
+//! what that saves is in BENCHMARKS.md (Optimisations, `ack_fast.lua`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use redis::{Script, ScriptInvocation};
 
-use super::keys::{kv_key, GROUP};
 use crate::kv::KvWrite;
+use crate::redis::keys::{kv_key, GROUP};
 
 /// A batch's key-value writes, merged; keys as the plugins' namespaced
 /// ones ([`KvWrite::key`]), to which [`invocation`] adds the `jobhost:kv:`

@@ -6,7 +6,8 @@
 //! fetches; a short wait is waited out, a long one makes the worker put the
 //! job back for later (without counting an attempt) instead of idling.
 //! Hold-backs are always on; rate and concurrency limits only where set.
-//! This module decides nothing about retries: the worker does.
+//! This module decides nothing about retries: the worker does. It owns its
+//! two Lua scripts (`host_acquire.lua`, `host_hold.lua`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::queue::redis::RedisAdmin;
+use crate::redis::keys::UrlHostKeys;
+use crate::redis::Redis;
 
 /// Limits for one URL host.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -94,13 +96,37 @@ struct LocalHost {
     held_until: Option<Instant>,
 }
 
+/// Limits shared through Redis by every host of one queue.
+pub struct SharedLimits {
+    redis: Redis,
+    queue: String,
+    acquire: redis::Script,
+    hold: redis::Script,
+}
+
+impl SharedLimits {
+    /// Share through `redis`, under the keys of queue `queue`.
+    pub fn new(redis: Redis, queue: &str) -> Self {
+        SharedLimits {
+            redis,
+            queue: queue.to_owned(),
+            acquire: crate::redis::script(&[include_str!("host_acquire.lua")]),
+            hold: crate::redis::script(&[include_str!("host_hold.lua")]),
+        }
+    }
+
+    fn keys(&self, url_host: &str) -> UrlHostKeys {
+        UrlHostKeys::new(&self.queue, url_host)
+    }
+}
+
 /// The politeness state of this process.
 pub struct Politeness {
     config: PolitenessConfig,
     any_limit: bool,
     any_hold: AtomicBool,
     local: Mutex<HashMap<String, LocalHost>>,
-    redis: Option<RedisAdmin>,
+    redis: Option<SharedLimits>,
     /// Slot expiry in Redis: a host that dies frees its slots after this.
     slot_ttl: Duration,
 }
@@ -118,7 +144,7 @@ pub const MAX_BLOCK: Duration = Duration::from_secs(1);
 
 impl Politeness {
     /// Politeness kept in this process, or shared through `redis`.
-    pub fn new(config: PolitenessConfig, redis: Option<RedisAdmin>, slot_ttl: Duration) -> Self {
+    pub fn new(config: PolitenessConfig, redis: Option<SharedLimits>, slot_ttl: Duration) -> Self {
         let any_limit = config.default.is_set() || config.overrides.values().any(HostLimit::is_set);
         Politeness {
             config,
@@ -216,22 +242,22 @@ impl Politeness {
     /// (politeness is best effort; the queue itself waits out outages).
     async fn try_redis(
         &self,
-        redis: &RedisAdmin,
+        redis: &SharedLimits,
         host: &str,
         limit: HostLimit,
     ) -> Result<Option<String>, Duration> {
-        let prefix = format!("{}{host}", redis.keys().host_prefix);
+        let keys = redis.keys(host);
         let token = format!("{:016x}", fastrand::u64(..));
-        let mut invocation = redis.scripts.host_acquire.prepare_invoke();
+        let mut invocation = redis.acquire.prepare_invoke();
         invocation
-            .key(format!("{prefix}:hold"))
-            .key(format!("{prefix}:rate"))
-            .key(format!("{prefix}:slots"))
+            .key(&keys.hold)
+            .key(&keys.rate)
+            .key(&keys.slots)
             .arg(limit.interval().as_millis() as u64)
             .arg(limit.concurrency)
             .arg(&token)
             .arg(self.slot_ttl.as_millis() as u64);
-        let mut conn = redis.conn.clone();
+        let mut conn = redis.redis.conn();
         match invocation.invoke_async::<i64>(&mut conn).await {
             Ok(0) => Ok((limit.concurrency > 0).then_some(token)),
             Ok(wait) => Err(Duration::from_millis(wait.max(1) as u64)),
@@ -252,10 +278,9 @@ impl Politeness {
             }
         }
         if let (Some(token), Some(redis)) = (permit.token, &self.redis) {
-            let key = format!("{}{host}:slots", redis.keys().host_prefix);
-            let mut conn = redis.conn.clone();
+            let mut conn = redis.redis.conn();
             let removed: Result<i64, _> = redis::cmd("ZREM")
-                .arg(key)
+                .arg(redis.keys(host).slots)
                 .arg(token)
                 .query_async(&mut conn)
                 .await;
@@ -282,11 +307,11 @@ impl Politeness {
             state.held_until = Some(state.held_until.map_or(until, |u| u.max(until)));
         }
         if let Some(redis) = &self.redis {
-            let mut invocation = redis.scripts.host_hold.prepare_invoke();
+            let mut invocation = redis.hold.prepare_invoke();
             invocation
-                .key(format!("{}{host}:hold", redis.keys().host_prefix))
+                .key(redis.keys(host).hold)
                 .arg(duration.as_millis() as u64);
-            let mut conn = redis.conn.clone();
+            let mut conn = redis.redis.conn();
             if let Err(e) = invocation.invoke_async::<i64>(&mut conn).await {
                 tracing::warn!("could not share the hold-back of {host} through Redis: {e}");
             }

@@ -1,0 +1,96 @@
+//! Every Redis key jobhost uses, in one place, so that an operator can find
+//! each with redis-cli (docs/redis.md describes what each holds).
+//!
+//! All keys of a queue share the hash tag `{NAME}`. The key-value store's
+//! keys are shared by every queue on the server. Redis Cluster is not
+//! supported yet (the client is single-node, and the seed list and record
+//! stream named by the user carry no hash tag).
+
+/// The consumer group every host joins.
+pub const GROUP: &str = "workers";
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub struct QueueKeys {
+    /// STREAM of ready and in-flight tasks (field `task`: wire JSON, or
+    /// `raw`: a producer's line). In flight = pending in [`GROUP`].
+    pub stream: String,
+    /// ZSET of delayed tasks (member: wire JSON, score: due time in ms).
+    pub delayed: String,
+    /// HASH of dead letters (field: task id, value: JSON).
+    pub dead: String,
+    /// ZSET of dead task ids by time of death (ms), for listing in order.
+    pub dead_index: String,
+    /// HASH of counters: enqueued, done, retried, dead, done:PLUGIN, dead:PLUGIN.
+    pub stats: String,
+    /// SET of URLs seen, for `--dedupe`.
+    pub seen: String,
+}
+
+impl QueueKeys {
+    /// Keys of the queue called `name`.
+    pub fn new(name: &str) -> Self {
+        QueueKeys {
+            stream: queue_key(name, "stream"),
+            delayed: queue_key(name, "delayed"),
+            dead: queue_key(name, "dead"),
+            dead_index: queue_key(name, "dead:index"),
+            stats: queue_key(name, "stats"),
+            seen: queue_key(name, "seen"),
+        }
+    }
+}
+
+fn queue_key(name: &str, suffix: &str) -> String {
+    format!("jobhost:{{{name}}}:{suffix}")
+}
+
+/// The keys of the politeness state of one URL host, shared by the hosts
+/// of queue `queue`.
+#[derive(Debug, Clone)]
+pub struct UrlHostKeys {
+    /// STRING with a TTL: the URL host is held back while it exists.
+    pub hold: String,
+    /// STRING: the next allowed request time (ms since the epoch).
+    pub rate: String,
+    /// ZSET of fetch slots by expiry (ms).
+    pub slots: String,
+}
+
+impl UrlHostKeys {
+    /// The keys of `url_host` (`api.example.com`, `host:port`) for `queue`.
+    pub fn new(queue: &str, url_host: &str) -> Self {
+        let key = |suffix: &str| queue_key(queue, &format!("host:{url_host}:{suffix}"));
+        UrlHostKeys {
+            hold: key("hold"),
+            rate: key("rate"),
+            slots: key("slots"),
+        }
+    }
+}
+
+/// The key under which the key-value store keeps `namespaced`
+/// (`PLUGIN:KEY`).
+pub fn kv_key(namespaced: &str) -> String {
+    format!("jobhost:kv:{namespaced}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout docs/redis.md promises operators.
+    #[test]
+    fn keys_have_the_documented_names() {
+        let keys = QueueKeys::new("jobs");
+        assert_eq!(keys.stream, "jobhost:{jobs}:stream");
+        assert_eq!(keys.dead_index, "jobhost:{jobs}:dead:index");
+        let host = UrlHostKeys::new("jobs", "api.example.com:8080");
+        assert_eq!(host.hold, "jobhost:{jobs}:host:api.example.com:8080:hold");
+        assert_eq!(host.slots, "jobhost:{jobs}:host:api.example.com:8080:slots");
+        assert_eq!(
+            kv_key("music-sync:music:1"),
+            "jobhost:kv:music-sync:music:1"
+        );
+    }
+}

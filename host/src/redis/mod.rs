@@ -1,0 +1,235 @@
+//! The one Redis layer: connecting, keeping passwords out of every message,
+//! telling an outage from a bug and waiting it out, the key layout, and the
+//! Lua prelude every script starts with.
+//!
+//! The queue, the key-value store and politeness each use this layer and own
+//! their scripts; this module knows nothing of tasks, plugins or URL hosts,
+//! and imports nothing from them.
+
+pub mod keys;
+mod outage;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use outage::Outage;
+
+/// Lua shared by every script (prepended when a script is loaded): `now_ms`.
+pub const LUA_PRELUDE: &str = include_str!("prelude.lua");
+
+/// A Redis URL that could not be used; the message never holds the password.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL does not parse as a Redis URL.
+    #[error(
+        "invalid Redis URL `{url}`: {reason}; write it as redis://[USER:PASSWORD@]HOST:PORT/DB"
+    )]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What the client library said.
+        reason: String,
+    },
+    /// Nothing answered, or the server refused us.
+    #[error("cannot connect to Redis at {url}: {reason} (is redis-server running there? set --queue or JOBHOST_QUEUE)")]
+    Unreachable {
+        /// The URL, password redacted.
+        url: String,
+        /// What the client library said.
+        reason: String,
+    },
+}
+
+/// A client for one Redis server and a connection to it that reconnects on
+/// its own. Clones share the connection; [`Redis::another`] opens a second
+/// one (for a blocking reader that must not hold up the others).
+#[derive(Clone)]
+pub struct Redis {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// The URL with its password replaced by `***`: the only form kept for
+    /// messages.
+    shown: String,
+}
+
+/// Never prints the password (the client's own `Debug` would).
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis").field("url", &self.shown).finish()
+    }
+}
+
+impl Redis {
+    /// Connect to `url`; `response_timeout` bounds every command on this
+    /// connection (a blocking read needs more than its block time).
+    pub async fn connect(url: &str, response_timeout: Duration) -> Result<Self, ConnectError> {
+        let shown = redact(url);
+        let client = redis::Client::open(url).map_err(|e| ConnectError::InvalidUrl {
+            url: shown.clone(),
+            reason: scrub(&e.to_string(), url),
+        })?;
+        let conn = manager(&client, &shown, url, response_timeout).await?;
+        Ok(Redis {
+            client,
+            conn,
+            shown,
+        })
+    }
+
+    /// A second connection to the same server.
+    pub async fn another(&self, response_timeout: Duration) -> Result<Self, ConnectError> {
+        let info = self.client.get_connection_info().clone();
+        let client = redis::Client::open(info).map_err(|e| ConnectError::InvalidUrl {
+            url: self.shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let conn = manager(&client, &self.shown, "", response_timeout).await?;
+        Ok(Redis {
+            client,
+            conn,
+            shown: self.shown.clone(),
+        })
+    }
+
+    /// The connection (cheap to clone; clones share it).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The URL for messages, password redacted.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+}
+
+async fn manager(
+    client: &redis::Client,
+    shown: &str,
+    url: &str,
+    response_timeout: Duration,
+) -> Result<ConnectionManager, ConnectError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            url: shown.to_owned(),
+            reason: scrub(&e.to_string(), url),
+        })
+}
+
+/// `text` with the password of `url` (if it has one) replaced by `***`:
+/// for the client library's own messages, which may quote the URL.
+fn scrub(text: &str, url: &str) -> String {
+    match password(url) {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+/// The password part of a URL's user info, found without parsing the URL
+/// (an invalid URL still carries its secret).
+fn password(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    match userinfo.split_once(':') {
+        Some((_, password)) => Some(password),
+        // `redis://SECRET@host` is how a password alone is written.
+        None => Some(userinfo),
+    }
+}
+
+/// The URL with its password (or a lone user info, which Redis URLs use for
+/// a password) replaced by `***`, for every message and log line. Works on
+/// URLs that do not parse, too.
+pub fn redact(url: &str) -> String {
+    let Some(secret) = password(url) else {
+        return url.to_owned();
+    };
+    if secret.is_empty() {
+        return url.to_owned();
+    }
+    // The user info ends at the last `@` of the authority; replace the
+    // password there only (the same text may appear in the host or path).
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = start + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = url[..authority_end].rfind('@').unwrap_or(start);
+    let secret_start = at - secret.len();
+    format!("{}***{}", &url[..secret_start], &url[at..])
+}
+
+/// Whether a Redis error is an outage to wait out (connection trouble, a
+/// server still loading its data, a failover under way) rather than a bug.
+pub fn is_outage(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
+        || matches!(
+            error.code(),
+            Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")
+        )
+}
+
+/// A script: the prelude, then `parts` in order (an owner's shared
+/// functions, then the script itself).
+pub fn script(parts: &[&str]) -> redis::Script {
+    let mut code = String::from(LUA_PRELUDE);
+    for part in parts {
+        code.push_str(part);
+    }
+    redis::Script::new(&code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_of_valid_and_invalid_urls() {
+        let cases = [
+            (
+                "redis://user:s3cret@host:6379/0",
+                "redis://user:***@host:6379/0",
+            ),
+            ("redis://:s3cret@host/0", "redis://:***@host/0"),
+            ("redis://s3cret@host", "redis://***@host"),
+            (
+                "rediss://u:s3cret@host:notaport/0",
+                "rediss://u:***@host:notaport/0",
+            ),
+            ("redis://u:p@ss@host/0", "redis://u:***@host/0"),
+            ("redis://host:6379/0", "redis://host:6379/0"),
+            ("not a url", "not a url"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_invalid_url_error_does_not_carry_the_password() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        for url in [
+            "redis://user:s3cret@host:notaport/0",
+            "redis://user:s3cret@/0",
+            "nosuch://user:s3cret@host/0",
+        ] {
+            let error = runtime
+                .block_on(Redis::connect(url, Duration::from_millis(200)))
+                .expect_err(url);
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("s3cret"), "{text}");
+            assert!(text.contains("***"), "{text}");
+        }
+    }
+}
