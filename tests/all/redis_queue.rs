@@ -22,17 +22,14 @@ fn three_workers_share_10000_jobs_none_lost_none_done_twice() {
     let started = Instant::now();
     let mut workers: Vec<Worker> = (0..3)
         .map(|i| {
-            Worker::start(
-                &redis,
-                plugins.path(),
-                plugins.path(),
-                &format!("w{i}"),
-                &["--until-empty", "--lease", LEASE],
-            )
+            host(&redis, &plugins, &format!("w{i}"))
+                .until_empty()
+                .args(&["--lease", LEASE])
+                .start()
         })
         .collect();
     for worker in &mut workers {
-        assert_eq!(worker.wait(Duration::from_secs(120)), 0, "{}", worker.log());
+        worker.exits(0, Duration::from_secs(120));
     }
     let elapsed = started.elapsed();
     let counts = counts(&workers.iter().collect::<Vec<_>>());
@@ -73,9 +70,9 @@ fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
         &[],
     );
     let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
-    let mut victim = Worker::start(&redis, plugins.path(), plugins.path(), "victim", &args);
-    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
-    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
+    let mut victim = host(&redis, &plugins, "victim").args(&args).start();
+    let mut a = host(&redis, &plugins, "a").args(&args).start();
+    let mut b = host(&redis, &plugins, "b").args(&args).start();
     // Let the victim take jobs, then kill it without a chance to clean up.
     std::thread::sleep(Duration::from_millis(1200));
     let held_before = stats(&redis)["in_flight"].as_u64().unwrap_or(0);
@@ -83,8 +80,8 @@ fn a_sigkilled_worker_loses_nothing_and_its_jobs_come_back_within_the_lease() {
     let killed_at = Instant::now();
     let killed_at_wall = seconds_of_day_now();
     victim.wait(Duration::from_secs(10));
-    assert_eq!(a.wait(Duration::from_secs(120)), 0, "{}", a.log());
-    assert_eq!(b.wait(Duration::from_secs(120)), 0, "{}", b.log());
+    a.exits(0, Duration::from_secs(120));
+    b.exits(0, Duration::from_secs(120));
     let finished_after_kill = killed_at.elapsed();
 
     let counts = counts(&[&victim, &a, &b]);
@@ -169,11 +166,11 @@ fn a_job_longer_than_the_lease_is_not_delivered_twice_while_its_host_lives() {
         "--threads",
         "1",
     ];
-    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
+    let mut a = host(&redis, &plugins, "a").args(&args).start();
     std::thread::sleep(Duration::from_millis(300));
-    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
-    assert_eq!(a.wait(Duration::from_secs(60)), 0, "{}", a.log());
-    assert_eq!(b.wait(Duration::from_secs(60)), 0, "{}", b.log());
+    let mut b = host(&redis, &plugins, "b").args(&args).start();
+    a.exits(0, Duration::from_secs(60));
+    b.exits(0, Duration::from_secs(60));
     let counts = counts(&[&a, &b]);
     assert_eq!(counts.get("long0"), Some(&1), "{counts:?}");
     for worker in [&a, &b] {
@@ -194,14 +191,14 @@ fn a_redis_restart_mid_run_loses_nothing() {
         &[],
     );
     let args = ["--until-empty", "--lease", LEASE, "--concurrency", "4"];
-    let mut a = Worker::start(&redis, plugins.path(), plugins.path(), "a", &args);
-    let mut b = Worker::start(&redis, plugins.path(), plugins.path(), "b", &args);
+    let mut a = host(&redis, &plugins, "a").args(&args).start();
+    let mut b = host(&redis, &plugins, "b").args(&args).start();
     std::thread::sleep(Duration::from_millis(500));
     redis.kill();
     std::thread::sleep(Duration::from_millis(1500));
     redis.restart();
-    assert_eq!(a.wait(Duration::from_secs(120)), 0, "{}", a.log());
-    assert_eq!(b.wait(Duration::from_secs(120)), 0, "{}", b.log());
+    a.exits(0, Duration::from_secs(120));
+    b.exits(0, Duration::from_secs(120));
     let counts = counts(&[&a, &b]);
     assert_eq!(counts.len(), total, "every job done after the restart");
     let stats = stats(&redis);
@@ -237,13 +234,9 @@ fn retries_then_dead_letters_then_dead_retry() {
         &[],
     );
     let base = ["--until-empty", "--lease", LEASE, "--retry-delay", "20ms"];
-    let mut first = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "first",
-        &[&base[..], &["--max-attempts", "1"]].concat(),
-    );
+    let mut first = host(&redis, &plugins, "first")
+        .args(&[&base[..], &["--max-attempts", "1"]].concat())
+        .start();
     assert_eq!(
         first.wait(Duration::from_secs(60)),
         1,
@@ -274,14 +267,9 @@ fn retries_then_dead_letters_then_dead_retry() {
         (Some(1), Some(1))
     );
 
-    let mut second = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "second",
-        &[&base[..], &["--max-attempts", "3"]].concat(),
-    );
-    assert_eq!(second.wait(Duration::from_secs(60)), 0, "{}", second.log());
+    let second = host(&redis, &plugins, "second")
+        .args(&[&base[..], &["--max-attempts", "3"]].concat())
+        .finish(0);
     let records = second.records();
     assert_eq!(records.len(), 1, "{}", second.log());
     assert_eq!(records[0]["task_id"], "flaky");
@@ -311,17 +299,18 @@ fn dead_jobs_count_for_the_plugin_they_were_routed_to() {
         ],
         &[],
     );
-    let mut host = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "host",
-        &["--until-empty", "--lease", LEASE, "--plugin", "chaos"],
-    );
-    assert_eq!(host.wait(Duration::from_secs(60)), 1, "{}", host.log());
+    let host = host(&redis, &plugins, "host")
+        .until_empty()
+        .args(&["--lease", LEASE, "--plugin", "chaos"])
+        .finish(1);
     let s = stats(&redis);
     assert_eq!(s["dead"].as_u64(), Some(2), "{s}");
-    assert_eq!(s["plugins"]["chaos"]["dead"].as_u64(), Some(2), "{s}");
+    assert_eq!(
+        s["plugins"]["chaos"]["dead"].as_u64(),
+        Some(2),
+        "{s}\n{}",
+        host.log()
+    );
 }
 
 #[test]
@@ -340,16 +329,10 @@ fn delayed_jobs_are_not_run_early() {
         (s["delayed"].as_u64(), s["ready"].as_u64()),
         (Some(1), Some(0))
     );
-    let mut worker = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "w",
-        &["--until-empty"],
-    );
+    let mut worker = host(&redis, &plugins, "w").until_empty().start();
     std::thread::sleep(Duration::from_millis(700));
     assert!(worker.task_ids().is_empty(), "ran before its time");
-    assert_eq!(worker.wait(Duration::from_secs(30)), 0, "{}", worker.log());
+    worker.exits(0, Duration::from_secs(30));
     assert!(enqueued_at.elapsed() >= Duration::from_millis(1500));
     assert_eq!(worker.task_ids(), vec!["later0"]);
 }
@@ -372,13 +355,10 @@ fn seed_style_rpush_of_bare_urls_is_consumed() {
         .arg("not a url")
         .query(&mut conn)
         .unwrap();
-    let mut worker = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "w",
-        &["--until-empty", "--redis-list", "music_task_queue"],
-    );
+    let mut worker = host(&redis, &plugins, "w")
+        .until_empty()
+        .args(&["--redis-list", "music_task_queue"])
+        .start();
     assert_eq!(
         worker.wait(Duration::from_secs(60)),
         1,
@@ -418,12 +398,8 @@ fn graceful_shutdown_hands_jobs_back_at_once() {
     // A long lease: if the jobs were not handed back, nobody could take them
     // for 60 seconds. Two threads of one worker each: two consumers, and
     // each must hand its job back.
-    let mut a = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "a",
-        &[
+    let mut a = host(&redis, &plugins, "a")
+        .args(&[
             "--lease",
             "60s",
             "--threads",
@@ -434,8 +410,8 @@ fn graceful_shutdown_hands_jobs_back_at_once() {
             "200ms",
             "--plugin-timeout",
             "20s",
-        ],
-    );
+        ])
+        .start();
     std::thread::sleep(Duration::from_millis(1000));
     assert!(stats(&redis)["in_flight"].as_u64().unwrap_or(0) >= 2);
     let stopping = Instant::now();
@@ -459,22 +435,17 @@ fn graceful_shutdown_hands_jobs_back_at_once() {
     );
 
     let started = Instant::now();
-    let mut b = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "b",
-        &[
-            "--until-empty",
+    let b = host(&redis, &plugins, "b")
+        .until_empty()
+        .args(&[
             "--lease",
             "60s",
             "--concurrency",
             "6",
             "--plugin-timeout",
             "20s",
-        ],
-    );
-    assert_eq!(b.wait(Duration::from_secs(60)), 0, "{}", b.log());
+        ])
+        .finish(0);
     assert_eq!(b.task_ids().len(), 6);
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -497,14 +468,7 @@ fn bad_entries_in_the_queue_are_dead_lettered_and_the_worker_goes_on() {
             .query(&mut conn)
             .unwrap();
     }
-    let mut worker = Worker::start(
-        &redis,
-        plugins.path(),
-        plugins.path(),
-        "w",
-        &["--until-empty"],
-    );
-    assert_eq!(worker.wait(Duration::from_secs(60)), 1, "{}", worker.log());
+    let worker = host(&redis, &plugins, "w").until_empty().finish(1);
     assert_eq!(worker.task_ids().len(), 3);
     let dead = dead_list(&redis);
     assert_eq!(dead.len(), 2, "{dead:?}");
@@ -538,13 +502,9 @@ fn a_poison_job_that_keeps_killing_its_host_is_dead_lettered() {
         "30s",
     ];
     for round in 0..2 {
-        let mut host = Worker::start(
-            &redis,
-            plugins.path(),
-            plugins.path(),
-            &format!("h{round}"),
-            &args,
-        );
+        let mut host = host(&redis, &plugins, &format!("h{round}"))
+            .args(&args)
+            .start();
         // Wait until this host holds the job (its lease must lapse first
         // after the previous host died), then kill it.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -558,8 +518,8 @@ fn a_poison_job_that_keeps_killing_its_host_is_dead_lettered() {
         host.wait(Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(600));
     }
-    let mut last = Worker::start(&redis, plugins.path(), plugins.path(), "last", &args);
-    assert_eq!(last.wait(Duration::from_secs(30)), 0, "{}", last.log());
+    let mut last = host(&redis, &plugins, "last").args(&args).start();
+    last.exits(0, Duration::from_secs(30));
     let dead = dead_list(&redis);
     assert_eq!(dead.len(), 1, "{dead:?}\n{}", last.log());
     assert!(
@@ -588,10 +548,15 @@ fn key_value_writes_are_applied_with_the_ack_so_retried_attempts_leave_none() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--until-empty", "--retry-delay", "10ms"];
     let mut hosts: Vec<Worker> = (0..2)
-        .map(|h| Worker::start(&redis, plugins.path(), dir.path(), &format!("h{h}"), &args))
+        .map(|h| {
+            host(&redis, &plugins, &format!("h{h}"))
+                .dir(dir.path())
+                .args(&args)
+                .start()
+        })
         .collect();
     for host in &mut hosts {
-        assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+        host.exits(0, Duration::from_secs(60));
     }
     let mut conn = redis.conn();
     let adds: String = redis::cmd("GET")
@@ -638,8 +603,10 @@ fn an_add_that_redis_refuses_at_the_ack_is_left_out_with_a_warning_and_the_job_i
     ));
     enqueue(&redis, &tasks, &[]);
     let dir = tempfile::tempdir().unwrap();
-    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &["--until-empty"]);
-    assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+    let host = host(&redis, &plugins, "h")
+        .dir(dir.path())
+        .until_empty()
+        .finish(0);
     let get = |key: &str| -> Option<String> {
         redis::cmd("GET")
             .arg(format!("jobhost:kv:chaos:{key}"))
@@ -675,8 +642,10 @@ fn increment_applies_the_jobs_pending_writes_to_its_key_first_and_only_once() {
         &[],
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &["--until-empty"]);
-    assert_eq!(host.wait(Duration::from_secs(60)), 0, "{}", host.log());
+    let host = host(&redis, &plugins, "h")
+        .dir(dir.path())
+        .until_empty()
+        .finish(0);
     let records = host.records();
     assert_eq!(records.len(), 1, "{}", host.log());
     assert_eq!(records[0]["record"]["incremented"], 11, "{records:?}");
@@ -815,14 +784,11 @@ fn acknowledgements_are_group_committed_and_ack_batch_1_turns_that_off() {
             .arg("RESETSTAT")
             .query(&mut redis.conn())
             .expect("CONFIG RESETSTAT");
-        let mut worker = Worker::start(
-            &redis,
-            plugins.path(),
-            plugins.path(),
-            &format!("batch-{batch}"),
-            &["--until-empty", "--concurrency", "64", "--ack-batch", batch],
-        );
-        assert_eq!(worker.wait(Duration::from_secs(120)), 0, "{}", worker.log());
+        let mut worker = host(&redis, &plugins, &format!("batch-{batch}"))
+            .until_empty()
+            .args(&["--concurrency", "64", "--ack-batch", batch])
+            .start();
+        worker.exits(0, Duration::from_secs(120));
         let ids = worker.task_ids();
         let distinct: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!((ids.len(), distinct.len()), (jobs, jobs), "each job once");
@@ -892,7 +858,10 @@ fn a_job_taken_over_mid_run_is_refused_at_the_ack_while_its_batch_mates_are_done
     let dir = tempfile::tempdir().unwrap();
     // A long lease: nothing here lapses; the take-over is the test's own.
     let args = ["--lease", "60s", "--concurrency", "3", "--threads", "1"];
-    let mut host = Worker::start(&redis, plugins.path(), dir.path(), "h", &args);
+    let mut host = host(&redis, &plugins, "h")
+        .dir(dir.path())
+        .args(&args)
+        .start();
     // Wait until all three are in flight, then take the middle one.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -939,7 +908,7 @@ fn a_job_taken_over_mid_run_is_refused_at_the_ack_while_its_batch_mates_are_done
         std::thread::sleep(Duration::from_millis(20));
     }
     host.signal("TERM");
-    assert_eq!(host.wait(Duration::from_secs(30)), 0, "{}", host.log());
+    host.exits(0, Duration::from_secs(30));
     let log = host.log();
     assert!(log.contains(&format!("task={taken_task}")), "{log}");
     let adds: String = redis::cmd("GET")

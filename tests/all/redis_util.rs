@@ -158,6 +158,11 @@ impl Worker {
         }
     }
 
+    /// Wait for the worker to exit (at most `limit`) and check its status.
+    pub fn exits(&mut self, status: i32, limit: Duration) {
+        assert_eq!(self.wait(limit), status, "{}", self.log());
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -194,6 +199,67 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `jobhost run` on a test Redis, built flag by flag:
+/// `host(&redis, &plugins, "a").until_empty().finish(0)` starts it, waits for
+/// it (60 s at most) and checks its exit status; `.start()` only starts it.
+/// Records go to `DIR/NAME.jsonl` and the log to `DIR/NAME.log`, where DIR
+/// is the plugins folder unless [`Host::dir`] names another.
+pub struct Host<'a> {
+    redis: &'a RedisServer,
+    plugins: &'a Path,
+    dir: &'a Path,
+    name: String,
+    args: Vec<String>,
+}
+
+/// A run of a host named `name` on `redis`, with the plugins in `plugins`.
+pub fn host<'a>(
+    redis: &'a RedisServer,
+    plugins: &'a crate::util::PluginDir,
+    name: &str,
+) -> Host<'a> {
+    Host {
+        redis,
+        plugins: plugins.path(),
+        dir: plugins.path(),
+        name: name.to_owned(),
+        args: Vec::new(),
+    }
+}
+
+impl<'a> Host<'a> {
+    /// Write the records and the log into `dir`.
+    pub fn dir(mut self, dir: &'a Path) -> Self {
+        self.dir = dir;
+        self
+    }
+
+    /// More flags.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|arg| (*arg).to_owned()));
+        self
+    }
+
+    /// Exit once the queue is empty everywhere (`--until-empty`).
+    pub fn until_empty(self) -> Self {
+        self.args(&["--until-empty"])
+    }
+
+    /// Start the host.
+    pub fn start(self) -> Worker {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Worker::start(self.redis, self.plugins, self.dir, &self.name, &args)
+    }
+
+    /// Start the host, wait until it exits (60 s at most) and check that it
+    /// exited with `status`.
+    pub fn finish(self, status: i32) -> Worker {
+        let mut worker = self.start();
+        worker.exits(status, Duration::from_secs(60));
+        worker
     }
 }
 
