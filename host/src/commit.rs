@@ -22,17 +22,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::kv::{AnyKv, KvStore, KvWrite};
-use crate::queue::{AckReceipt, Carries, Delivery, Effects, Failed, Queue, QueueError};
+use crate::queue::{AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError};
 use crate::record::Record;
 use crate::sink::{Sink, SinkError};
 use crate::task::Task;
 
-/// Something that must be durable before jobs are acknowledged: a queue
-/// that outlives the process calls it before each batch of
-/// acknowledgements, and does not acknowledge the batch if it fails.
-pub trait BeforeAck: Send + Sync {
-    /// Make everything written so far durable; the error says what failed.
-    fn sync(&self) -> Result<(), String>;
+/// The sink's part in a batching queue's commit: lines written so far reach
+/// the file or pipe before the jobs that wrote them are acknowledged.
+impl BeforeAck for Sink {
+    fn sync(&self) -> Result<(), String> {
+        self.flush()
+            .map_err(|error| format!("writing the output failed: {error}"))
+    }
 }
 
 /// Why a job did not succeed, sorted for what becomes of it.

@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
-use crate::commit::{BeforeAck, Commit};
+use crate::commit::Commit;
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::kv::{AnyKv, MemoryKv, RedisKv};
 use crate::politeness::{Politeness, PolitenessConfig, SharedLimits};
 use crate::queue::memory::MemoryQueueOptions;
 use crate::queue::redis::{RedisAdmin, RedisOptions};
-use crate::queue::{MemoryQueue, Queue, QueueStats, RedisQueue};
+use crate::queue::{BeforeAck, MemoryQueue, Queue, QueueStats, RedisQueue};
 use crate::redis::Redis;
 use crate::registry::Registry;
 use crate::reload::Reloader;

@@ -7,8 +7,9 @@
 //!
 //! The sink is one stage of the commit pipeline (`commit.rs`): records are
 //! written before their job is acknowledged, and a queue that outlives the
-//! process makes them durable ([`Sink::sync`], through [`BeforeAck`])
-//! before each batch of acknowledgements.
+//! process has them flushed before each batch of acknowledgements (the
+//! pipeline hands it the sink as its `queue::BeforeAck`). This module knows
+//! neither the queue nor the pipeline.
 
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +19,6 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::commit::BeforeAck;
 use crate::record::Record;
 use crate::task::Task;
 
@@ -190,13 +190,4 @@ fn json(index: usize, record: &Record) -> Result<&RawValue, SinkError> {
         content_type: record.content_type.clone(),
         message: e.to_string(),
     })
-}
-
-/// Lines written so far reach the file or pipe before the jobs that wrote
-/// them are acknowledged.
-impl BeforeAck for Sink {
-    fn sync(&self) -> Result<(), String> {
-        self.flush()
-            .map_err(|error| format!("writing the output failed: {error}"))
-    }
 }

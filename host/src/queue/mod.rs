@@ -92,6 +92,15 @@ pub enum Failed {
     },
 }
 
+/// Something that must be durable before jobs are acknowledged (the sink,
+/// plugged in by the commit pipeline): a queue that commits
+/// acknowledgements in batches calls it before each batch, and does not
+/// acknowledge the batch if it fails.
+pub trait BeforeAck: Send + Sync {
+    /// Make everything written so far durable; the error says what failed.
+    fn sync(&self) -> Result<(), String>;
+}
+
 /// Which of a job's effects a backend commits in the same step as the
 /// acknowledgement (so that none is lost or applied without the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! its follow-ups, records and key-value writes, refusing those whose lease
 //! was lost.
 //!
-//! [`BeforeAck`]: crate::commit::BeforeAck
+//! [`BeforeAck`]: crate::queue::BeforeAck
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -37,8 +37,9 @@ use self::acker::PendingAck;
 use self::admin::{backend, dead_json};
 pub use self::admin::{RedisAdmin, RedisStats};
 use super::wire::WireTask;
-use super::{AckReceipt, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats};
-use crate::commit::BeforeAck;
+use super::{
+    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
+};
 use crate::redis::keys::GROUP;
 use crate::redis::{is_outage, Outage};
 use crate::task::{now_millis, Task};
