@@ -156,6 +156,27 @@ build_c() {
     install_component "$out.tmp" "$out"
 }
 
+# Test plugins whose handle() throws (tests/plugins/throw-js, throw-py), for
+# tests/all/guest_errors.rs: built as `jobhost new` builds a plugin, so the
+# tests see the uncaught exception the way a plugin author's users would.
+# Called with a language; one with no such plugin is a no-op.
+build_throwers() {
+    local dir=$repo_root/tests/plugins
+    case $1 in
+        js)
+            "$repo_root/plugins/music-sync-js/node_modules/.bin/componentize-js" "$dir/throw-js/app.js" \
+                --wit "$repo_root/wit" --world-name plugin --disable random clocks http fetch-event \
+                -o "$dir/throw-js.wasm.tmp"
+            install_component "$dir/throw-js.wasm.tmp" "$dir/throw-js.wasm"
+            ;;
+        python)
+            (cd "$dir/throw-py" && PYTHONDONTWRITEBYTECODE=1 "$toolchains/venv/bin/componentize-py" \
+                -d "$repo_root/wit" -w plugin componentize app -o "$dir/throw-py.wasm.tmp")
+            install_component "$dir/throw-py.wasm.tmp" "$dir/throw-py.wasm"
+            ;;
+    esac
+}
+
 main() {
     local languages=("$@") language
     ((${#languages[@]} > 0)) || languages=(rust js python c)
@@ -175,6 +196,7 @@ main() {
     for language in "${languages[@]}"; do
         local started=$SECONDS
         "build_$language"
+        build_throwers "$language"
         echo "  ($language: $((SECONDS - started)) s)"
     done
 }

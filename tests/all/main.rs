@@ -11,6 +11,7 @@ mod ahead;
 mod cache;
 mod crawl;
 mod failures;
+mod guest_errors;
 mod input;
 mod languages;
 mod music_sync;

@@ -228,6 +228,9 @@ pub struct Plugin {
     allowed_outbound: Arc<[String]>,
     /// Jobs per instance (the opt-in fast path; 0 or 1: fresh per job).
     reuse: u32,
+    /// Whether it imports `wasi:cli/stderr`, so that what it prints when it
+    /// fails can reach the job's error (see [`trap_message`]).
+    prints: bool,
     warm: std::sync::Mutex<Vec<Warm>>,
     /// A fresh instance made ahead of the next job (see [`Plugin::prepare`]),
     /// and whether one is being made.
@@ -381,6 +384,7 @@ impl Runtime {
         })?;
         let load_time = started.elapsed();
         check_imports(&self.shared.engine, &component, &path)?;
+        let prints = imports_stderr(&self.shared.engine, &component);
         let instance_pre = self
             .shared
             .linker
@@ -393,7 +397,7 @@ impl Runtime {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
-        let info = self.describe(&pre, &path).await?;
+        let info = self.describe(&pre, &path, prints).await?;
         let limits = &self.shared.limits;
         let requested = info.limits.clone().unwrap_or_default();
         let timeout = requested
@@ -420,6 +424,7 @@ impl Runtime {
             load_time,
             allowed_outbound,
             reuse: limits.reuse.get(&info_name_for_reuse).copied().unwrap_or(0),
+            prints,
             warm: std::sync::Mutex::new(Vec::new()),
             ready: std::sync::Mutex::new(None),
             preparing: AtomicBool::new(false),
@@ -431,6 +436,7 @@ impl Runtime {
         &self,
         pre: &PluginPre<HostState>,
         path: &Path,
+        prints: bool,
     ) -> Result<PluginInfo, LoadError> {
         let describe_error = |message: String| LoadError::Describe {
             path: path.to_owned(),
@@ -463,6 +469,7 @@ impl Runtime {
                 &store,
                 self.shared.limits.default_timeout,
                 self.shared.limits.fuel,
+                prints,
             ))
         })?;
         if !valid_plugin_name(&raw.name) {
@@ -593,13 +600,27 @@ fn flatten(error: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{error:#}")
 }
 
+/// Whether `component` imports `wasi:cli/stderr`. One that does not (a
+/// ComponentizeJS build with `--disable stdio`, a Rust build without WASI)
+/// has nowhere to print a panic message or an uncaught exception: ComponentizeJS
+/// turns its writes into no-ops inside the component.
+fn imports_stderr(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:cli/stderr@"))
+}
+
 /// A trap's message, naming the limit it broke if any, with what the guest
-/// printed (a Rust panic message, for example) appended.
+/// printed appended: a Rust panic message, the traceback componentize-py
+/// prints for an uncaught Python exception, the report ComponentizeJS prints
+/// for an uncaught JavaScript one. `prints` is [`imports_stderr`].
 fn trap_message(
     error: &wasmtime::Error,
     store: &Store<HostState>,
     timeout: Duration,
     fuel: Option<u64>,
+    prints: bool,
 ) -> String {
     let mut message = describe_trap(
         error,
@@ -607,18 +628,43 @@ fn trap_message(
         fuel,
         store.data().limiter.refused.as_deref(),
     );
-    let output = store.data().guest_output();
-    if !output.is_empty() {
-        // The end of the output is where a panic message is.
-        let tail_start = output.len().saturating_sub(1024);
-        let mut start = tail_start;
-        while !output.is_char_boundary(start) {
-            start += 1;
-        }
-        message.push_str("; plugin output: ");
-        message.push_str(&output[start..]);
-    }
+    // Panics, aborts and uncaught exceptions all end in `unreachable`.
+    let unreachable = matches!(
+        error.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::UnreachableCodeReached)
+    );
+    append_output(
+        &mut message,
+        &store.data().guest_output(),
+        unreachable && !prints,
+    );
     message
+}
+
+/// Most bytes of guest output a trap message carries: the end of it, where
+/// the runtimes print the reason they trapped.
+const TRAP_OUTPUT_BYTES: usize = 1024;
+
+/// Append the last [`TRAP_OUTPUT_BYTES`] of `output` to a trap message, or,
+/// for a `mute_abort` (an `unreachable` trap in a plugin that cannot print),
+/// say why there is none.
+fn append_output(message: &mut String, output: &str, mute_abort: bool) {
+    if output.is_empty() {
+        if mute_abort {
+            message.push_str(
+                "; the plugin cannot print (it imports no wasi:cli/stderr), so the message of \
+                 a panic or an uncaught exception is lost: build it with stdio (ComponentizeJS: \
+                 without `--disable stdio`; Rust: for wasm32-wasip2)",
+            );
+        }
+        return;
+    }
+    let mut start = output.len().saturating_sub(TRAP_OUTPUT_BYTES);
+    while !output.is_char_boundary(start) {
+        start += 1;
+    }
+    message.push_str("; plugin output: ");
+    message.push_str(&output[start..]);
 }
 
 impl Plugin {
@@ -853,7 +899,13 @@ impl Plugin {
             .await
             .map_err(|e| {
                 // A trapped instance is never reused.
-                CallError::Trap(trap_message(&e, &store, self.timeout, shared.limits.fuel))
+                CallError::Trap(trap_message(
+                    &e,
+                    &store,
+                    self.timeout,
+                    shared.limits.fuel,
+                    self.prints,
+                ))
             })?;
         let writes = store.data_mut().writes.take();
         if self.reuse < 2 {
@@ -875,5 +927,45 @@ impl Plugin {
                 delay: retry.delay_ms.map(Duration::from_millis),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_without_stderr_is_told_apart() {
+        let engine = Engine::default();
+        let component = |wat: &str| Component::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let with = component(r#"(component (import "wasi:cli/stderr@0.2.6" (instance)))"#);
+        let without = component(r#"(component (import "wasi:cli/stdout@0.2.6" (instance)))"#);
+        assert!(imports_stderr(&engine, &with));
+        assert!(!imports_stderr(&engine, &without));
+    }
+
+    #[test]
+    fn a_trap_message_carries_the_end_of_the_output_or_says_why_there_is_none() {
+        let mut message = "wasm trap".to_owned();
+        append_output(&mut message, "Traceback …\nValueError: boom", false);
+        assert_eq!(
+            message,
+            "wasm trap; plugin output: Traceback …\nValueError: boom"
+        );
+
+        // Long output: its last TRAP_OUTPUT_BYTES, cut on a character boundary.
+        let output = format!("{}ValueError: boom", "é".repeat(1000));
+        let mut message = String::new();
+        append_output(&mut message, &output, false);
+        let kept = message.strip_prefix("; plugin output: ").unwrap();
+        assert!(kept.len() <= TRAP_OUTPUT_BYTES && kept.len() >= TRAP_OUTPUT_BYTES - 1);
+        assert!(kept.ends_with("ValueError: boom"));
+
+        let mut message = "wasm trap".to_owned();
+        append_output(&mut message, "", false);
+        assert_eq!(message, "wasm trap");
+        append_output(&mut message, "", true);
+        assert!(message.contains("cannot print"), "{message}");
+        assert!(message.contains("--disable stdio"), "{message}");
     }
 }
