@@ -19,6 +19,9 @@ extern void __wasm_import_jobhost_plugin_kv_set(uint8_t *, size_t, uint8_t *, si
 __attribute__((__import_module__("jobhost:plugin/kv@0.1.0"), __import_name__("delete")))
 extern void __wasm_import_jobhost_plugin_kv_delete(uint8_t *, size_t, uint8_t *);
 
+__attribute__((__import_module__("jobhost:plugin/kv@0.1.0"), __import_name__("add")))
+extern void __wasm_import_jobhost_plugin_kv_add(uint8_t *, size_t, int64_t, uint8_t *);
+
 __attribute__((__import_module__("jobhost:plugin/kv@0.1.0"), __import_name__("increment")))
 extern void __wasm_import_jobhost_plugin_kv_increment(uint8_t *, size_t, int64_t, uint8_t *);
 
@@ -472,6 +475,31 @@ bool jobhost_plugin_kv_delete(plugin_string_t *key, bool *ret, plugin_string_t *
   }
   if (!result.is_err) {
     *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool jobhost_plugin_kv_add(plugin_string_t *key, int64_t delta, plugin_string_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(3*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_jobhost_plugin_kv_add((uint8_t *) (*key).ptr, (*key).len, delta, ptr);
+  jobhost_plugin_kv_result_void_string_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      result.val.err = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) };
+      break;
+    }
+  }
+  if (!result.is_err) {
     return 1;
   } else {
     *err = result.val.err;

@@ -101,8 +101,8 @@ typedef struct {
 // What the host fetched for a task.
 typedef struct jobhost_plugin_types_content_t {
   // HTTP status code (200 for `file://` and inline payloads). The
-  // host retries network errors and 5xx statuses by itself; every other
-  // status, 4xx included, is handed to the plugin to decide.
+  // host retries network errors, 5xx and 429 statuses by itself; every
+  // other status, 4xx included, is handed to the plugin to decide.
   uint16_t   status;
   // The URL after redirects.
   plugin_string_t   final_url;
@@ -243,14 +243,24 @@ typedef struct {
 extern void jobhost_plugin_log_log(jobhost_plugin_log_level_t level, plugin_string_t *message);
 
 // Imported Functions from `jobhost:plugin/kv@0.1.0`
-// The value stored under `key`, if any.
+// The value stored under `key`, if any, as this job sees it (the store
+// plus this job's pending writes).
 extern bool jobhost_plugin_kv_get(plugin_string_t *key, plugin_option_list_u8_t *ret, plugin_string_t *err);
-// Store `value` under `key`, replacing any previous value.
+// Store `value` under `key`, replacing any previous value, when the job
+// is acknowledged.
 extern bool jobhost_plugin_kv_set(plugin_string_t *key, plugin_list_u8_t *value, plugin_string_t *err);
-// Remove `key`; true if it existed.
+// Remove `key` when the job is acknowledged; true if it exists now (as
+// this job sees it).
 extern bool jobhost_plugin_kv_delete(plugin_string_t *key, bool *ret, plugin_string_t *err);
-// Add `delta` to the integer stored under `key` (absent counts as 0) and
-// return the new value. Fails if the value is not a decimal integer.
+// Add `delta` to the integer stored under `key` (absent counts as 0)
+// when the job is acknowledged. Fails at once if this job can already
+// tell that the value is not a decimal integer; a value that turns out
+// not to be one when the job is acknowledged is left unchanged and the
+// host logs a warning.
+extern bool jobhost_plugin_kv_add(plugin_string_t *key, int64_t delta, plugin_string_t *err);
+// Add `delta` to the integer stored under `key` (absent counts as 0)
+// now, and return the new value. Fails if the value is not a decimal
+// integer.
 extern bool jobhost_plugin_kv_increment(plugin_string_t *key, int64_t delta, int64_t *ret, plugin_string_t *err);
 
 // Exported Functions from `plugin`

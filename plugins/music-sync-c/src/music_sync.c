@@ -111,9 +111,8 @@ static bool handle(plugin_task_t *task, plugin_content_t *content, plugin_outcom
     }
     free(key.ptr);
     plugin_string_t counter = {(uint8_t *)TRACK_COUNTER, sizeof TRACK_COUNTER - 1};
-    int64_t count;
-    if (!jobhost_plugin_kv_increment(&counter, 1, &count, &reason)) {
-        kv_retry(err, "increment", counter.ptr, counter.len, &reason);
+    if (!jobhost_plugin_kv_add(&counter, 1, &reason)) {
+        kv_retry(err, "add", counter.ptr, counter.len, &reason);
         free(data.ptr);
         return false;
     }

@@ -2,7 +2,7 @@
 # Regenerates the generated files of the music-sync ports, which are kept in
 # the repository so that building needs neither generator:
 #
-#   plugins/music-sync-c/bindings/    plugin.c, plugin.h, plugin_component_type.o
+#   plugins/music-sync-c/bindings/    plugin.c, plugin.h
 #                                     (wit-bindgen c, from wit/)
 #   plugins/music-sync-c/src/unicode_tables.h
 #   plugins/music-sync-js/src/unicode-tables.js
@@ -14,6 +14,10 @@
 # Run it after changing wit/ or the Rust toolchain. wit-bindgen-cli is built
 # once (C backend only, a few minutes on 2 cores) into .toolchains/wit-bindgen.
 # Works from any directory.
+#
+# `--no-object-file`: wit-bindgen would also write plugin_component_type.o, a
+# binary holding the world's type; plugins/build.sh embeds that type from
+# wit/ with `wasm-tools component embed` instead.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -32,8 +36,8 @@ if [[ ! -x $wit_bindgen || $("$wit_bindgen" --version) != *" $wit_bindgen_versio
     cargo install wit-bindgen-cli --version "$wit_bindgen_version" --locked \
         --no-default-features --features c --root "$toolchains/wit-bindgen"
 fi
-echo "==> wit-bindgen c $repo_root/wit --world plugin"
-"$wit_bindgen" c "$repo_root/wit" --world plugin --out-dir "$plugins/music-sync-c/bindings"
+echo "==> wit-bindgen c $repo_root/wit --world plugin --no-object-file"
+"$wit_bindgen" c "$repo_root/wit" --world plugin --no-object-file --out-dir "$plugins/music-sync-c/bindings"
 
 echo "==> Unicode tables from $(rustc --version)"
 scratch=$(mktemp -d)
