@@ -14,8 +14,6 @@ set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 wasm_target=wasm32-wasip2
-# Plugins that need no WASI at all (music-sync) are built for this target.
-bare_target=wasm32-unknown-unknown
 toolchains=$repo_root/.toolchains
 
 # Cargo reads CARGO_TARGET_DIR relative to where it runs (the repository root,
@@ -50,14 +48,12 @@ build_rust() {
     local -A destinations=(
         [links]=plugins/links.wasm
         [template]=plugins/template.wasm
+        [music-sync]=plugins/music-sync.wasm
         [chaos]=tests/plugins/chaos.wasm
     )
-    local target
-    for target in "$wasm_target" "$bare_target"; do
-        if ! rustup target list --installed | grep -qx "$target"; then
-            rustup target add "$target"
-        fi
-    done
+    if ! rustup target list --installed | grep -qx "$wasm_target"; then
+        rustup target add "$wasm_target"
+    fi
 
     local crate packages=()
     for crate in "${!destinations[@]}"; do
@@ -65,37 +61,13 @@ build_rust() {
     done
     (cd "$repo_root" && cargo build --profile plugin --target "$wasm_target" "${packages[@]}")
 
-    for crate in links template chaos; do
+    for crate in links template music-sync chaos; do
         local built=$target_dir/$wasm_target/plugin/${crate//-/_}.wasm
         local destination=$repo_root/${destinations[$crate]}
         check_component "$built"
         cp "$built" "$destination"
         report "$destination"
     done
-
-    # music-sync uses no clock, randomness or stdio, so it is built without
-    # WASI: for wasm32-unknown-unknown, linked by the wasm-component-ld that
-    # ships with the Rust toolchain (for wasm32-wasip2), which makes the
-    # component. It then imports only jobhost's interfaces: its core module
-    # imports 3 functions instead of 22 (Rust's std on wasip2 imports 19 WASI
-    # functions for stdio, environment and exit), and the component creates
-    # 6 core instances per job instead of 19. With its own allocator
-    # (src/heap.rs), the host's CPU per job fell from 83.6 to 73.5 µs (see
-    # BENCHMARKS.md).
-    local sysroot host
-    sysroot=$(rustc --print sysroot)
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    local linker=$sysroot/lib/rustlib/$host/bin/wasm-component-ld
-    if [[ ! -x $linker ]]; then
-        echo "error: $linker is missing (recent Rust toolchains ship it, for wasm32-wasip2: update Rust with rustup)" >&2
-        exit 1
-    fi
-    (cd "$repo_root" && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=$linker \
-        cargo build --profile plugin --target "$bare_target" -p music-sync)
-    local built=$target_dir/$bare_target/plugin/music_sync.wasm
-    check_component "$built"
-    cp "$built" "$repo_root/plugins/music-sync.wasm"
-    report "$repo_root/plugins/music-sync.wasm"
 
     # A second version of chaos for the hot-reload and limits tests: same
     # name, version 2.0.0, asking for a 300 ms deadline and 16 MiB in

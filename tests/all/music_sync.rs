@@ -135,13 +135,12 @@ fn file_urls_need_an_allowed_root() {
     assert_eq!(records[0]["source_url"], url.as_str());
 }
 
-/// music-sync's allocator (`src/heap.rs`) keeps no free lists: it starts over
-/// at the bottom of the heap once a call has freed everything. One instance
+/// A reused music-sync instance frees each job's memory: one instance
 /// serving 120 jobs of about 200 KiB each (24 MiB in all) within an 8 MiB
-/// memory limit works only if it does; a 3 MiB document makes the heap grow
-/// past what the initial memory holds.
+/// memory limit works only if nothing creeps from job to job, and a 3 MiB
+/// document makes the heap grow well past its first pages.
 #[test]
-fn a_reused_music_sync_instance_starts_its_heap_over_and_a_large_document_grows_it() {
+fn a_reused_music_sync_instance_does_not_creep_and_a_large_document_grows_its_heap() {
     let server = TestServer::start();
     let track = |id: u32, notes: usize| {
         serde_json::json!({

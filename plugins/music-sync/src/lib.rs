@@ -1,18 +1,15 @@
 //! music-sync, the reference plugin: turns a music API's track document
 //! (`*/tracks/*`) into one normalised JSON record, stores the same bytes in
 //! the key-value store under `music:<id>` and counts tracks in
-//! `stats:tracks` (both writes are applied with the job's acknowledgement). This file owns only the glue between the WIT bindings and
-//! the pure modules; it must stay deterministic (no clock, no randomness).
+//! `stats:tracks` (both writes are applied with the job's acknowledgement).
+//! This file owns only the glue between the WIT bindings and the pure
+//! modules; it must stay deterministic (no clock, no randomness).
 //!
 //! Modules:
-//! - `heap`: the memory allocator of the WASI-free build.
 //! - `status`: which HTTP statuses proceed, retry or fail.
 //! - `track`: parsing, validation and normalisation of the document; the
 //!   rules that other-language ports must reproduce byte for byte.
 
-// Built without WASI (plugins/build.sh), the plugin brings its own allocator.
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-mod heap;
 mod status;
 mod track;
 

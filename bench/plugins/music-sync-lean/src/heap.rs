@@ -1,16 +1,15 @@
-//! The plugin's memory allocator when it is built without WASI
-//! (`wasm32-unknown-unknown`, see `plugins/build.sh`): a bump allocator that
-//! starts over whenever nothing is allocated.
+//! The plugin's memory allocator in this WASI-free build
+//! (`wasm32-unknown-unknown`, see `bench/plugins/build-lean.sh`): a bump
+//! allocator that starts over whenever nothing is allocated.
 //!
 //! jobhost gives every job a fresh instance, so a job's heap only ever grows
 //! from empty and is thrown away with the instance: keeping free lists (as
-//! dlmalloc does) buys nothing. Measured through Redis (60,000 jobs, 3
-//! interleaved rounds, median host CPU per job): 83.6 µs with the wasip2
-//! build, 80.4 µs without WASI but on dlmalloc, 73.5 µs with this allocator.
-//! The allocator works from the heap that the module's initial memory
-//! already holds (`build.rs` makes it 2 MiB); it grows the memory only for
-//! a job that needs more, since each growth costs the host an `mprotect`
-//! now and another when the instance's memory is reset.
+//! dlmalloc does) buys nothing. The allocator works from the heap that the
+//! module's initial memory already holds (`build.rs` makes it 2 MiB); it
+//! grows the memory only for a job that needs more, since each growth costs
+//! the host an `mprotect` now and another when the instance's memory is
+//! reset. BENCHMARKS.md has the measurements (the row "music-sync built
+//! without WASI").
 //!
 //! With `--reuse-instances` one instance serves several jobs. Every block
 //! of a call is freed by the time the call returns (its results by
