@@ -55,12 +55,12 @@ build_rust() {
         rustup target add "$wasm_target"
     fi
 
-    local crate packages=()
-    for crate in "${!destinations[@]}"; do
-        packages+=(-p "$crate")
-    done
-    (cd "$repo_root" && cargo build --profile plugin --target "$wasm_target" "${packages[@]}")
+    (cd "$repo_root" && cargo build --profile plugin --target "$wasm_target" -p links -p template -p chaos)
+    # music-sync on its own, so that its serde_json keeps its own features
+    # (plugins/music-sync/Cargo.toml says why).
+    (cd "$repo_root" && cargo build --profile plugin --target "$wasm_target" -p music-sync)
 
+    local crate
     for crate in links template music-sync chaos; do
         local built=$target_dir/$wasm_target/plugin/${crate//-/_}.wasm
         local destination=$repo_root/${destinations[$crate]}
@@ -115,9 +115,9 @@ build_python() {
 
 # music-sync in C: clang and wasi-libc make a core module (a reactor, with the
 # bindings wit-bindgen generated in bindings/); wasm-tools embeds the world's
-# type from wit/ into it and wraps it into a component. src/no_wasi.c answers
-# the only WASI calls libc links in, so the module imports no WASI and needs
-# no preview1 adapter.
+# type from wit/ into it and wraps it into a component. The module imports no
+# WASI (the plugin uses no stdio, clock or randomness), so it needs no
+# preview1 adapter.
 build_c() {
     local dir=$repo_root/plugins/music-sync-c
     local out=$repo_root/plugins/music-sync-c.wasm

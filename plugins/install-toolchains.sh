@@ -13,10 +13,10 @@
 # it installs is already there at the pinned version. Works from any directory.
 # The Rust toolchain (rustup, the wasm32-wasip2 target) is build.sh's business.
 #
-# The C bindings and the Unicode tables of the ports are generated files kept
-# in the repository, so building needs no generator; to regenerate them after
-# a change to wit/ or to the Rust toolchain, run
-# plugins/music-sync-c/tools/regen.sh (it builds wit-bindgen-cli once).
+# The C port's bindings (plugins/music-sync-c/bindings/plugin.c and .h) are
+# generated files kept in the repository, so building needs no generator; to
+# regenerate them after a change to wit/, run plugins/music-sync-c/tools/regen.sh
+# (it builds wit-bindgen-cli once).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -9,7 +9,7 @@
 import { log } from 'jobhost:plugin/log@0.1.0';
 import { add, set } from 'jobhost:plugin/kv@0.1.0';
 import { check } from './src/status.js';
-import { encode, Invalid, normalise } from './src/track.js';
+import { Invalid, normalise } from './src/track.js';
 
 /** Key-value key counting every track synced. */
 const TRACK_COUNTER = 'stats:tracks';
@@ -42,7 +42,7 @@ export function handle(task, content) {
         if (error instanceof Invalid) throw { tag: 'fail', val: error.message };
         throw error;
     }
-    const data = encoder.encode(encode(track));
+    const data = encoder.encode(JSON.stringify(track));
 
     const key = `music:${track.id}`;
     kvCall(() => set(key, data), 'set', key);

@@ -39,9 +39,9 @@ class WitWorld(wit_world.WitWorld):
             record = track.normalise(content.body, content.final_url)
         except track.Invalid as invalid:
             raise Err(types.HandleError_Fail(invalid.message))
-        data = record.encode()
+        data = track.encode(record)
 
-        key = f"music:{record.id}"
+        key = f"music:{record['id']}"
         try:
             kv.set(key, data)
         except Err as error:
@@ -51,7 +51,7 @@ class WitWorld(wit_world.WitWorld):
         except Err as error:
             raise _kv_retry("add", TRACK_COUNTER, error.value)
 
-        log.log(log.Level.INFO, f"synced track {record.id}")
+        log.log(log.Level.INFO, f"synced track {record['id']}")
         return types.Outcome(
             records=[types.SinkRecord(content_type="application/json", data=data)],
             follow_ups=[],

@@ -80,7 +80,7 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
         .map(|l| l["error"].as_str().unwrap())
         .collect();
     assert!(
-        errors.iter().any(|e| e.contains("missing field `title`")),
+        errors.iter().any(|e| e.contains("title: missing")),
         "{errors:?}"
     );
     assert!(

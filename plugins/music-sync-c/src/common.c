@@ -78,6 +78,36 @@ typedef struct chunk {
 enum { CHUNK = 64 * 1024 };
 static chunk_t *arena;
 
+/* The length of the Unicode White_Space character at `s`, or 0. */
+size_t whitespace_length(const uint8_t *s, const uint8_t *end) {
+    size_t left = (size_t)(end - s);
+    if ((*s >= '\t' && *s <= '\r') || *s == ' ') return 1;
+    if (left >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2; /* U+0085, U+00A0 */
+    if (left < 3) return 0;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;                 /* U+1680 */
+    if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf)) {
+        return 3; /* U+2000-U+200A, U+2028, U+2029, U+202F (s[2] >= 0x80 in valid UTF-8) */
+    }
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; /* U+205F */
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; /* U+3000 */
+    return 0;
+}
+
+str_t trim(str_t text) {
+    const uint8_t *s = text.ptr, *end = text.ptr + text.len;
+    const uint8_t *first = NULL, *last = s;
+    while (s < end) {
+        size_t space = whitespace_length(s, end);
+        if (space == 0) {
+            if (first == NULL) first = s;
+            last = ++s;
+        } else {
+            s += space;
+        }
+    }
+    return first == NULL ? (str_t){text.ptr, 0} : (str_t){first, (size_t)(last - first)};
+}
+
 void *arena_alloc(size_t size) {
     size = (size + 15) & ~(size_t)15;
     if (arena == NULL || arena->size - arena->used < size) {

@@ -1,6 +1,6 @@
 /*
- * Shared plumbing of the C port of music-sync: byte strings, a growable byte
- * buffer and a per-job arena.
+ * Shared plumbing of the C port of music-sync: byte strings, Unicode
+ * whitespace, a growable byte buffer and a per-job arena.
  *
  * Memory: everything a job parses or builds comes from the arena and is
  * released at once by arena_free_all() when the job ends; only the buffers
@@ -35,6 +35,12 @@ void buf_cstr(buf_t *buf, const char *text);
 void buf_str(buf_t *buf, str_t text);
 void buf_u64(buf_t *buf, uint64_t value);
 void buf_i64(buf_t *buf, int64_t value);
+
+/* The length of the Unicode White_Space character at `s` (Rust's
+ * char::is_whitespace), or 0. */
+size_t whitespace_length(const uint8_t *s, const uint8_t *end);
+/* `text` without White_Space at either end (Rust's str::trim). */
+str_t trim(str_t text);
 
 /* Arena allocation for one job; never returns NULL (aborts when out of memory). */
 void *arena_alloc(size_t size);

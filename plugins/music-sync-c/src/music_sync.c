@@ -1,7 +1,7 @@
 /*
  * music-sync ported to C (clang + wasi-libc, wit-bindgen C bindings): the
  * glue between the WIT world jobhost:plugin/plugin and the pure modules
- * (json, text, track, status), mirroring plugins/music-sync/src/lib.rs.
+ * (json, track, status), mirroring plugins/music-sync/src/lib.rs.
  * Deterministic: no clock, no randomness.
  *
  * Ownership, as the generated bindings expect: the arguments of an export

@@ -3,14 +3,13 @@
 
 #include <string.h>
 
-#include "text.h"
 
 /* The first `retry-after` header as milliseconds, if it holds whole seconds
  * (Rust's u64::from_str: an optional '+', then ASCII digits). */
 static bool retry_after_ms(const header_t *headers, size_t count, uint64_t *out) {
     for (size_t i = 0; i < count; i++) {
         if (headers[i].name.len != 11 || memcmp(headers[i].name.ptr, "retry-after", 11) != 0) continue;
-        str_t value = text_trim(headers[i].value);
+        str_t value = trim(headers[i].value);
         if (value.len > 0 && value.ptr[0] == '+') {
             value.ptr++;
             value.len--;

@@ -1,9 +1,12 @@
 // HTTP status policy, as plugins/music-sync/src/status.rs: 2xx proceeds;
-// 404 and 410 fail; 429 and 503 are retried (honouring a `retry-after` header
-// in whole seconds); anything else fails naming the status.
-import { trim } from './text.js';
+// 404 and 410 fail; 429 and 503 are retried (honouring a `retry-after`
+// header in whole seconds); anything else fails naming the status.
 
 const U64_MAX = 18446744073709551615n;
+// Rust's u64::from_str (an optional `+`, then ASCII digits) inside Rust's
+// str::trim (Unicode White_Space at either end).
+const WHITESPACE = '[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*';
+const SECONDS = new RegExp(`^${WHITESPACE}\\+?([0-9]+)${WHITESPACE}$`);
 
 /** null to proceed, else { retry: {message, delayMs} } or { fail: message }. */
 export function check(status, headers, url) {
@@ -20,14 +23,13 @@ export function check(status, headers, url) {
     return { fail: `unexpected HTTP status ${status} at ${url}` };
 }
 
-/** The first `retry-after` header as milliseconds (a BigInt), if whole seconds. */
+/** The first `retry-after` header as milliseconds (a BigInt, for the WIT u64), if whole seconds. */
 function retryAfterMs(headers) {
     const header = headers.find(([name]) => name === 'retry-after');
     if (header === undefined) return undefined;
-    // Rust's u64::from_str: an optional `+`, then one or more ASCII digits.
-    const value = trim(header[1]);
-    if (!/^\+?[0-9]+$/.test(value)) return undefined;
-    const seconds = BigInt(value.startsWith('+') ? value.slice(1) : value);
+    const match = SECONDS.exec(header[1]);
+    if (match === null) return undefined;
+    const seconds = BigInt(match[1]);
     if (seconds > U64_MAX) return undefined;
     const ms = seconds * 1000n;
     return ms > U64_MAX ? U64_MAX : ms;

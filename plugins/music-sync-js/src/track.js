@@ -1,234 +1,206 @@
-// Parsing, validation and normalisation of one music-info document, ported
-// from plugins/music-sync/src/track.rs, whose header states the rules. Every
-// message and every output byte must equal the Rust plugin's.
-import { JsonNumber, JsonSyntaxError, parse, quote } from './json.js';
-import { charCount, clean, takeChars, toLowercase, trim } from './text.js';
+// Parsing, validation and normalisation of one music-info document: the
+// rules stated at the top of plugins/music-sync/src/track.rs, with
+// JSON.parse. Errors read `<field>: <reason>` or `<field>: <reason>: <detail>`
+// with the reasons listed there.
 
+/** Unicode White_Space, which Rust's `char::is_whitespace` uses (`\s` differs). */
+const WHITESPACE = /[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+/** serde_json refuses arrays and objects nested deeper. */
+const MAX_DEPTH = 127;
+const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 const YEAR_MIN = 1900;
 const YEAR_MAX = 2100;
-const U32_MAX = 4294967295;
+const SECONDS_MAX = 4294967295;
 
-/** A message for the dead letters; `normalise` throws nothing else. */
-export class Invalid extends Error {}
+// Strict UTF-8, and a leading byte-order mark is kept (so JSON.parse refuses it).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A refused document; its message is the job's error. */
+export class Invalid extends Error {
+    constructor(field, reason, detail) {
+        super(detail === undefined ? `${field}: ${reason}` : `${field}: ${reason}: ${detail}`);
+    }
+}
 
 /**
- * Parse `body` (a Uint8Array) and normalise it; `sourceUrl` is recorded as is.
- * Returns the record's fields in output order.
+ * Parse `body` (a Uint8Array) and normalise it; `sourceUrl` is recorded as
+ * is. The record's keys are in output order, for JSON.stringify.
  */
 export function normalise(body, sourceUrl) {
-    let document;
-    try {
-        document = parse(body);
-    } catch (error) {
-        if (error instanceof JsonSyntaxError) {
-            throw new Invalid(
-                `malformed JSON at line ${error.line} column ${error.column}: ${error.what}`,
-            );
-        }
-        throw error;
+    const document = parse(body);
+    if (!isObject(document)) {
+        throw new Invalid('body', 'not an object', `got ${describe(document)}`);
     }
-    if (!(document instanceof Map)) {
-        throw new Invalid(`expected a JSON object at the top level, got ${describe(document)}`);
-    }
-    // Object literal properties are evaluated in order: the first invalid
-    // field reported is the same as in Rust.
+    // Object literal properties are evaluated in order, so the first fault
+    // reported is the same as in the other ports.
     return {
         id: id(document),
         title: requiredString(document, 'title'),
         artist: artist(document),
         album: optionalString(document, 'album'),
-        genre: lowercaseOrNull(optionalString(document, 'genre')),
-        durationSeconds: duration(document),
-        releaseYear: releaseYear(document),
-        sourceUrl,
+        genre: asciiLowercase(optionalString(document, 'genre')),
+        duration_seconds: duration(document),
+        release_year: releaseYear(document),
+        source_url: sourceUrl,
     };
 }
 
-const lowercaseOrNull = (text) => (text === null ? null : toLowercase(text));
+function parse(body) {
+    let document;
+    try {
+        document = JSON.parse(decoder.decode(body));
+    } catch (error) {
+        throw new Invalid('body', 'not JSON', error.message);
+    }
+    const problem = beyondSerde(document, 1);
+    if (problem !== null) throw new Invalid('body', 'not JSON', problem);
+    return document;
+}
 
-/** The record as serde_json writes the Rust `Track`. */
-export function encode(track) {
-    const optional = (text) => (text === null ? 'null' : quote(text));
-    return '{"id":' + quote(track.id)
-        + ',"title":' + quote(track.title)
-        + ',"artist":' + quote(track.artist)
-        + ',"album":' + optional(track.album)
-        + ',"genre":' + optional(track.genre)
-        + ',"duration_seconds":' + track.durationSeconds
-        + ',"release_year":' + (track.releaseYear === null ? 'null' : track.releaseYear)
-        + ',"source_url":' + quote(track.sourceUrl)
-        + '}';
+/** What JSON.parse accepts and serde_json does not, or null. */
+function beyondSerde(value, depth) {
+    if (typeof value === 'number') return Number.isFinite(value) ? null : 'number out of range';
+    if (typeof value === 'string') return value.isWellFormed() ? null : 'lone surrogate in a string';
+    if (value === null || typeof value !== 'object') return null;
+    if (depth > MAX_DEPTH) return `nested more than ${MAX_DEPTH} deep`;
+    for (const [key, item] of Object.entries(value)) {
+        if (!key.isWellFormed()) return 'lone surrogate in a key';
+        const problem = beyondSerde(item, depth + 1);
+        if (problem !== null) return problem;
+    }
+    return null;
+}
+
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const clean = (text) => text.replace(WHITESPACE, ' ').replace(/^ | $/g, '');
+
+const asciiLowercase = (text) => text && text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+
+/** A JSON value in a message: scalars as JSON (long strings cut), containers by kind. */
+function describe(value) {
+    if (Array.isArray(value)) return 'an array';
+    if (isObject(value)) return 'an object';
+    if (typeof value === 'string' && value.length > 40) return `${JSON.stringify(value.slice(0, 40))}...`;
+    return JSON.stringify(value);
 }
 
 /** A field's value, treating `null` as absent (undefined). */
 function field(fields, name) {
-    const value = fields.get(name);
-    return value === null ? undefined : value;
+    return Object.hasOwn(fields, name) && fields[name] !== null ? fields[name] : undefined;
 }
 
-/** The first of `names` that is present: [name, value], or undefined. */
-function firstField(fields, names) {
-    for (const name of names) {
-        const value = field(fields, name);
-        if (value !== undefined) return [name, value];
-    }
-    return undefined;
+const missing = (name) => new Invalid(name, 'missing');
+const wrongType = (name, expected, value) =>
+    new Invalid(name, 'wrong type', `expected ${expected}, got ${describe(value)}`);
+
+function nonEmpty(name, text) {
+    const cleaned = clean(text);
+    if (cleaned === '') throw new Invalid(name, 'empty');
+    return cleaned;
 }
 
-/** A short description of a JSON value for messages: scalars as JSON, long strings cut. */
-function describe(value) {
-    const MAX_CHARS = 40;
-    if (Array.isArray(value)) return 'an array';
-    if (value instanceof Map) return 'an object';
-    if (typeof value === 'string') {
-        return charCount(value) > MAX_CHARS ? `${quote(takeChars(value, MAX_CHARS))}...` : quote(value);
-    }
-    return String(value); // null, true, false, JsonNumber
-}
-
-const missing = (name) => new Invalid(`missing field \`${name}\``);
-
-function stringValue(value, what) {
-    if (typeof value === 'string') return clean(value);
-    throw new Invalid(`field \`${what}\` must be a string, got ${describe(value)}`);
-}
-
-function nonEmpty(text, what) {
-    if (text === '') throw new Invalid(`field \`${what}\` must not be empty`);
-    return text;
+function whole(name, number) {
+    if (!Number.isInteger(number)) throw new Invalid(name, 'not an integer', `got ${describe(number)}`);
+    return number;
 }
 
 function requiredString(fields, name) {
     const value = field(fields, name);
     if (value === undefined) throw missing(name);
-    return nonEmpty(stringValue(value, name), name);
+    if (typeof value !== 'string') throw wrongType(name, 'a string', value);
+    return nonEmpty(name, value);
 }
 
 function optionalString(fields, name) {
     const value = field(fields, name);
     if (value === undefined) return null;
-    const text = stringValue(value, name);
-    return text === '' ? null : text;
+    if (typeof value !== 'string') throw wrongType(name, 'a string', value);
+    return clean(value) || null;
 }
 
 function id(fields) {
     const value = field(fields, 'id');
     if (value === undefined) throw missing('id');
-    if (typeof value === 'string') return nonEmpty(clean(value), 'id');
-    if (value instanceof JsonNumber && value.isInteger()) return value.toString();
-    throw new Invalid(`field \`id\` must be a string or an integer, got ${describe(value)}`);
+    if (typeof value === 'string') return nonEmpty('id', value);
+    if (typeof value !== 'number') throw wrongType('id', 'a string or a number', value);
+    if (Math.abs(whole('id', value)) > MAX_SAFE_INTEGER) {
+        throw new Invalid('id', 'out of range', `expected at most 2^53 - 1 in magnitude, got ${value}`);
+    }
+    return String(value); // -0 prints as "0"
 }
 
 function artist(fields) {
     const value = field(fields, 'artist');
     if (value === undefined) throw missing('artist');
-    if (typeof value === 'string') return nonEmpty(clean(value), 'artist');
-    if (value instanceof Map) {
-        const name = field(value, 'name');
-        if (name === undefined) throw missing('artist.name');
-        return nonEmpty(stringValue(name, 'artist.name'), 'artist.name');
-    }
-    throw new Invalid(
-        `field \`artist\` must be a string or an object with a \`name\`, got ${describe(value)}`,
-    );
-}
-
-/** `f64::round`: half away from zero. */
-function roundHalfAwayFromZero(x) {
-    const truncated = Math.trunc(x);
-    return Math.abs(x - truncated) >= 0.5 ? truncated + Math.sign(x) : truncated;
+    if (typeof value === 'string') return nonEmpty('artist', value);
+    if (!isObject(value)) throw wrongType('artist', 'a string or an object', value);
+    const name = field(value, 'name');
+    if (name === undefined) throw missing('artist.name');
+    if (typeof name !== 'string') throw wrongType('artist.name', 'a string', name);
+    return nonEmpty('artist.name', name);
 }
 
 function duration(fields) {
-    const found = firstField(fields, ['duration', 'duration_ms']);
-    if (found === undefined) throw new Invalid('missing field `duration` (or `duration_ms`)');
-    const [name, value] = found;
+    let name = 'duration';
+    let value = field(fields, name);
     let seconds;
-    let unit;
-    if (name === 'duration' && value instanceof JsonNumber) {
-        seconds = value.asF64();
-        unit = 'seconds';
-    } else if (name === 'duration' && typeof value === 'string') {
-        const total = minutesSeconds(trim(value));
-        if (total === null) {
-            throw new Invalid(
-                `field \`duration\` must be a number of seconds or an "m:ss" string, got ${describe(value)}`,
-            );
+    if (value === undefined) {
+        name = 'duration_ms';
+        value = field(fields, name);
+        if (value === undefined) {
+            throw new Invalid('duration', 'missing', 'give `duration` (seconds or "m:ss") or `duration_ms`');
         }
-        seconds = Number(total); // u64 as f64
-        unit = 'seconds';
-    } else if (name === 'duration_ms' && value instanceof JsonNumber) {
-        seconds = value.asF64() / 1000;
-        unit = 'milliseconds';
+        if (typeof value !== 'number') throw wrongType(name, 'a number of milliseconds', value);
+        seconds = value / 1000;
+    } else if (typeof value === 'number') {
+        seconds = value;
+    } else if (typeof value === 'string') {
+        seconds = minutesSeconds(clean(value));
+        if (seconds === null) throw new Invalid(name, 'bad format', `expected "m:ss", got ${describe(value)}`);
     } else {
-        const expected = name === 'duration'
-            ? 'a number of seconds or an "m:ss" string'
-            : 'a number of milliseconds';
-        throw new Invalid(`field \`${name}\` must be ${expected}, got ${describe(value)}`);
+        throw wrongType(name, 'a number of seconds or an "m:ss" string', value);
     }
-    const rounded = roundHalfAwayFromZero(seconds);
-    if (rounded >= 1 && rounded <= U32_MAX) return rounded;
-    throw new Invalid(
-        `field \`${name}\` must be a positive number of ${unit}, got ${describe(value)}`,
-    );
+    // Math.round rounds halves up, which for the positive values accepted
+    // is Rust's `f64::round` (halves away from zero).
+    const rounded = Math.round(seconds);
+    if (!(rounded >= 1 && rounded <= SECONDS_MAX)) {
+        throw new Invalid(name, 'out of range', `expected 1 to ${SECONDS_MAX} seconds, got ${describe(value)}`);
+    }
+    return rounded;
 }
 
-const allDigits = (text) => text.length > 0 && /^[0-9]+$/.test(text);
-
-/** Seconds in an "m:ss" string (a BigInt), or null. */
+/** Seconds in an "m:ss" string (ASCII digits, seconds below 60), or null. */
 function minutesSeconds(text) {
-    const colon = text.indexOf(':');
-    if (colon < 0) return null;
-    const minutes = text.slice(0, colon);
-    const seconds = text.slice(colon + 1);
-    if (!allDigits(minutes) || seconds.length !== 2 || !allDigits(seconds)) return null;
-    const m = BigInt(minutes);
-    const s = BigInt(seconds);
-    if (m > 18446744073709551615n || s >= 60n) return null; // u64 parse, then the range
-    const total = m * 60n + s;
-    return total > 18446744073709551615n ? null : total; // checked_mul, checked_add
+    const match = /^([0-9]+):([0-5][0-9])$/.exec(text);
+    return match === null ? null : Number(match[1]) * 60 + Number(match[2]);
 }
 
 function releaseYear(fields) {
-    const found = firstField(fields, ['release_year', 'year', 'release_date']);
-    if (found === undefined) return null;
-    const [name, value] = found;
-    let year = null;
-    if ((name === 'release_year' || name === 'year') && value instanceof JsonNumber
-        && value.isInteger()) {
-        year = value.asI64(); // a BigInt, or null above i64::MAX
-    } else if (name === 'year' && typeof value === 'string') {
-        year = yearOf(trim(value), false);
-    } else if (name === 'release_date' && typeof value === 'string') {
-        year = yearOf(trim(value), true);
-    }
-    if (year === null) {
-        const expected = name === 'release_year'
-            ? 'an integer'
-            : name === 'year'
-                ? 'an integer or a "YYYY" string'
-                : 'a "YYYY-MM-DD" or "YYYY" string';
-        throw new Invalid(`field \`${name}\` must be ${expected}, got ${describe(value)}`);
+    const name = ['release_year', 'year', 'release_date'].find((key) => field(fields, key) !== undefined);
+    if (name === undefined) return null;
+    const value = fields[name];
+    let year;
+    if (typeof value === 'number' && name !== 'release_date') {
+        year = whole(name, value);
+    } else if (typeof value === 'string' && name !== 'release_year') {
+        const pattern = name === 'year' ? /^([0-9]{4})$/ : /^([0-9]{4})(?:-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?$/;
+        const match = pattern.exec(clean(value));
+        if (match === null) {
+            const expected = name === 'year' ? '"YYYY"' : '"YYYY-MM-DD" or "YYYY"';
+            throw new Invalid(name, 'bad format', `expected ${expected}, got ${describe(value)}`);
+        }
+        year = Number(match[1]);
+    } else {
+        const expected = {
+            release_year: 'a number',
+            year: 'a number or a "YYYY" string',
+            release_date: 'a "YYYY-MM-DD" or "YYYY" string',
+        }[name];
+        throw wrongType(name, expected, value);
     }
     if (year < YEAR_MIN || year > YEAR_MAX) {
-        throw new Invalid(
-            `field \`${name}\` must be a year between ${YEAR_MIN} and ${YEAR_MAX}, got ${describe(value)}`,
-        );
+        throw new Invalid(name, 'out of range', `expected ${YEAR_MIN} to ${YEAR_MAX}, got ${describe(value)}`);
     }
-    return Number(year);
-}
-
-/** The year of "YYYY" or, if `fullDate`, "YYYY-MM-DD" (month 01-12, day 01-31). */
-function yearOf(text, fullDate) {
-    const digits = (part, length) => part.length === length && /^[0-9]+$/.test(part);
-    const parts = text.split('-');
-    if (!digits(parts[0], 4)) return null;
-    if (parts.length === 1) return Number(parts[0]);
-    if (parts.length === 3 && fullDate && digits(parts[1], 2) && digits(parts[2], 2)) {
-        const month = Number(parts[1]);
-        const day = Number(parts[2]);
-        if (month < 1 || month > 12 || day < 1 || day > 31) return null;
-        return Number(parts[0]);
-    }
-    return null;
+    return year;
 }

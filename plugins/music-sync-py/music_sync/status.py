@@ -3,10 +3,11 @@ and 410 fail; 429 and 503 are retried (honouring a ``retry-after`` header in
 whole seconds); anything else fails naming the status."""
 import re
 
-from .text import trim
-
-U64_MAX = 18446744073709551615
-_U64 = re.compile(r"\+?[0-9]+\Z", re.ASCII)
+U64_MAX = 2**64 - 1
+# Rust's u64::from_str (an optional ``+``, then ASCII digits) inside Rust's
+# str::trim (Unicode White_Space at either end).
+_WHITESPACE = "[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+_SECONDS = re.compile(f"{_WHITESPACE}\\+?([0-9]+){_WHITESPACE}")
 
 
 class Retry(Exception):
@@ -36,14 +37,8 @@ def check(status, headers, url):
 
 def _retry_after_ms(headers):
     """The first ``retry-after`` header as milliseconds, if it holds whole seconds."""
-    for name, value in headers:
-        if name == "retry-after":
-            value = trim(value)
-            # Rust's u64::from_str: an optional `+`, then one or more ASCII digits.
-            if not _U64.match(value):
-                return None
-            seconds = int(value)
-            if seconds > U64_MAX:
-                return None
-            return min(seconds * 1000, U64_MAX)
-    return None
+    value = next((value for name, value in headers if name == "retry-after"), None)
+    match = None if value is None else _SECONDS.fullmatch(value)
+    if match is None or int(match[1]) > U64_MAX:
+        return None
+    return min(int(match[1]) * 1000, U64_MAX)

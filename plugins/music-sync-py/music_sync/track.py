@@ -1,252 +1,228 @@
-"""Parsing, validation and normalisation of one music-info document, ported
-from plugins/music-sync/src/track.rs, whose header states the rules. Every
-message and every output byte must equal the Rust plugin's."""
+"""Parsing, validation and normalisation of one music-info document: the
+rules stated at the top of plugins/music-sync/src/track.rs, with
+``json.loads``. Errors read ``<field>: <reason>`` or
+``<field>: <reason>: <detail>`` with the reasons listed there."""
+import json
 import math
 import re
 
-from . import serde_json
-from .serde_json import Number, quote
-from .text import clean, to_lowercase, trim
-
-YEAR_MIN = 1900
-YEAR_MAX = 2100
-U32_MAX = 4294967295
-U64_MAX = 18446744073709551615
-_DIGITS = re.compile(r"[0-9]+\Z", re.ASCII)
+# Unicode White_Space, which Rust's ``char::is_whitespace`` uses (``str.split``
+# also splits at U+001C..U+001F).
+WHITESPACE = re.compile("[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
+SURROGATE = re.compile("[\ud800-\udfff]")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+MINUTES_SECONDS = re.compile("([0-9]+):([0-5][0-9])")
+YEAR = re.compile("([0-9]{4})")
+DATE = re.compile("([0-9]{4})(?:-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))?")
+MAX_DEPTH = 127  # serde_json refuses arrays and objects nested deeper
+MAX_SAFE_INTEGER = 2**53 - 1
+YEAR_MIN, YEAR_MAX = 1900, 2100
+SECONDS_MAX = 4294967295
 
 
 class Invalid(Exception):
-    """A message for the dead letters; ``normalise`` raises nothing else."""
+    """A refused document; its message is the job's error."""
 
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-
-class Track:
-    """The normalised record; ``encode`` writes its fields in this order."""
-
-    __slots__ = ("id", "title", "artist", "album", "genre", "duration_seconds", "release_year",
-                 "source_url")
-
-    def encode(self):
-        """The record as serde_json writes the Rust ``Track``: compact, UTF-8 (bytes)."""
-        def optional(text):
-            return "null" if text is None else quote(text)
-
-        return (
-            '{"id":' + quote(self.id)
-            + ',"title":' + quote(self.title)
-            + ',"artist":' + quote(self.artist)
-            + ',"album":' + optional(self.album)
-            + ',"genre":' + optional(self.genre)
-            + ',"duration_seconds":' + str(self.duration_seconds)
-            + ',"release_year":' + ("null" if self.release_year is None else str(self.release_year))
-            + ',"source_url":' + quote(self.source_url)
-            + "}"
-        ).encode("utf-8")
+    def __init__(self, field, reason, detail=None):
+        self.message = f"{field}: {reason}" if detail is None else f"{field}: {reason}: {detail}"
+        super().__init__(self.message)
 
 
 def normalise(body, source_url):
-    """Parse ``body`` (bytes) and normalise it; ``source_url`` is recorded as is."""
-    try:
-        document = serde_json.parse(body)
-    except serde_json.JsonSyntaxError as error:
-        raise Invalid(
-            f"malformed JSON at line {error.line} column {error.column}: {error.what}"
-        ) from None
+    """Parse ``body`` (bytes) and normalise it into the record (a dict in
+    output order); ``source_url`` is recorded as is."""
+    document = parse(body)
     if not isinstance(document, dict):
-        raise Invalid(f"expected a JSON object at the top level, got {describe(document)}")
-    track = Track()
-    # In Rust's field order, so that the first invalid field reported is the same.
-    track.id = _id(document)
-    track.title = _required_string(document, "title")
-    track.artist = _artist(document)
-    track.album = _optional_string(document, "album")
-    genre = _optional_string(document, "genre")
-    track.genre = None if genre is None else to_lowercase(genre)
-    track.duration_seconds = _duration(document)
-    track.release_year = _release_year(document)
-    track.source_url = source_url
-    return track
+        raise Invalid("body", "not an object", f"got {describe(document)}")
+    # In the record's order, so that the first fault reported is the same in every port.
+    return {
+        "id": _id(document),
+        "title": required_string(document, "title"),
+        "artist": _artist(document),
+        "album": optional_string(document, "album"),
+        "genre": _genre(document),
+        "duration_seconds": _duration(document),
+        "release_year": _release_year(document),
+        "source_url": source_url,
+    }
 
 
-def _field(fields, name):
-    """A field's value, treating null as absent (None)."""
-    return fields.get(name)
+def encode(record):
+    """The record as compact JSON, UTF-8."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _first_field(fields, names):
-    for name in names:
-        value = fields.get(name)
-        if value is not None:
-            return name, value
-    return None
+def _number(text):
+    """Every number as a double, as in the other ports; beyond a double is not JSON."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(body):
+    try:
+        document = json.loads(body.decode(), parse_float=_number, parse_int=_number, parse_constant=_constant)
+        _check(document, 1)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError too
+        raise Invalid("body", "not JSON", str(error)) from None
+    return document
+
+
+def _check(value, depth):
+    """Raise ValueError for what json.loads accepts and serde_json does not:
+    escaped lone surrogates and nesting deeper than MAX_DEPTH."""
+    if isinstance(value, str):
+        if SURROGATE.search(value):
+            raise ValueError("lone surrogate in a string")
+    elif isinstance(value, (list, dict)):
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} deep")
+        for key in value if isinstance(value, dict) else ():
+            _check(key, depth)
+        for item in value.values() if isinstance(value, dict) else value:
+            _check(item, depth + 1)
+
+
+def clean(text):
+    """Trimmed, each inner run of whitespace one space."""
+    return WHITESPACE.sub(" ", text).strip(" ")
 
 
 def describe(value):
-    """A short description of a JSON value for messages: scalars as JSON, long strings cut."""
-    max_chars = 40
+    """A JSON value in a message: scalars as JSON (long strings cut), containers by kind."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, str):
-        return quote(value[:max_chars]) + "..." if len(value) > max_chars else quote(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)  # Number
+    if isinstance(value, str) and len(value) > 40:
+        return json.dumps(value[:40], ensure_ascii=False) + "..."
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))  # as written, most likely
+    return json.dumps(value, ensure_ascii=False)
 
 
-def _missing(name):
-    return Invalid(f"missing field `{name}`")
+def _wrong_type(name, expected, value):
+    return Invalid(name, "wrong type", f"expected {expected}, got {describe(value)}")
 
 
-def _string_value(value, what):
-    if isinstance(value, str):
-        return clean(value)
-    raise Invalid(f"field `{what}` must be a string, got {describe(value)}")
-
-
-def _non_empty(text, what):
+def _non_empty(name, text):
+    text = clean(text)
     if not text:
-        raise Invalid(f"field `{what}` must not be empty")
+        raise Invalid(name, "empty")
     return text
 
 
-def _required_string(fields, name):
-    value = fields.get(name)
+def _whole(name, number):
+    if not number.is_integer():
+        raise Invalid(name, "not an integer", f"got {describe(number)}")
+    return number
+
+
+def required_string(fields, name):
+    value = fields.get(name)  # None: absent or null
     if value is None:
-        raise _missing(name)
-    return _non_empty(_string_value(value, name), name)
+        raise Invalid(name, "missing")
+    if not isinstance(value, str):
+        raise _wrong_type(name, "a string", value)
+    return _non_empty(name, value)
 
 
-def _optional_string(fields, name):
+def optional_string(fields, name):
     value = fields.get(name)
     if value is None:
         return None
-    return _string_value(value, name) or None
+    if not isinstance(value, str):
+        raise _wrong_type(name, "a string", value)
+    return clean(value) or None
+
+
+def _genre(fields):
+    genre = optional_string(fields, "genre")
+    return genre and genre.translate(ASCII_LOWER)  # ASCII letters only
 
 
 def _id(fields):
     value = fields.get("id")
     if value is None:
-        raise _missing("id")
+        raise Invalid("id", "missing")
     if isinstance(value, str):
-        return _non_empty(clean(value), "id")
-    if isinstance(value, Number) and value.is_integer():
-        return str(value)
-    raise Invalid(f"field `id` must be a string or an integer, got {describe(value)}")
+        return _non_empty("id", value)
+    if not isinstance(value, float):  # every number is a float (see parse); bool is not
+        raise _wrong_type("id", "a string or a number", value)
+    if abs(_whole("id", value)) > MAX_SAFE_INTEGER:
+        raise Invalid("id", "out of range", f"expected at most 2^53 - 1 in magnitude, got {describe(value)}")
+    return str(int(value))
 
 
 def _artist(fields):
     value = fields.get("artist")
     if value is None:
-        raise _missing("artist")
+        raise Invalid("artist", "missing")
     if isinstance(value, str):
-        return _non_empty(clean(value), "artist")
-    if isinstance(value, dict):
-        name = value.get("name")
-        if name is None:
-            raise _missing("artist.name")
-        return _non_empty(_string_value(name, "artist.name"), "artist.name")
-    raise Invalid(
-        f"field `artist` must be a string or an object with a `name`, got {describe(value)}"
-    )
-
-
-def _round_half_away_from_zero(x):
-    """``f64::round`` (Python's round() rounds half to even)."""
-    truncated = float(math.trunc(x))
-    if abs(x - truncated) >= 0.5:
-        return truncated + math.copysign(1.0, x)
-    return truncated
+        return _non_empty("artist", value)
+    if not isinstance(value, dict):
+        raise _wrong_type("artist", "a string or an object", value)
+    name = value.get("name")
+    if name is None:
+        raise Invalid("artist.name", "missing")
+    if not isinstance(name, str):
+        raise _wrong_type("artist.name", "a string", name)
+    return _non_empty("artist.name", name)
 
 
 def _duration(fields):
-    found = _first_field(fields, ("duration", "duration_ms"))
-    if found is None:
-        raise Invalid("missing field `duration` (or `duration_ms`)")
-    name, value = found
-    if name == "duration" and isinstance(value, Number):
-        seconds, unit = value.as_f64(), "seconds"
-    elif name == "duration" and isinstance(value, str):
-        total = _minutes_seconds(trim(value))
-        if total is None:
-            raise Invalid(
-                "field `duration` must be a number of seconds or an \"m:ss\" string, "
-                f"got {describe(value)}"
-            )
-        seconds, unit = float(total), "seconds"  # u64 as f64
-    elif name == "duration_ms" and isinstance(value, Number):
-        seconds, unit = value.as_f64() / 1000.0, "milliseconds"
+    name, value = "duration", fields.get("duration")
+    if value is None:
+        name, value = "duration_ms", fields.get("duration_ms")
+        if value is None:
+            raise Invalid("duration", "missing", 'give `duration` (seconds or "m:ss") or `duration_ms`')
+        if not isinstance(value, float):
+            raise _wrong_type(name, "a number of milliseconds", value)
+        seconds = value / 1000
+    elif isinstance(value, float):
+        seconds = value
+    elif isinstance(value, str):
+        match = MINUTES_SECONDS.fullmatch(clean(value))
+        if match is None:
+            raise Invalid(name, "bad format", f'expected "m:ss", got {describe(value)}')
+        seconds = float(match[1]) * 60 + float(match[2])
     else:
-        expected = (
-            "a number of seconds or an \"m:ss\" string" if name == "duration"
-            else "a number of milliseconds"
-        )
-        raise Invalid(f"field `{name}` must be {expected}, got {describe(value)}")
-    rounded = _round_half_away_from_zero(seconds)
-    if 1.0 <= rounded <= U32_MAX:
-        return int(rounded)
-    raise Invalid(f"field `{name}` must be a positive number of {unit}, got {describe(value)}")
-
-
-def _minutes_seconds(text):
-    """Seconds in an "m:ss" string, or None."""
-    minutes, colon, seconds = text.partition(":")
-    if not colon or not _DIGITS.match(minutes) or len(seconds) != 2 or not _DIGITS.match(seconds):
-        return None
-    minutes = int(minutes)
-    seconds = int(seconds)
-    if minutes > U64_MAX or seconds >= 60:  # u64 parse, then the range
-        return None
-    total = minutes * 60 + seconds
-    return None if total > U64_MAX else total  # checked_mul, checked_add
+        raise _wrong_type(name, 'a number of seconds or an "m:ss" string', value)
+    # Halves up, as Rust's f64::round does for the positive values accepted
+    # (Python's round() rounds halves to even; x - floor(x) is exact).
+    rounded = math.floor(seconds) + (1 if seconds - math.floor(seconds) >= 0.5 else 0)
+    if not 1 <= rounded <= SECONDS_MAX:
+        raise Invalid(name, "out of range", f"expected 1 to {SECONDS_MAX} seconds, got {describe(value)}")
+    return rounded
 
 
 def _release_year(fields):
-    found = _first_field(fields, ("release_year", "year", "release_date"))
-    if found is None:
+    for name in ("release_year", "year", "release_date"):
+        value = fields.get(name)
+        if value is not None:
+            break
+    else:
         return None
-    name, value = found
-    year = None
-    if name in ("release_year", "year") and isinstance(value, Number) and value.is_integer():
-        year = value.as_i64()  # None above i64::MAX
-    elif name == "year" and isinstance(value, str):
-        year = _year_of(trim(value), False)
-    elif name == "release_date" and isinstance(value, str):
-        year = _year_of(trim(value), True)
-    if year is None:
+    if isinstance(value, float) and name != "release_date":
+        year = int(_whole(name, value))
+    elif isinstance(value, str) and name != "release_year":
+        match = (YEAR if name == "year" else DATE).fullmatch(clean(value))
+        if match is None:
+            expected = '"YYYY"' if name == "year" else '"YYYY-MM-DD" or "YYYY"'
+            raise Invalid(name, "bad format", f"expected {expected}, got {describe(value)}")
+        year = int(match[1])
+    else:
         expected = {
-            "release_year": "an integer",
-            "year": "an integer or a \"YYYY\" string",
-        }.get(name, "a \"YYYY-MM-DD\" or \"YYYY\" string")
-        raise Invalid(f"field `{name}` must be {expected}, got {describe(value)}")
+            "release_year": "a number",
+            "year": 'a number or a "YYYY" string',
+            "release_date": 'a "YYYY-MM-DD" or "YYYY" string',
+        }[name]
+        raise _wrong_type(name, expected, value)
     if not YEAR_MIN <= year <= YEAR_MAX:
-        raise Invalid(
-            f"field `{name}` must be a year between {YEAR_MIN} and {YEAR_MAX}, got {describe(value)}"
-        )
+        raise Invalid(name, "out of range", f"expected {YEAR_MIN} to {YEAR_MAX}, got {describe(value)}")
     return year
-
-
-def _year_of(text, full_date):
-    """The year of "YYYY" or, if ``full_date``, "YYYY-MM-DD" (month 01-12, day 01-31)."""
-    def digits(part, length):
-        return len(part) == length and _DIGITS.match(part) is not None
-
-    parts = text.split("-")
-    if not digits(parts[0], 4):
-        return None
-    if len(parts) == 1:
-        return int(parts[0])
-    if len(parts) == 3 and full_date and digits(parts[1], 2) and digits(parts[2], 2):
-        month, day = int(parts[1]), int(parts[2])
-        if not (1 <= month <= 12 and 1 <= day <= 31):
-            return None
-        return int(parts[0])
-    return None

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes edge-tasks.jsonl: inline music-sync tasks for comparing ports of the
 plugin with the Rust one (every validation error of track.rs, whitespace,
-Unicode, escapes, rounding, number forms, malformed JSON and byte-level
-UTF-8 errors). Each task has an explicit id and names no plugin: run it with
+Unicode, escapes, rounding, number forms, malformed JSON, what serde_json
+refuses and the other languages' parsers accept, and byte-level UTF-8
+errors). Each task has an explicit id and names no plugin: run it with
 `jobhost run --plugin NAME --input edge-tasks.jsonl`; the task URL is then
 `inline:<id>`. A `payload` that is a JSON string is the body as is (used for
 malformed JSON and exact number spellings); any other JSON value is
@@ -52,6 +53,7 @@ doc("genre-sigma", genre="ΣΑΣ ΟΔΥΣΣΕΥΣ Σ ΑΣ' ΑΣ'Α Α\u0345Σ Σ
 doc("genre-special", genre="İSTANBUL ẞ ǅ Ⅻ Ⓐ 𐐀 Ꭰ Ა 𐵐 Ꟛ Ｆｕｌｌ ＷＩＤＴＨ")
 doc("genre-upper-lower", genre="  Hip\u00a0HOP   ", album="   ")
 doc("genre-empty", genre="", album="")
+doc("genre-ascii-only", genre="ÉLECTRO Pop ÀÉÎ aBc")
 doc("nulls-are-absent", album=None, genre=None, release_year=None, year=None, release_date="1999")
 doc("unknown-fields", extra={"deep": [[[[{"x": None}]]]]}, tags=["a", 1, 2.5, True])
 doc("artist-object", artist={"id": 9, "name": "  Ó   N  "})
@@ -59,6 +61,12 @@ doc("id-big-u64", id=18446744073709551615)
 doc("id-negative", id=-5)
 doc("id-i64-min", id=-9223372036854775808)
 doc("id-string-ws", id="  x \t 1 ")
+# Numbers are doubles: a whole one is an integer id, up to 2^53 - 1.
+doc("id-float-integral", id=1.0)
+doc("id-max-safe", id=9007199254740991)
+doc("id-min-safe", id=-9007199254740991)
+doc("err-id-2-pow-53", id=9007199254740992)
+raw("id-exponent", "{\"id\":1.5e3," + B[len('"id":1,'):] + ",\"duration\":1}")
 # --- rounding and durations -------------------------------------------------
 for i, value in enumerate([214.5, 214.49, 0.5, 2.5, 1.4999999999999998, 4294967295.4,
                            1e3, 999.5, 0.49999999999999994]):
@@ -80,7 +88,6 @@ doc("year-precedence", release_year=2015, year=1990, release_date="1999-01-01")
 doc("err-missing-id", id=REMOVE)
 doc("err-null-id", id=None)
 doc("err-id-float", id=1.5)
-doc("err-id-float-integral", id=1.0)
 doc("err-id-bool", id=True)
 doc("err-id-array", id=[])
 doc("err-id-object", id={})
@@ -119,6 +126,7 @@ for i, value in enumerate([0, -1, 1e300, 499.9, "215000", None and 0, [], False]
     if value is None:
         continue
     doc(f"err-duration-ms-{i}", duration=REMOVE, duration_ms=value)
+# err-year-4 (1999.0) is valid since numbers are doubles: a whole number.
 for i, (key, value) in enumerate([
         ("release_year", 1850), ("release_year", 2101), ("release_year", -2000),
         ("release_year", "1999"), ("release_year", 1999.0), ("release_year", 18446744073709551615),
@@ -152,6 +160,15 @@ malformed = [
 ]
 for i, text in enumerate(malformed):
     raw(f"malformed-{i}", text)
+# --- what JSON.parse and json.loads accept and serde_json refuses -------------
+for i, text in enumerate([
+        "{" + B + ",\"duration\":1,\"x\":[-1e400]}", "{" + B + ",\"duration\":1,\"\\ud800\":1}",
+        "{" + B + ",\"duration\":1,\"x\":[\"a\\udc00\"]}", "{\"a\":-Infinity}",
+        "{" + B + ",\"duration\":1,\"x\":{\"y\":" + "[" * 125 + "]" * 125 + "}}",
+        "{" + B + ",\"duration\":1,\"x\":{\"y\":" + "[" * 126 + "]" * 126 + "}}"]):
+    raw(f"beyond-serde-{i}", text)
+# An inherited property name is an ordinary key (JSON.parse makes it an own property).
+raw("proto-key", "{\"__proto__\":{\"id\":9},\"title\":\"t\",\"artist\":{\"name\":\"a\",\"__proto__\":null},\"duration\":1}")
 # --- exact number spellings (serde_json's parsing, not the host's) ------------
 numbers = [
     "214.49999999999999999", "214.5000000000000000001", "12345678901234567890123", "1.00000000000000000000001e2",
@@ -171,8 +188,9 @@ raw("dup-keys", "{\"id\":1,\"id\":2," + "\"title\":\"t\",\"artist\":\"a\",\"dura
 raw("escapes", "{\"id\":\"\\u0041\\u00e9\\ud83c\\udfb5\\/\\b\\f\\n\\r\\t\\\"\\\\\",\"title\":\"\\u0000x\","
     "\"artist\":\"a\\u2028b\",\"duration\":1}")
 raw("crlf", "{\r\n  \"id\": 1,\r\n  \"title\": \"t\",\r\n  \"artist\": \"a\",\r\n  \"duration\": 1\r\n}\r\n")
-# serde_json's raw_value feature: an object whose first key is this token is
-# the document in its string value (a quirk the ports reproduce).
+# With its raw_value feature (which the Rust port does not enable), serde_json
+# reads an object whose first key is this token as the document in its string
+# value: here it is an ordinary key, as in every other parser.
 RV = "\"$serde_json::private::RawValue\":"
 for i, text in enumerate([
         "{" + RV + "\"{}\"}",

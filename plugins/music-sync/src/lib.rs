@@ -8,7 +8,7 @@
 //! Modules:
 //! - `status`: which HTTP statuses proceed, retry or fail.
 //! - `track`: parsing, validation and normalisation of the document; the
-//!   rules that other-language ports must reproduce byte for byte.
+//!   rules that the ports to other languages follow.
 
 mod status;
 mod track;
@@ -49,8 +49,8 @@ impl Guest for MusicSync {
             },
         )?;
 
-        let track =
-            track::normalise(&content.body, &content.final_url).map_err(HandleError::Fail)?;
+        let track = track::normalise(&content.body, &content.final_url)
+            .map_err(|invalid| HandleError::Fail(invalid.to_string()))?;
         let data = serde_json::to_vec(&track).map_err(|error| {
             HandleError::Fail(format!("cannot encode the track record: {error}"))
         })?;
@@ -118,7 +118,7 @@ mod samples {
                     let record = serde_json::to_string(&track).expect("record encodes");
                     assert_eq!(Some(record.as_str()), expected.next(), "record for {url}");
                 }
-                Err(message) => failures.push((id.to_string(), message)),
+                Err(invalid) => failures.push((id.to_string(), invalid.to_string())),
             }
         }
         assert_eq!(
@@ -128,7 +128,7 @@ mod samples {
         );
         assert_eq!(
             failures,
-            vec![("1999".to_string(), "missing field `title`".to_string())]
+            vec![("1999".to_string(), "title: missing".to_string())]
         );
     }
 }

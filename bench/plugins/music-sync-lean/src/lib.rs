@@ -46,8 +46,8 @@ impl Guest for MusicSync {
                 Rejection::Fail(message) => HandleError::Fail(message),
             },
         )?;
-        let track =
-            track::normalise(&content.body, &content.final_url).map_err(HandleError::Fail)?;
+        let track = track::normalise(&content.body, &content.final_url)
+            .map_err(|invalid| HandleError::Fail(invalid.to_string()))?;
         let data = serde_json::to_vec(&track).map_err(|error| {
             HandleError::Fail(format!("cannot encode the track record: {error}"))
         })?;
