@@ -45,6 +45,11 @@ ROOT = os.path.dirname(BENCH)
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 JOBHOST = os.path.join(TARGET, "release", "jobhost")
 BENCHBIN = os.path.join(TARGET, "release", "jobhost-bench")
+# music-sync as the benchmarks run it through the queues: the same rules as
+# plugins/music-sync, built without WASI and with a bump allocator
+# (bench/plugins/build-lean.sh), so that items 3, 6 and the sweep measure the
+# host rather than the example's build; item 1 gives both builds' cost.
+LEAN = os.path.join(BENCH, "plugins", "music-sync-lean.wasm")
 WORK = os.path.join(BENCH, ".work")
 RESULTS = os.path.join(BENCH, "results")
 PY = sys.executable
@@ -368,13 +373,14 @@ class Suite:
         self.results = {}
         self.cache = os.path.join(WORK, "cache")
         self.plugin_dirs = {}
-        for name in ("template", "music-sync"):
-            src = os.path.join(ROOT, "plugins", f"{name}.wasm")
+        for name, src in (("template", os.path.join(ROOT, "plugins", "template.wasm")),
+                          ("music-sync", LEAN)):
             if not os.path.isfile(src):
-                raise RuntimeError(f"{src} is missing: build the plugins (plugins/build.sh)")
+                raise RuntimeError(f"{src} is missing: build the plugins (plugins/build.sh, "
+                                   "bench/plugins/build-lean.sh)")
             d = os.path.join(WORK, f"plugins-{name}")
             os.makedirs(d)
-            shutil.copy(src, d)
+            shutil.copy(src, os.path.join(d, f"{name}.wasm"))
             self.plugin_dirs[name] = d
         # chaos (the integration tests' plugin, built with the Rust
         # examples): its `stamp` action records when its call began (item 9).
@@ -505,9 +511,11 @@ class Suite:
         out = {}
         runs = [("template", os.path.join(ROOT, "plugins", "template.wasm"),
                  ["--body-text", "x", "--content-type", "text/plain"], s["dispatch_iters"])]
-        for name, note in (("music-sync", "rust"), ("music-sync-c", "c"),
-                           ("music-sync-js", "js"), ("music-sync-py", "python")):
-            path = os.path.join(ROOT, "plugins", f"{name}.wasm")
+        for name, note in (("music-sync", "rust"), ("music-sync-lean", "rust"),
+                           ("music-sync-c", "c"), ("music-sync-js", "js"),
+                           ("music-sync-py", "python")):
+            path = (LEAN if name == "music-sync-lean"
+                    else os.path.join(ROOT, "plugins", f"{name}.wasm"))
             iters = s["dispatch_iters"] if note in ("rust", "c") else s["dispatch_iters_slow"]
             runs.append((name, path, ["--body", body, "--content-type", "application/json",
                                       "--url", url], iters))

@@ -103,6 +103,8 @@ if [ "$build" = 1 ]; then
   # needs the current tests/plugins/chaos.wasm (its `stamp` action).
   say "building the Rust plugins (plugins/build.sh rust)"
   plugins/build.sh rust
+  say "building music-sync's lean build for the queue items (bench/plugins/build-lean.sh)"
+  bench/plugins/build-lean.sh
   if [ "$ports" = 2 ] || { [ "$ports" = 1 ] && { [ ! -f plugins/music-sync-c.wasm ] ||
       [ ! -f plugins/music-sync-js.wasm ] || [ ! -f plugins/music-sync-py.wasm ]; }; }; then
     say "building the ports of music-sync (plugins/build.sh c js python)"
