@@ -7,7 +7,8 @@
 #    a Python venv in bench/.venv with aiohttp, redis and matplotlib (PyPI);
 # 2. builds target/release/jobhost (`cargo build --release -p jobhost` in the
 #    root workspace) and target/release/jobhost-bench (bench/ is its own
-#    workspace; it shares the root's target dir and lock file, so wasmtime
+#    workspace; it shares the root's target dir (CARGO_TARGET_DIR if set)
+#    and lock file, so wasmtime
 #    is compiled once), the Rust plugins (`plugins/build.sh rust`: the
 #    examples, and tests/plugins/chaos.wasm that item 9 uses), and the C, JavaScript and Python ports
 #    of music-sync for item 1 if any is absent (`plugins/build.sh c js
@@ -115,8 +116,9 @@ if [ "$build" = 1 ]; then
   # The bench package resolves against a copy of the root's lock file, so it
   # gets the very same dependency versions (and reuses their build).
   cp Cargo.lock "$BENCH/Cargo.lock"
-  say "cargo build --release (bench/, target dir $ROOT/target)"
-  CARGO_TARGET_DIR="$ROOT/target" cargo build --release --manifest-path "$BENCH/Cargo.toml"
+  target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+  say "cargo build --release (bench/, target dir $target_dir)"
+  CARGO_TARGET_DIR="$target_dir" cargo build --release --manifest-path "$BENCH/Cargo.toml"
 fi
 
 # --- 4. run --------------------------------------------------------------------------
