@@ -91,15 +91,15 @@ install_component() {
 
 # music-sync in JavaScript, with ComponentizeJS (SpiderMonkey) from
 # plugins/music-sync-js/node_modules. It wants an absolute WIT path, and runs
-# from the plugin folder so that app.js finds its modules in src/. With every
-# WASI feature disabled the component imports only log and kv (with `http` and
-# `fetch-event` it would import wasi:http) and each instance is about 10%
-# cheaper; the plugin uses no clock, randomness or stdio.
+# from the plugin folder so that app.js finds its modules in src/. Built as
+# docs/plugins.md and `jobhost new --lang js` advise: clocks, randomness and
+# wasi:http off, stdio kept, so that an uncaught exception's message reaches
+# the job's error instead of being dropped inside the component.
 build_js() {
     local dir=$repo_root/plugins/music-sync-js
     local out=$repo_root/plugins/music-sync-js.wasm
     (cd "$dir" && ./node_modules/.bin/componentize-js app.js --wit "$repo_root/wit" \
-        --world-name plugin --disable stdio random clocks http fetch-event -o "$out.tmp")
+        --world-name plugin --disable random clocks http fetch-event -o "$out.tmp")
     install_component "$out.tmp" "$out"
 }
 
