@@ -195,6 +195,28 @@ wasip2 build a Rust author would write, about 13% more host CPU per job
 than the WASI-free build the queue items now take from
 `bench/plugins/music-sync-lean` (see the row "music-sync built without
 WASI" below); item 1 gives both builds' dispatch cost.
+
+What one host at default settings loses against the best tuned figure
+(same machine, same fixture, 100,000 music-sync jobs via Redis, two rounds;
+host CPU per job in brackets; "jobs per call": jobs per `EVALSHA` and per
+`XREADGROUP`, from `INFO commandstats`):
+
+| one host, `--concurrency` / `--threads` | jobs/s | jobs per call |
+|---|---|---|
+| 64 / 2, the defaults (two shards of 32 workers) | 39,873 (34.7 µs), 40,718 (31.1 µs), 39,441 (35.1 µs) | 26 / 26 |
+| 64 / 1 | 31,528 (29.4 µs), 32,703 (28.4 µs) | |
+| 256 / 2 | 43,530 (29.6 µs), 44,542 (29.3 µs), 43,224 (29.6 µs) | 95 / 99 |
+| 256 / 1 | 33,836 (29.2 µs), 32,478 (30.2 µs) | |
+| two hosts x 128, `--threads 1` each (the tuned best) | 46,806 (27.4 µs), 46,143 (28.2 µs), 45,629 (28.2 µs) | 91 / 95 |
+
+One thread caps a host at about 33,000 jobs/s (one core), so the two shards
+of the default stay. The batches are bounded by the workers of a shard
+(26 of 32 at the defaults): 64 workers cost about 5 µs more host CPU and
+1.8 µs more Redis CPU per job than 256, about 10% of the rate; two shards
+in one process cost about 1.5 µs more per job than two processes of one
+shard each. Raising the default `--concurrency` to 256 would take most of
+the first 10%, at the price of four times the requests at once to a
+provider by default (the seed design's default is 64); not done yet.
 """
 
 
