@@ -214,7 +214,12 @@ of the default stay. The batches are bounded by the workers of a shard
 (26 of 32 at the defaults): 64 workers cost about 5 µs more host CPU and
 1.8 µs more Redis CPU per job than 256, about 10% of the rate; two shards
 in one process cost about 1.5 µs more per job than two processes of one
-shard each. Raising the default `--concurrency` to 256 would take most of
+shard each. Most of the difference is kernel time: user and system CPU
+per job (`wait4`'s rusage, two more rounds) were 24.0 + 11.3 and 22.8 +
+8.8 µs at 64 workers against 21.9 + 7.4 and 22.0 + 7.7 µs at 256, with
+about twice the involuntary context switches per job (0.15–0.17 against
+0.08–0.11): fewer jobs per wake-up of each shard's event loop, as well as
+per Redis call. Raising the default `--concurrency` to 256 would take most of
 the first 10%, at the price of four times the requests at once to a
 provider by default (the seed design's default is 64); not done yet.
 """
