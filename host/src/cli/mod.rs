@@ -105,8 +105,9 @@ impl std::fmt::Debug for SecretUrl {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Queue")]
 pub struct QueueArgs {
-    /// The queue: redis://[USER:PASSWORD@]HOST:PORT/DB; `run` also takes
-    /// `memory` (this process only), its default.
+    /// The queue: redis://HOST:PORT/DB (redis://USER:PASSWORD@HOST:PORT/DB
+    /// with an ACL user); `run` also takes `memory` (this process only), its
+    /// default.
     #[arg(long, value_name = "memory|URL", env = "JOBHOST_QUEUE", global = true)]
     pub queue: Option<SecretUrl>,
     /// Name of the Redis queue (keys jobhost:{NAME}:...).
