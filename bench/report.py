@@ -166,6 +166,39 @@ time from spawning the processes to the last completion.
    discarded. At this rate the host is idle between jobs, so each job finds
    the instance made ahead for it (see the optimisations): instantiation is
    off the measured path, and the plugin's call is on it.
+10. **Into PostgreSQL**: a PostgreSQL server the suite does not start (the
+   machine's, `127.0.0.1:5432`, trust authentication, or `BENCH_PG_URL`);
+   the item creates the database `jobhost_bench` (dropping it first if it
+   exists) with one table, `tracks (id text PRIMARY KEY, title, artist,
+   album, genre text, duration_seconds bigint, release_year smallint,
+   source_url text)`, and drops the database at its end. 20,000 distinct
+   tracks (the fixture's documents `/tracks/100000` to `/tracks/119999`;
+   2,000 with `--quick`), every part on the same URLs, in this order:
+   jobhost as item 3 runs it with one host at default settings (no tuning
+   flag: only `--queue`, `--plugins`, `--until-empty`, `-q`, `--cache-dir`),
+   with `-o postgres://root@127.0.0.1:5432/jobhost_bench --sink-table
+   music-sync=tracks`: music-sync's records upserted into the table, each
+   job acknowledged once the transaction holding its rows committed; pass 1
+   on an empty table, then pass 2 with the same URLs enqueued again and the
+   documents unchanged. The tuples each pass wrote are `n_tup_ins +
+   n_tup_upd + n_tup_del` of `pg_stat_user_tables` before and after it (read
+   until they stay unchanged for 2 s, since PostgreSQL 15 reports them
+   asynchronously), and the rows whose `xmin` or `ctid` changed (a new row
+   version; this proof does not wait on the statistics). (b) The same host,
+   same flags, writing JSON Lines to a file (`-o FILE`). (a) The seed's
+   design with the update it describes, `bench/seed/consumer_pg.py`: as
+   item 4's consumer (BLPOP, aiohttp, the same normalisation), then one
+   `INSERT … ON CONFLICT (id) DO UPDATE SET …` per message through an
+   asyncpg pool of one connection per coroutine (autocommit), at 16 and 64
+   coroutines, on an emptied table; the best is the reference. (c) The
+   database's ceiling: `consumer_pg.py --bulk`, the same rows (normalised
+   beforehand, untimed) upserted with asyncpg's `executemany`, 1,000 rows per
+   transaction, on one connection, into the emptied table: rows/s. After
+   every part the table (or the JSON Lines file) is compared row by row
+   with the rows the documents should make (consumer_pg.py's port of
+   music-sync's rules). PostgreSQL's CPU is its postmaster's own and reaped
+   children's plus its live backends' (`/proc`), when the server runs on
+   this machine.
 """
 
 
@@ -429,6 +462,52 @@ def main():
     row("9", "… p99", num(lp99, 0, "µs") if lp99 else "—", "", "", "≤ 1,000 µs",
         None if lp99 is None else lp99 <= 1000)
 
+    db = items.get("db")
+    if db is not None:
+        def part_problem(key):
+            part = db.get(key)
+            if part is None:
+                return problem(items, "db")
+            if "error" in part:
+                text = part["error"].splitlines()[0]
+                if text.startswith("RuntimeError: "):
+                    text = text[len("RuntimeError: "):]
+                return "not measured: " + text[:300]
+            return None
+
+        pg_pass1 = get(db, "jobhost_pg", "pass_1", "jobs_per_s")
+        pg_pass2 = get(db, "jobhost_pg", "pass_2")
+        jsonl = get(db, "jobhost_jsonl", "jobs_per_s")
+        seed_pg = get(db, "seed_pg", "jobs_per_s")
+        bulk = get(db, "bulk", "rows_per_s")
+        n_db = db.get("tracks")
+        pg_value = num(pg_pass1) if pg_pass1 else part_problem("jobhost_pg")
+        r = ratio(pg_pass1, seed_pg)
+        row("10", f"music-sync via Redis into PostgreSQL (typed upsert, `--sink-table`), 1 host at "
+                  f"default settings, jobs/s, pass 1 on an empty table ({num(n_db)} tracks)",
+            pg_value,
+            f"(a) seed design + one asyncpg upsert per message (best of "
+            f"{', '.join(str(x.get('concurrency')) for x in get(db, 'seed_pg', 'by_concurrency') or [])}"
+            f" coroutines): {num(seed_pg) if seed_pg else part_problem('seed_pg')}/s",
+            num(r, 1, "×"), "≥ 8×", None if r is None else r >= 8)
+        r = ratio(pg_pass1, jsonl)
+        row("10", "… against the same host writing JSON Lines to a file", pg_value if pg_pass1 else "—",
+            f"(b) `-o FILE`: {num(jsonl) if jsonl else part_problem('jobhost_jsonl')}/s",
+            num(r, 2, "×"), "≥ 0.75×", None if r is None else r >= 0.75)
+        written = get(pg_pass2, "tuples", "written")
+        versions = get(pg_pass2, "rows_with_new_version")
+        row("10", "… pass 2, the same documents unchanged: tuples written (rows with a new "
+                  "version), jobs/s",
+            f"{num(written)} ({num(versions)}), {num(get(pg_pass2, 'jobs_per_s'))} jobs/s"
+            if pg_pass2 else "—",
+            "`pg_stat_user_tables` ins + upd + del; `xmin`/`ctid`", "", "0 tuples",
+            None if written is None else (written == 0 and versions == 0))
+        r = ratio(pg_pass1, bulk)
+        row("10", "… against the database's ceiling", pg_value if pg_pass1 else "—",
+            f"(c) asyncpg `executemany`, 1,000 rows per transaction: "
+            f"{num(bulk) if bulk else part_problem('bulk')} rows/s",
+            num(r, 2, "×"), "", None)
+
     # -- details -----------------------------------------------------------
     details = []
     if bare1:
@@ -509,6 +588,54 @@ def main():
             details.append(f"To the record line read back from jobhost's output (the upper bound "
                            f"earlier runs reported): p50 {num(out['p50_us'])} µs, p99 "
                            f"{num(out['p99_us'])} µs, p99.9 {num(out['p999_us'])} µs.\n")
+    if db is not None and any(isinstance(db.get(k), dict) for k in ("jobhost_pg", "jobhost_jsonl",
+                                                                    "seed_pg", "bulk")):
+        details.append(f"### Into PostgreSQL (item 10, {num(db.get('tracks'))} tracks)\n")
+        details.append(f"Server: {db.get('server', '—').split(' on ')[0]}; "
+                       + ", ".join(f"`{k} = {v}`" for k, v in (db.get("settings") or {}).items())
+                       + ". CPU µs per job, user + system; \"rows\": the table (or the file) "
+                       "after the run against the rows the documents should make.\n")
+        details.append("| run | jobs/s | consumer | nginx | Redis | PostgreSQL | tuples written "
+                       "| rows (differing) |")
+        details.append("|---|---|---|---|---|---|---|---|")
+        runs = []
+        for p in (1, 2):
+            runs.append((f"jobhost → PostgreSQL, pass {p}"
+                         + (" (empty table)" if p == 1 else " (unchanged documents)"),
+                         get(db, "jobhost_pg", f"pass_{p}"), "jobhost_pg"))
+        runs.append(("jobhost → JSON Lines file (b)", db.get("jobhost_jsonl"), "jobhost_jsonl"))
+        for res in get(db, "seed_pg", "by_concurrency") or [None]:
+            runs.append((f"seed design + asyncpg upsert (a), "
+                         f"{get(res, 'concurrency') or '—'} coroutines", res, "seed_pg"))
+        shown = set()
+        for label, res, key in runs:
+            if not res:
+                err = part_problem(key)
+                if err and key not in shown:
+                    shown.add(key)
+                    details.append(f"| {label} | {err} | | | | | | |")
+                continue
+            cpu = res.get("cpu_us_per_job") or {}
+            own = cpu.get("jobhost", cpu.get("seed"))
+            tuples = get(res, "tuples", "written")
+            check = res.get("check") or {}
+            details.append(
+                f"| {label} | {num(res.get('jobs_per_s'))} | {num(own)} | {num(cpu.get('nginx'))} "
+                f"| {num(cpu.get('redis'))} | {num(cpu.get('postgres'))} "
+                f"| {num(tuples)}"
+                + (f" ({num(res['rows_with_new_version'])} new row versions)"
+                   if "rows_with_new_version" in res else "")
+                + f" | {num(check.get('rows'))} ({num(check.get('differing_from_expected'))}) |")
+        b = db.get("bulk")
+        if b and "error" not in b:
+            details.append(f"| asyncpg `executemany`, {num(b['batch'])} rows per transaction (c) "
+                           f"| {num(b['rows_per_s'])} rows/s | {num(b['cpu_s'] / b['rows'] * 1e6)} "
+                           f"| | | {num(b.get('postgres_cpu_us_per_row'))} | "
+                           f"| {num(get(b, 'check', 'rows'))} "
+                           f"({num(get(b, 'check', 'differing_from_expected'))}) |")
+        elif b:
+            details.append(f"| asyncpg `executemany` (c) | {part_problem('bulk')} | | | | | | |")
+        details.append("")
     st = get(items, "rss", "startup")
     fl = get(items, "rss", "in_flight")
     if st:

@@ -4,7 +4,10 @@
 #   bench/run.sh [--quick] [--only ITEMS] [--no-build] [--no-ports | --with-ports]
 #
 # 1. installs what is missing: nginx-light, wrk, redis-server (apt, as root),
-#    a Python venv in bench/.venv with aiohttp, redis and matplotlib (PyPI);
+#    a Python venv in bench/.venv with aiohttp, redis, matplotlib and asyncpg
+#    (PyPI; asyncpg for item 10, which also needs a PostgreSQL server on
+#    127.0.0.1:5432 with trust authentication for the user root, or the
+#    server that BENCH_PG_URL names: see bench/bench.py);
 # 2. builds target/release/jobhost (`cargo build --release -p jobhost` in the
 #    root workspace) and target/release/jobhost-bench (bench/ is its own
 #    workspace; it shares the root's target dir (CARGO_TARGET_DIR if set)
@@ -18,7 +21,7 @@
 #    bench/results/concurrency.png and BENCHMARKS.md, and stops its fixtures.
 #
 # --quick     about 10x smaller counts (a smoke run; numbers are noisy)
-# --only L    comma-separated items (1..9, sweep); the others keep their last results
+# --only L    comma-separated items (1..10, sweep); the others keep their last results
 # --no-build  use the binaries already in target/release
 # --no-ports    do not build the ports; item 1 then skips the ones absent
 # --with-ports  rebuild the ports even if their .wasm files exist
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
     --quick) args+=("--quick") ;;
     --only) args+=("--only" "$2"); shift ;;
     --only=*) args+=("--only" "${1#--only=}") ;;
-    -h|--help) sed -n '2,25p' "$BENCH/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$BENCH/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -92,9 +95,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import aiohttp, redis, matplotlib' >/dev/null 2>&1; then
-  say "installing aiohttp, redis, matplotlib into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check aiohttp redis matplotlib
+if ! "$VENV/bin/python" -c 'import aiohttp, redis, matplotlib, asyncpg' >/dev/null 2>&1; then
+  say "installing aiohttp, redis, matplotlib, asyncpg into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check aiohttp redis matplotlib asyncpg
 fi
 
 # --- 3. builds -------------------------------------------------------------------
