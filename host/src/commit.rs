@@ -4,7 +4,10 @@
 //!
 //! The order is the guarantee. For a job that succeeded:
 //! 1. its records go to the sink (validated first, all or none), or, when
-//!    the sink is the queue's own stream, with the acknowledgement;
+//!    the sink is the queue's own stream, with the acknowledgement; a
+//!    database sink answers once the transaction holding them committed,
+//!    and the job goes on from there in a task of its own (the worker
+//!    takes its next job meanwhile);
 //! 2. its key-value writes go to the store, or with the acknowledgement
 //!    when the queue carries them ([`Carries`]);
 //! 3. the queue acknowledges it together with its follow-ups (and whatever
@@ -21,6 +24,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::db::DbSink;
 use crate::kv::{AnyKv, KvStore, KvWrite};
 use crate::queue::{AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError};
 use crate::record::Record;
@@ -151,6 +155,18 @@ pub struct Commit<Q: Queue> {
     records_with_ack: bool,
 }
 
+impl<Q: Queue> Clone for Commit<Q> {
+    fn clone(&self) -> Self {
+        Commit {
+            queue: self.queue.clone(),
+            sink: self.sink.clone(),
+            kv: self.kv.clone(),
+            retry: self.retry,
+            records_with_ack: self.records_with_ack,
+        }
+    }
+}
+
 impl<Q: Queue> std::fmt::Debug for Commit<Q> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Commit")
@@ -190,6 +206,18 @@ impl<Q: Queue> Commit<Q> {
         &self.queue
     }
 
+    /// How many acknowledgements a worker may leave outstanding while it
+    /// runs its next jobs: one (the queue's batch on the wire), or more
+    /// when records wait for a database transaction first, so that the
+    /// commit's latency does not stall the workers.
+    pub fn receipts_ahead(&self) -> usize {
+        if self.sink.database().is_some() {
+            8
+        } else {
+            1
+        }
+    }
+
     /// The job of `delivery` succeeded with `plugin`: commit what it
     /// produced, then acknowledge it. Returns the acknowledgement's receipt,
     /// or `None` when an effect could not be committed and the job failed
@@ -202,9 +230,14 @@ impl<Q: Queue> Commit<Q> {
     ) -> Result<Option<AckReceipt>, QueueError> {
         let Produced {
             records,
-            mut writes,
+            writes,
             follow_ups,
         } = produced;
+        if let Some(db) = self.sink.database() {
+            return self
+                .done_into_database(db, delivery, plugin, records, writes, follow_ups)
+                .await;
+        }
         let written = if self.records_with_ack {
             Sink::validate(&records)
         } else {
@@ -223,6 +256,81 @@ impl<Q: Queue> Commit<Q> {
                 .await
                 .map(|()| None);
         }
+        let records = if self.records_with_ack {
+            records
+        } else {
+            Vec::new()
+        };
+        self.after_records(delivery, plugin, writes, follow_ups, records)
+            .await
+    }
+
+    /// The records go to the database's writer; a task of its own waits
+    /// for their transaction to commit, then goes on as for any sink (kv
+    /// writes, then the acknowledgement), so that the worker is free
+    /// meanwhile. The receipt resolves when the job is acknowledged, or
+    /// failed because the database refused its rows.
+    async fn done_into_database(
+        &self,
+        db: &Arc<DbSink>,
+        delivery: Delivery<Q::Token>,
+        plugin: &str,
+        records: Vec<Record>,
+        writes: Vec<KvWrite>,
+        follow_ups: Vec<Task>,
+    ) -> Result<Option<AckReceipt>, QueueError> {
+        let ops = match db.prepare(delivery.task(), plugin, &records) {
+            Ok(ops) => ops,
+            Err(message) => {
+                let failure = Failure::Permanent(format!("plugin {plugin}: {message}"));
+                return self
+                    .fail(delivery, failure, Some(plugin))
+                    .await
+                    .map(|()| None);
+            }
+        };
+        let committed = db.submit(ops).await;
+        let this = self.clone();
+        let plugin = plugin.to_owned();
+        let (answer, receipt) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let result = match committed.await {
+                Ok(Ok(())) => match this
+                    .after_records(delivery, &plugin, writes, follow_ups, Vec::new())
+                    .await
+                {
+                    Ok(Some(receipt)) => receipt.wait().await,
+                    Ok(None) => Ok(0),
+                    Err(error) => Err(error),
+                },
+                Ok(Err(refused)) => this
+                    .fail(delivery, Failure::Permanent(refused), Some(&plugin))
+                    .await
+                    .map(|()| 0),
+                Err(_) => this
+                    .fail(
+                        delivery,
+                        Failure::transient("the database writer stopped before the commit"),
+                        Some(&plugin),
+                    )
+                    .await
+                    .map(|()| 0),
+            };
+            let _ = answer.send(result);
+        });
+        Ok(Some(AckReceipt::pending(receipt)))
+    }
+
+    /// The records are durable (or travel with the acknowledgement):
+    /// apply the kv writes the queue does not carry, then acknowledge.
+    async fn after_records(
+        &self,
+        delivery: Delivery<Q::Token>,
+        plugin: &str,
+        mut writes: Vec<KvWrite>,
+        follow_ups: Vec<Task>,
+        records: Vec<Record>,
+    ) -> Result<Option<AckReceipt>, QueueError> {
         let carries: Carries = Q::CARRIES;
         if !carries.kv_writes && !writes.is_empty() {
             match self.kv.apply(std::mem::take(&mut writes)).await {
@@ -246,11 +354,7 @@ impl<Q: Queue> Commit<Q> {
             plugin,
             follow_ups,
             writes,
-            records: if self.records_with_ack {
-                records
-            } else {
-                Vec::new()
-            },
+            records,
         };
         self.queue.ack(delivery, effects).await.map(Some)
     }

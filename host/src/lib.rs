@@ -22,13 +22,16 @@
 //! - [`reload`]: hot reload of the plugins folder.
 //! - [`routing`]: which plugin handles a task.
 //! - [`kv`]: the key-value store behind the plugins' `kv` import.
-//! - [`sink`]: where records go (JSON Lines, or the queue's stream).
+//! - [`sink`]: where records go (JSON Lines, the queue's stream, a database).
+//! - [`db`]: the database sink: PostgreSQL, MySQL/MariaDB, SQLite; batched,
+//!   idempotent upserts and deletes, committed before the acknowledgement.
 //! - [`record`]: the record type plugins' output becomes.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod commands;
 pub mod commit;
+pub mod db;
 pub mod fetch;
 pub mod kv;
 pub mod politeness;

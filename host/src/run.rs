@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
 use crate::commit::Commit;
+use crate::db::{DbOptions, DbSink};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::kv::{AnyKv, MemoryKv, RedisKv};
 use crate::politeness::{Politeness, PolitenessConfig, SharedLimits};
@@ -65,6 +66,8 @@ pub enum Output {
     File(PathBuf),
     /// A Redis stream, written with the acknowledgement.
     QueueStream(String),
+    /// A database, committed before the acknowledgement.
+    Database(DbOptions),
 }
 
 /// A validated configuration for `jobhost run`.
@@ -185,7 +188,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             }));
             // Nothing outlives this process: the sink is flushed now and
             // then, and at the end.
-            let sink = Arc::new(open_sink(&config, false)?);
+            let sink = Arc::new(open_sink(&config, false).await?);
             let pool = shard_pool(&config)?;
             let mut summary = drive(&config, vec![queue.clone()], sink, &pool, kv).await?;
             let dead = queue.dead_letters();
@@ -208,7 +211,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             let (runtime, router) = prepare(&config, kv).await?;
             // The queue outlives this process: records reach the output
             // before each batch of acknowledgements (see commit.rs).
-            let sink = Arc::new(open_sink(&config, true)?);
+            let sink = Arc::new(open_sink(&config, true).await?);
             // Each shard is a consumer of its own, started on its own
             // thread so that its reader and acknowledger run there too.
             let pool = shard_pool(&config)?;
@@ -237,12 +240,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
 
 /// The sink `--output` names; `durable`: the queue outlives this process,
 /// so a file keeps the records of earlier runs (appended to).
-fn open_sink(config: &RunConfig, durable: bool) -> anyhow::Result<Sink> {
+async fn open_sink(config: &RunConfig, durable: bool) -> anyhow::Result<Sink> {
     Ok(match &config.output {
         Output::File(path) => Sink::file(path, durable)
             .with_context(|| format!("cannot create the output file {}", path.display()))?,
         Output::Stdout => Sink::stdout(),
         Output::QueueStream(name) => Sink::queue_stream(name.clone()),
+        Output::Database(options) => Sink::for_database(DbSink::connect(options.clone()).await?),
     })
 }
 

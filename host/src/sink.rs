@@ -1,4 +1,5 @@
-//! The sink: where plugin records go. JSON Lines, to stdout or a file.
+//! The sink: where plugin records go. JSON Lines, to stdout or a file; the
+//! queue's Redis stream; or a database (`db/`, which owns that path).
 //!
 //! Each line carries the task id, URL, plugin and the record. A JSON record
 //! is embedded as JSON (validated, not re-parsed into a tree); text as a
@@ -13,12 +14,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::db::DbSink;
 use crate::record::Record;
 use crate::task::Task;
 
@@ -65,6 +67,8 @@ enum Target {
     Lines(Mutex<std::io::BufWriter<Box<dyn Write + Send>>>),
     /// A Redis stream, written by the queue together with the ack.
     QueueStream(String),
+    /// A database, written by the commit pipeline before the ack.
+    Database(Arc<DbSink>),
 }
 
 /// The sink shared by all workers.
@@ -114,11 +118,27 @@ impl Sink {
         }
     }
 
+    /// Records go into a database (`db/`): the commit pipeline hands them
+    /// to it and acknowledges a job once its rows committed.
+    pub fn for_database(db: DbSink) -> Self {
+        Sink {
+            target: Target::Database(Arc::new(db)),
+        }
+    }
+
     /// The Redis stream the queue should write records to, if any.
     pub fn stream_name(&self) -> Option<&str> {
         match &self.target {
             Target::QueueStream(name) => Some(name),
-            Target::Lines(_) => None,
+            Target::Lines(_) | Target::Database(_) => None,
+        }
+    }
+
+    /// The database records go into, if they do.
+    pub fn database(&self) -> Option<&Arc<DbSink>> {
+        match &self.target {
+            Target::Database(db) => Some(db),
+            Target::Lines(_) | Target::QueueStream(_) => None,
         }
     }
 
@@ -139,7 +159,7 @@ impl Sink {
     pub fn write(&self, task: &Task, plugin: &str, records: &[Record]) -> Result<(), SinkError> {
         let out = match &self.target {
             Target::Lines(out) => out,
-            Target::QueueStream(_) => return Self::validate(records),
+            Target::QueueStream(_) | Target::Database(_) => return Self::validate(records),
         };
         if records.is_empty() {
             return Ok(());
@@ -178,7 +198,7 @@ impl Sink {
     pub fn flush(&self) -> std::io::Result<()> {
         match &self.target {
             Target::Lines(out) => out.lock().unwrap_or_else(|p| p.into_inner()).flush(),
-            Target::QueueStream(_) => Ok(()),
+            Target::QueueStream(_) | Target::Database(_) => Ok(()),
         }
     }
 }

@@ -128,10 +128,13 @@ impl<Q: Queue> Workers<Q> {
 
     async fn work(&self) -> Result<(), QueueError> {
         let mut stop = self.stop.clone();
-        // The previous job's acknowledgement, while it is on the wire: the
-        // worker runs the next job meanwhile (pipelining), and waits for it
-        // before handing in another, or before it stops.
-        let mut outstanding: Option<AckReceipt> = None;
+        // The previous jobs' acknowledgements, while they are on the wire
+        // (or waiting for the database's commit): the worker runs its next
+        // jobs meanwhile (pipelining), and waits for the oldest before it
+        // holds more than the commit pipeline allows, or before it stops.
+        let ahead = self.commit.receipts_ahead().max(1);
+        let mut outstanding: std::collections::VecDeque<AckReceipt> =
+            std::collections::VecDeque::with_capacity(ahead);
         loop {
             if *stop.borrow() {
                 break;
@@ -148,13 +151,16 @@ impl<Q: Queue> Workers<Q> {
                 break;
             };
             if let Some(receipt) = self.process(delivery).await? {
-                if let Some(previous) = outstanding.replace(receipt) {
-                    previous.wait().await?;
+                if outstanding.len() == ahead {
+                    if let Some(oldest) = outstanding.pop_front() {
+                        oldest.wait().await?;
+                    }
                 }
+                outstanding.push_back(receipt);
             }
         }
-        if let Some(last) = outstanding {
-            last.wait().await?;
+        for receipt in outstanding {
+            receipt.wait().await?;
         }
         Ok(())
     }

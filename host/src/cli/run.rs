@@ -10,6 +10,7 @@ use clap::Args;
 use super::parse::{parse_duration, parse_reuse, parse_size};
 use super::{PluginSourceArgs, QueueArgs, SecretUrl, UsageError};
 use crate::commit::RetryPolicy;
+use crate::db::{DbOptions, Dialect, TableRule};
 use crate::fetch::policy::UrlPolicy;
 use crate::fetch::FetchConfig;
 use crate::politeness::{HostLimit, PolitenessConfig};
@@ -55,6 +56,42 @@ pub struct RunArgs {
     /// Politeness toward the sites fetched.
     #[command(flatten)]
     pub politeness: PolitenessArgs,
+    /// The database sink (`--output postgres://…`, `mysql://…`, `sqlite:PATH`).
+    #[command(flatten)]
+    pub sink: SinkArgs,
+}
+
+/// Records into a database.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Database sink (--output postgres://… | mysql://… | sqlite:PATH)")]
+pub struct SinkArgs {
+    /// Upsert PLUGIN's records into TABLE (its columns named by the
+    /// records' fields, on its primary key); without PLUGIN=, every
+    /// plugin's. A plugin's first table is its default; a record may name
+    /// another allowed one (`application/json; table=NAME`). Repeatable.
+    /// Without it, records go to the table jobhost_records, created if
+    /// absent. In the environment, entries are separated by spaces.
+    #[arg(long, value_name = "[PLUGIN=]TABLE", value_parser = TableRule::parse, env = "JOBHOST_SINK_TABLE", value_delimiter = ' ')]
+    pub sink_table: Vec<TableRule>,
+    /// A column that orders updates: a row is never overwritten or
+    /// deleted by a record with a smaller value in it.
+    #[arg(long, value_name = "COLUMN", env = "JOBHOST_SINK_VERSION_COLUMN")]
+    pub sink_version_column: Option<String>,
+    /// Deletes (`application/json; op=delete`) set this timestamp column
+    /// to the current time instead of removing the row; an upsert clears it.
+    #[arg(long, value_name = "COLUMN", env = "JOBHOST_SINK_SOFT_DELETE")]
+    pub sink_soft_delete: Option<String>,
+    /// Most rows in one transaction.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "N",
+        env = "JOBHOST_SINK_BATCH_ROWS"
+    )]
+    pub sink_batch_rows: usize,
+    /// How long a transaction waits for more rows before it commits.
+    #[arg(long, default_value = "2ms", value_parser = parse_duration, value_name = "DURATION", env = "JOBHOST_SINK_BATCH_WAIT")]
+    pub sink_batch_wait: Duration,
 }
 
 /// Jobs: how many at once, retries, output.
@@ -88,12 +125,14 @@ pub struct WorkArgs {
     /// this Redis queue (its `seen` set).
     #[arg(long, env = "JOBHOST_DEDUPE")]
     pub dedupe: bool,
-    /// Write records (JSON Lines) to FILE instead of standard output, or
-    /// to a Redis stream with `redis-stream:NAME` (Redis queue only).
+    /// Write records (JSON Lines) to FILE instead of standard output, to
+    /// a Redis stream with `redis-stream:NAME` (Redis queue only), or into
+    /// a database: postgres://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB
+    /// too) or sqlite:PATH (see the database sink's flags).
     #[arg(
         long,
         short = 'o',
-        value_name = "FILE|redis-stream:NAME",
+        value_name = "FILE|redis-stream:NAME|DATABASE-URL",
         env = "JOBHOST_OUTPUT"
     )]
     pub output: Option<String>,
@@ -347,7 +386,44 @@ impl RunArgs {
                 });
             }
         };
+        let database = self
+            .work
+            .output
+            .as_deref()
+            .and_then(Dialect::sniff)
+            .is_some();
+        if !database {
+            for (given, flag) in [
+                (!self.sink.sink_table.is_empty(), "--sink-table"),
+                (
+                    self.sink.sink_version_column.is_some(),
+                    "--sink-version-column",
+                ),
+                (self.sink.sink_soft_delete.is_some(), "--sink-soft-delete"),
+            ] {
+                if given {
+                    return Err(usage(
+                        flag,
+                        "is for a database sink: give --output postgres://…, mysql://… or sqlite:PATH",
+                    ));
+                }
+            }
+        }
+        if !(1..=100_000).contains(&self.sink.sink_batch_rows) {
+            return Err(usage("--sink-batch-rows", "must be between 1 and 100000"));
+        }
         let (output, queue) = match self.work.output {
+            Some(url) if database => (
+                Output::Database(DbOptions {
+                    tables: self.sink.sink_table,
+                    version_column: self.sink.sink_version_column,
+                    soft_delete: self.sink.sink_soft_delete,
+                    batch_rows: self.sink.sink_batch_rows,
+                    batch_wait: self.sink.sink_batch_wait,
+                    ..DbOptions::new(url)
+                }),
+                queue,
+            ),
             Some(out) => match out.strip_prefix("redis-stream:") {
                 Some(name) => match queue {
                     QueueChoice::Redis(mut options) if !name.is_empty() => {
