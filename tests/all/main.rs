@@ -4,12 +4,14 @@
 //! The plugins must be built first (`plugins/build.sh`); the README's test
 //! command does that.
 
+mod db_util;
 mod redis_util;
 mod util;
 
 mod ahead;
 mod cache;
 mod crawl;
+mod db_sink;
 mod failures;
 mod guest_errors;
 mod input;

@@ -162,7 +162,6 @@ struct Routes {
 pub struct DbSink {
     dialect: Dialect,
     routes: Routes,
-    version_column: Option<String>,
     submit: tokio::sync::mpsc::Sender<Submission>,
     url: String,
 }
@@ -237,7 +236,6 @@ impl DbSink {
         Ok(DbSink {
             dialect,
             routes,
-            version_column: options.version_column.clone(),
             submit,
             url: redacted,
         })
@@ -279,13 +277,7 @@ impl DbSink {
                     }
                 },
             };
-            rows.push(ops::typed(
-                table,
-                index,
-                record,
-                meta.delete,
-                self.version_column.as_deref(),
-            )?);
+            rows.push(ops::typed(table, index, record, meta.delete)?);
         }
         Ok(rows)
     }

@@ -88,7 +88,6 @@ pub fn typed(
     index: usize,
     record: &Record,
     delete: bool,
-    version: Option<&str>,
 ) -> Result<Op, String> {
     let name = &table.name;
     let Value::Object(row) = parse(index, record)? else {
@@ -114,7 +113,6 @@ pub fn typed(
             }
         }
     }
-    let _ = version;
     let key = serde_json::to_string(&key).unwrap_or_default();
     Ok(Op {
         table: table.clone(),
@@ -176,7 +174,7 @@ mod tests {
         );
         let error = Meta::parse("application/json; op=drop").unwrap_err();
         assert!(error.contains("op=drop"), "{error}");
-        let error = Meta::parse("application/json; table=x;y").unwrap_err();
+        let error = Meta::parse("application/json; table=x-y").unwrap_err();
         assert!(error.contains("is not a table name"), "{error}");
         let error = Meta::parse("text/plain").unwrap_err();
         assert!(error.contains("takes JSON records"), "{error}");

@@ -153,6 +153,10 @@ impl Guest for Chaos {
                     .to_string()
                     .into_bytes()]))
             }
+            // The records the payload lists, as given: `{"records":
+            // [{"content_type": "...", "data": <JSON value>}, ...]}` (the
+            // database sink's tests choose tables, operations and fields).
+            "emit" => emit(&content),
             "records" => {
                 let count: u32 = number(&task, "count")?.unwrap_or(3);
                 Ok(records(
@@ -319,6 +323,28 @@ fn number<T: FromStr>(task: &Task, key: &str) -> Result<Option<T>, HandleError> 
             })
         })
         .transpose()
+}
+
+/// The records `{"records": [{"content_type", "data"}]}` in the body lists.
+fn emit(content: &Content) -> Result<Outcome, HandleError> {
+    let listed: serde_json::Value = serde_json::from_slice(&content.body)
+        .map_err(|error| HandleError::Fail(format!("emit: the body is not JSON: {error}")))?;
+    let records = listed["records"]
+        .as_array()
+        .ok_or_else(|| HandleError::Fail("emit: the body has no `records` array".to_string()))?
+        .iter()
+        .map(|record| SinkRecord {
+            content_type: record["content_type"]
+                .as_str()
+                .unwrap_or("application/json")
+                .to_string(),
+            data: record["data"].to_string().into_bytes(),
+        })
+        .collect();
+    Ok(Outcome {
+        records,
+        follow_ups: Vec::new(),
+    })
 }
 
 /// An outcome with one JSON record per encoded value and no follow-ups.
