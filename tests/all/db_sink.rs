@@ -567,3 +567,95 @@ fn a_postgres_restart_mid_run_loses_nothing_and_applies_nothing_twice() {
         rows(&[&[Some("3000")]])
     );
 }
+
+#[test]
+fn the_seeds_job_two_hosts_fill_the_tracks_table_from_a_redis_list() {
+    use crate::redis_util::RedisServer;
+    use crate::util::TestServer;
+    let redis = RedisServer::start(false);
+    let server = TestServer::start();
+    let pg = Pg::new();
+    pg.exec(
+        "CREATE TABLE tracks (id text PRIMARY KEY, title text NOT NULL, artist text NOT NULL, \
+         album text, genre text, duration_seconds bigint NOT NULL, release_year smallint, \
+         source_url text NOT NULL); \
+         INSERT INTO tracks VALUES ('gone', 'Old', 'Someone', NULL, NULL, 100, NULL, 'x')",
+    );
+    let n = 300;
+    {
+        let mut tracks = server.state.tracks.lock().expect("lock");
+        for i in 0..n {
+            let doc = json!({"id": i, "title": format!(" Track  {i} "), "artist": {"name": "Kira Vale"},
+                "genre": "Jazz", "duration_ms": 245_500, "release_date": "2021-03-12"});
+            tracks.insert(i.to_string(), doc.to_string().into_bytes());
+        }
+    }
+    // The seed's producer: bare URLs RPUSHed onto its list; the track
+    // `gone` is not served any more (404).
+    let mut conn = redis.conn();
+    let mut urls: Vec<String> = (0..n)
+        .map(|i| server.url(&format!("/tracks/{i}")))
+        .collect();
+    urls.push(server.url("/tracks/gone"));
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("music_task_queue")
+        .arg(&urls)
+        .query(&mut conn)
+        .expect("rpush");
+    let plugins = PluginDir::with(&["music-sync"]);
+    let hosts: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            jobhost()
+                .args([
+                    "run",
+                    "--queue",
+                    &redis.url(),
+                    "--redis-list",
+                    "music_task_queue",
+                    "--until-empty",
+                ])
+                .arg("--plugins")
+                .arg(plugins.path())
+                .args([
+                    "--output",
+                    &pg.url(),
+                    "--sink-table",
+                    "music-sync=tracks",
+                    "--threads",
+                    "1",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for host in hosts {
+        let output = host.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
+    assert_eq!(
+        pg.rows("SELECT count(*)::text FROM tracks"),
+        rows(&[&[Some(&*n.to_string())]])
+    );
+    assert_eq!(
+        pg.rows(
+            "SELECT id, title, artist, album, genre, duration_seconds::text, release_year::text, \
+             source_url FROM tracks WHERE id = '7'"
+        ),
+        vec![vec![
+            Some("7".to_owned()),
+            Some("Track 7".to_owned()),
+            Some("Kira Vale".to_owned()),
+            None,
+            Some("jazz".to_owned()),
+            Some("246".to_owned()),
+            Some("2021".to_owned()),
+            Some(server.url("/tracks/7")),
+        ]]
+    );
+    assert!(pg
+        .rows("SELECT id FROM tracks WHERE id = 'gone'")
+        .is_empty());
+}

@@ -317,3 +317,32 @@ impl DbSink {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rules_and_options_keep_the_password_out_of_debug() {
+        assert_eq!(
+            TableRule::parse("music-sync=tracks"),
+            Ok(TableRule {
+                plugin: Some("music-sync".into()),
+                table: "tracks".into()
+            })
+        );
+        assert_eq!(
+            TableRule::parse("music.tracks"),
+            Ok(TableRule {
+                plugin: None,
+                table: "music.tracks".into()
+            })
+        );
+        assert!(TableRule::parse("Bad Name=tracks").is_err());
+        assert!(TableRule::parse("p=tracks;drop").is_err());
+        let options = DbOptions::new("postgres://app:s3cret@db/music");
+        let shown = format!("{options:?}");
+        assert!(shown.contains("app:***@db"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}
