@@ -1,14 +1,15 @@
 // music-sync ported to JavaScript (ComponentizeJS): the glue between the WIT
 // world `jobhost:plugin/plugin` and the pure modules in src/, mirroring
-// plugins/music-sync/src/lib.rs. Deterministic: no clock, no randomness.
+// plugins/music-sync/src/handler.rs. Deterministic: no clock, no randomness.
 //
 // Bindings as ComponentizeJS maps them: records are objects with camelCase
 // fields, list<u8> is a Uint8Array, u64 a BigInt, option<T> is T or
 // undefined; a result<T, E> import returns T or throws (the E in the error's
 // `payload`), and a result<T, E> export returns T or throws E.
 import { log } from 'jobhost:plugin/log@0.1.0';
-import { add, set } from 'jobhost:plugin/kv@0.1.0';
-import { check } from './src/status.js';
+// `delete` is a reserved word: the interface is imported whole.
+import * as kv from 'jobhost:plugin/kv@0.1.0';
+import { DELETE_CONTENT_TYPE, check } from './src/status.js';
 import { Invalid, normalise } from './src/track.js';
 
 /** Key-value key counting every track synced. */
@@ -29,10 +30,11 @@ export function describe() {
 }
 
 export function handle(task, content) {
-    const rejection = check(content.status, content.headers, content.finalUrl);
-    if (rejection !== null) {
-        if (rejection.fail !== undefined) throw { tag: 'fail', val: rejection.fail };
-        throw { tag: 'retry', val: rejection.retry };
+    const verdict = check(content.status, content.headers, task.url, content.finalUrl);
+    if (verdict !== null) {
+        if (verdict.gone !== undefined) return gone(verdict.gone.status, verdict.gone.id);
+        if (verdict.fail !== undefined) throw { tag: 'fail', val: verdict.fail };
+        throw { tag: 'retry', val: verdict.retry };
     }
 
     let track;
@@ -45,12 +47,28 @@ export function handle(task, content) {
     const data = encoder.encode(JSON.stringify(track));
 
     const key = `music:${track.id}`;
-    kvCall(() => set(key, data), 'set', key);
-    kvCall(() => add(TRACK_COUNTER, 1n), 'add', TRACK_COUNTER);
+    kvCall(() => kv.set(key, data), 'set', key);
+    kvCall(() => kv.add(TRACK_COUNTER, 1n), 'add', TRACK_COUNTER);
 
     log('info', `synced track ${track.id}`);
     return {
         records: [{ contentType: 'application/json', data }],
+        followUps: [],
+    };
+}
+
+/**
+ * The provider no longer serves track `id` (HTTP `status`, 404 or 410):
+ * forget it in kv (the counter stays) and ask the sink to delete its row.
+ */
+function gone(status, id) {
+    const data = encoder.encode(JSON.stringify({ id }));
+    const key = `music:${id}`;
+    kvCall(() => kv.delete(key), 'delete', key);
+
+    log('info', `track ${id} gone (HTTP ${status}): asked for its row to be deleted`);
+    return {
+        records: [{ contentType: DELETE_CONTENT_TYPE, data }],
         followUps: [],
     };
 }

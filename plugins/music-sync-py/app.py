@@ -1,6 +1,6 @@
 """music-sync ported to Python (componentize-py): the glue between the WIT
 world ``jobhost:plugin/plugin`` and the pure modules in music_sync/, mirroring
-plugins/music-sync/src/lib.rs. Deterministic: no clock, no randomness.
+plugins/music-sync/src/handler.rs. Deterministic: no clock, no randomness.
 
 Bindings as componentize-py maps them: records are dataclasses, list<u8> is
 bytes, option<T> is T or None; a result<T, E> import returns T or raises
@@ -29,11 +29,13 @@ class WitWorld(wit_world.WitWorld):
 
     def handle(self, task: types.Task, content: types.Content) -> types.Outcome:
         try:
-            status.check(content.status, content.headers, content.final_url)
+            gone = status.check(content.status, content.headers, task.url, content.final_url)
         except status.Retry as retry:
             raise Err(types.HandleError_Retry(types.RetryError(retry.message, retry.delay_ms)))
         except status.Fail as fail:
             raise Err(types.HandleError_Fail(fail.message))
+        if gone is not None:
+            return _gone(content.status, gone)
 
         try:
             record = track.normalise(content.body, content.final_url)
@@ -56,6 +58,23 @@ class WitWorld(wit_world.WitWorld):
             records=[types.SinkRecord(content_type="application/json", data=data)],
             follow_ups=[],
         )
+
+
+def _gone(code, track_id):
+    """The provider no longer serves track ``track_id`` (HTTP ``code``, 404 or
+    410): forget it in kv (the counter stays) and ask the sink to delete its row."""
+    data = track.encode({"id": track_id})
+    key = f"music:{track_id}"
+    try:
+        kv.delete(key)
+    except Err as error:
+        raise _kv_retry("delete", key, error.value)
+
+    log.log(log.Level.INFO, f"track {track_id} gone (HTTP {code}): asked for its row to be deleted")
+    return types.Outcome(
+        records=[types.SinkRecord(content_type=status.DELETE_CONTENT_TYPE, data=data)],
+        follow_ups=[],
+    )
 
 
 def _kv_retry(operation, key, error):

@@ -1,5 +1,6 @@
 //! The reference case: music-info JSON in, normalised records and key-value
-//! writes out, over HTTP and inline.
+//! writes out, over HTTP and inline; a track the provider no longer serves
+//! (404, 410) out as a record that asks for its row to be deleted.
 
 use serde_json::Value;
 
@@ -29,7 +30,7 @@ fn expected() -> Vec<Value> {
 }
 
 #[test]
-fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one() {
+fn music_sync_over_http_syncs_every_track_deletes_a_missing_one_and_buries_the_broken() {
     let server = TestServer::start();
     let mut urls = Vec::new();
     for entry in std::fs::read_dir(samples().join("tracks")).unwrap() {
@@ -48,31 +49,65 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
             .to_owned();
         urls.push((id.clone(), server.url(&format!("/tracks/{id}"))));
     }
-    urls.push(("missing".into(), server.url("/tracks/404404")));
-    let lines: Vec<String> = urls.iter().map(|(_, url)| url.clone()).collect();
+    // A track the provider answers 404 for, and a 404 at a URL that names
+    // no track.
+    let missing = server.url("/tracks/404404");
+    let no_id = server.url("/");
+    let mut lines: Vec<String> = urls.iter().map(|(_, url)| url.clone()).collect();
+    lines.push(missing.clone());
+    lines.push(no_id.clone());
     let (_dir, input) = input_file(&lines);
     let plugins = PluginDir::with(&["music-sync"]);
     let dead = plugins.path().join("dead.jsonl");
     let run = run(jobhost()
-        .args(["run", "--concurrency", "1", "--input"])
+        .args([
+            "run",
+            "--concurrency",
+            "1",
+            "--plugin",
+            "music-sync",
+            "--input",
+        ])
         .arg(&input)
         .arg("--plugins")
         .arg(plugins.path())
         .arg("--dead-letters")
         .arg(&dead));
 
-    // One broken sample and one 404: exit 1, both dead with clear reasons.
+    // One broken sample and one 404 without an id: exit 1, both dead with
+    // clear reasons. The 404 with an id is done: its record asks for the
+    // track's row to be deleted.
     assert_eq!(run.code, 1, "{run:?}");
     let mut want = expected();
     for (record, (_, url)) in want.iter_mut().zip(&urls) {
         record["source_url"] = Value::String(url.clone());
     }
+    want.push(serde_json::json!({"id": "404404"}));
     let got = run.record_values();
     assert_eq!(got, want, "{run:?}");
-    for line in run.records() {
+    let lines = run.records();
+    let (deleted, synced) = lines.split_last().unwrap();
+    for line in synced {
         assert_eq!(line["plugin"], "music-sync");
         assert_eq!(line["content_type"], "application/json");
     }
+    assert_eq!(deleted["plugin"], "music-sync");
+    assert_eq!(deleted["url"], missing.as_str());
+    assert_eq!(deleted["content_type"], "application/json; op=delete");
+    assert!(
+        run.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with(r#""content_type":"application/json; op=delete","record":{"id":"404404"}}"#),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("track 404404 gone (HTTP 404): asked for its row to be deleted"),
+        "{run:?}"
+    );
+
     let letters: Vec<Value> = read_dead_letters(&dead);
     assert_eq!(letters.len(), 2, "{letters:?}");
     let errors: Vec<&str> = letters
@@ -83,13 +118,13 @@ fn music_sync_over_http_normalises_every_track_and_dead_letters_the_broken_one()
         errors.iter().any(|e| e.contains("title: missing")),
         "{errors:?}"
     );
+    let no_id_error =
+        format!("track not found (HTTP 404) at {no_id}: the task's URL names no track id");
     assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("track not found (HTTP 404)")),
+        errors.iter().any(|e| e.ends_with(&no_id_error)),
         "{errors:?}"
     );
-    // Permanent failures are not retried.
+    // Permanent failures are not retried, and a 404 is fetched once.
     assert!(letters.iter().all(|l| l["attempts"] == 1), "{letters:?}");
     assert_eq!(server.hits("/tracks/404404"), 1);
     let summary = format!("done {}, retried 0, dead 2", want.len());

@@ -1,7 +1,7 @@
 /*
  * music-sync ported to C (clang + wasi-libc, wit-bindgen C bindings): the
  * glue between the WIT world jobhost:plugin/plugin and the pure modules
- * (json, track, status), mirroring plugins/music-sync/src/lib.rs.
+ * (json, track, status), mirroring plugins/music-sync/src/handler.rs.
  * Deterministic: no clock, no randomness.
  *
  * Ownership, as the generated bindings expect: the arguments of an export
@@ -14,6 +14,7 @@
 
 #include "../bindings/plugin.h"
 #include "common.h"
+#include "json.h"
 #include "status.h"
 #include "track.h"
 
@@ -70,9 +71,50 @@ static void kv_retry(plugin_handle_error_t *err, const char *operation, const ui
     retry(err, &message, false, 0);
 }
 
+/* The provider no longer serves track `id` (HTTP `status`, 404 or 410):
+ * forget it in kv (the counter stays) and ask the sink to delete its row. */
+static bool gone(uint16_t status, str_t id, plugin_outcome_t *ret, plugin_handle_error_t *err) {
+    buf_t data = {0};
+    buf_cstr(&data, "{\"id\":");
+    json_write_string(&data, id);
+    buf_byte(&data, '}');
+
+    buf_t key = {0};
+    buf_cstr(&key, "music:");
+    buf_str(&key, id);
+    plugin_string_t key_string = {key.ptr, key.len};
+    bool existed;
+    plugin_string_t reason;
+    if (!jobhost_plugin_kv_delete(&key_string, &existed, &reason)) {
+        kv_retry(err, "delete", key.ptr, key.len, &reason);
+        free(key.ptr);
+        free(data.ptr);
+        return false;
+    }
+    free(key.ptr);
+
+    buf_t line = {0};
+    buf_cstr(&line, "track ");
+    buf_str(&line, id);
+    buf_cstr(&line, " gone (HTTP ");
+    buf_u64(&line, status);
+    buf_cstr(&line, "): asked for its row to be deleted");
+    plugin_string_t line_string = {line.ptr, line.len};
+    jobhost_plugin_log_log(JOBHOST_PLUGIN_LOG_LEVEL_INFO, &line_string);
+    free(line.ptr);
+
+    jobhost_plugin_types_sink_record_t *record = malloc(sizeof *record);
+    if (record == NULL) out_of_memory();
+    record->content_type = heap_string(STATUS_DELETE_CONTENT_TYPE);
+    record->data = (plugin_list_u8_t){data.ptr, data.len};
+    ret->records = (jobhost_plugin_types_list_sink_record_t){record, 1};
+    ret->follow_ups = (jobhost_plugin_types_list_follow_up_t){NULL, 0};
+    return true;
+}
+
 static bool handle(plugin_task_t *task, plugin_content_t *content, plugin_outcome_t *ret,
                    plugin_handle_error_t *err) {
-    (void)task;
+    str_t task_url = {task->url.ptr, task->url.len};
     str_t url = {content->final_url.ptr, content->final_url.len};
 
     header_t *headers = arena_alloc((content->headers.len + 1) * sizeof(header_t));
@@ -83,8 +125,11 @@ static bool handle(plugin_task_t *task, plugin_content_t *content, plugin_outcom
     buf_t message = {0};
     bool has_delay = false;
     uint64_t delay_ms = 0;
-    switch (status_check(content->status, headers, content->headers.len, url, &message, &has_delay, &delay_ms)) {
+    str_t track_id;
+    switch (status_check(content->status, headers, content->headers.len, task_url, url, &track_id, &message,
+                         &has_delay, &delay_ms)) {
     case STATUS_PROCEED: break;
+    case STATUS_GONE: return gone(content->status, track_id, ret, err);
     case STATUS_RETRY: retry(err, &message, has_delay, delay_ms); return false;
     case STATUS_FAIL: fail(err, &message); return false;
     }

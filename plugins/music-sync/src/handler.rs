@@ -1,11 +1,14 @@
 //! The handler: status check, normalisation, the kv writes and the record
-//! of one track document. Everything the plugin does per job is here; the
-//! rules themselves are in `status.rs` and `track.rs`.
+//! of one track document, or the delete of a track the provider no longer
+//! serves. Everything the plugin does per job is here; the rules themselves
+//! are in `status.rs` and `track.rs`.
+
+use serde::Serialize;
 
 use crate::jobhost::plugin::kv;
 use crate::jobhost::plugin::log::{self, Level};
 use crate::jobhost::plugin::types::{RetryError, SinkRecord};
-use crate::status::{self, Rejection};
+use crate::status::{self, Rejection, Verdict};
 use crate::track;
 use crate::{Content, Guest, HandleError, Outcome, PluginInfo, Task};
 
@@ -29,15 +32,22 @@ impl Guest for MusicSync {
         }
     }
 
-    fn handle(_task: Task, content: Content) -> Result<Outcome, HandleError> {
-        status::check(content.status, &content.headers, &content.final_url).map_err(
-            |rejection| match rejection {
-                Rejection::Retry { message, delay_ms } => {
-                    HandleError::Retry(RetryError { message, delay_ms })
-                }
-                Rejection::Fail(message) => HandleError::Fail(message),
-            },
-        )?;
+    fn handle(task: Task, content: Content) -> Result<Outcome, HandleError> {
+        let verdict = status::check(
+            content.status,
+            &content.headers,
+            &task.url,
+            &content.final_url,
+        )
+        .map_err(|rejection| match rejection {
+            Rejection::Retry { message, delay_ms } => {
+                HandleError::Retry(RetryError { message, delay_ms })
+            }
+            Rejection::Fail(message) => HandleError::Fail(message),
+        })?;
+        if let Verdict::Gone { status, id } = verdict {
+            return gone(status, id);
+        }
 
         let track = track::normalise(&content.body, &content.final_url)
             .map_err(|invalid| HandleError::Fail(invalid.to_string()))?;
@@ -61,6 +71,34 @@ impl Guest for MusicSync {
             follow_ups: Vec::new(),
         })
     }
+}
+
+/// The key columns of a track's row, the data of a delete record.
+#[derive(Serialize)]
+struct RowKey<'a> {
+    id: &'a str,
+}
+
+/// The provider no longer serves track `id` (HTTP `code`, 404 or 410):
+/// forget it in kv (the mirror of the `set` above; the counter stays, since
+/// it counts syncs) and ask the sink to delete its row.
+fn gone(code: u16, id: &str) -> Result<Outcome, HandleError> {
+    let data = serde_json::to_vec(&RowKey { id })
+        .map_err(|error| HandleError::Fail(format!("cannot encode the delete record: {error}")))?;
+    let key = format!("music:{id}");
+    kv::delete(&key).map_err(|error| kv_retry("delete", &key, error))?;
+
+    log::log(
+        Level::Info,
+        &format!("track {id} gone (HTTP {code}): asked for its row to be deleted"),
+    );
+    Ok(Outcome {
+        records: vec![SinkRecord {
+            content_type: status::DELETE_CONTENT_TYPE.to_string(),
+            data,
+        }],
+        follow_ups: Vec::new(),
+    })
 }
 
 /// A key-value failure is transient as far as this plugin knows: retry.

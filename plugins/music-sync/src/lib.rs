@@ -2,12 +2,16 @@
 //! (`*/tracks/*`) into one normalised JSON record, stores the same bytes in
 //! the key-value store under `music:<id>` and counts tracks in
 //! `stats:tracks` (both writes are applied with the job's acknowledgement).
+//! When the provider answers 404 or 410 (the track's licence ended), it
+//! deletes `music:<id>` instead and emits one record that asks the sink to
+//! delete the track's row (`application/json; op=delete`, `{"id":"<id>"}`).
 //! This file owns only the bindings and the export; the plugin must stay
 //! deterministic (no clock, no randomness).
 //!
 //! Modules:
 //! - `handler`: what the plugin does with one job.
-//! - `status`: which HTTP statuses proceed, retry or fail.
+//! - `status`: which HTTP statuses proceed, ask for a delete, retry or
+//!   fail; which track id a URL names.
 //! - `track`: parsing, validation and normalisation of the document; the
 //!   rules that the ports to other languages follow.
 

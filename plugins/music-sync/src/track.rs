@@ -57,6 +57,9 @@
 //! The field is one of the document's (`artist.name` inside `artist`), or
 //! `body` for the whole document; the reason is one of [`Reason`]'s phrases.
 //! The ports agree on the field and the reason; the detail is free text.
+//!
+//! The HTTP status rules (which statuses reach these rules, and the delete
+//! record a 404 or 410 asks for instead) are in `status.rs`.
 
 use std::fmt;
 
