@@ -659,3 +659,82 @@ fn the_seeds_job_two_hosts_fill_the_tracks_table_from_a_redis_list() {
         .rows("SELECT id FROM tracks WHERE id = 'gone'")
         .is_empty());
 }
+
+#[test]
+fn jobs_are_acknowledged_only_after_their_rows_commit_so_a_host_killed_meanwhile_loses_nothing() {
+    use crate::redis_util::{enqueue, stats, RedisServer};
+    let redis = RedisServer::start(false);
+    let cluster = PgCluster::start();
+    let pg = Pg::on(&cluster.server());
+    pg.exec(
+        "CREATE TABLE tracks (id text PRIMARY KEY, title text); \
+         CREATE TABLE applied (n bigint); INSERT INTO applied VALUES (0); \
+         CREATE FUNCTION count_apply() RETURNS trigger AS $$ BEGIN UPDATE applied SET n = n + 1; RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER counted AFTER INSERT OR UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION count_apply();",
+    );
+    let plugins = PluginDir::with(&["chaos"]);
+    let host = |extra: &[&str]| {
+        jobhost()
+            .args(["run", "--queue", &redis.url(), "--lease", "1s", "--plugins"])
+            .arg(plugins.path())
+            .args(["--output", &pg.url(), "--sink-table", "tracks"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    // Host A starts while the database is up, then loses it.
+    let mut a = host(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    cluster.stop();
+    let n = 200;
+    let tasks: Vec<String> = (0..n)
+        .map(|i| {
+            emit(
+                &format!("t{i}"),
+                &[(JSON, json!({"id": format!("t{i}"), "title": "x"}))],
+            )
+        })
+        .collect();
+    let queued = enqueue(&redis, &tasks, &[]);
+    assert_eq!(queued.code, 0, "{queued:?}");
+    // A runs every job, but none can commit: none is acknowledged.
+    let started = std::time::Instant::now();
+    loop {
+        let now = stats(&redis);
+        assert_eq!(
+            now["done"].as_u64(),
+            Some(0),
+            "acknowledged before commit: {now}"
+        );
+        if now["ready"].as_u64() == Some(0) || started.elapsed() > std::time::Duration::from_secs(5)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let held = stats(&redis);
+    assert_eq!(held["done"].as_u64(), Some(0), "{held}");
+    assert!(held["in_flight"].as_u64().unwrap_or(0) > 0, "{held}");
+    // A dies; the database comes back; B takes over A's jobs.
+    let _ = a.kill();
+    let _ = a.wait();
+    cluster.start_again();
+    let b = host(&["--until-empty"]);
+    let output = b.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let after = stats(&redis);
+    assert_eq!(after["done"].as_u64(), Some(n), "{after}");
+    assert_eq!(after["dead"].as_u64(), Some(0), "{after}");
+    assert_eq!(
+        pg.rows("SELECT count(*)::text FROM tracks"),
+        rows(&[&[Some("200")]])
+    );
+    assert_eq!(
+        pg.rows("SELECT n::text FROM applied"),
+        rows(&[&[Some("200")]])
+    );
+}

@@ -424,6 +424,11 @@ impl PgCluster {
         assert!(out.status.success(), "pg_ctl stop: {out:?}");
     }
 
+    /// Start the stopped server again.
+    pub fn start_again(&self) {
+        self.pg_ctl_start();
+    }
+
     pub fn restart_after(&self, down: Duration) {
         self.stop();
         std::thread::sleep(down);
