@@ -253,10 +253,10 @@ impl DbSink {
         &self,
         task: &Task,
         plugin: &str,
-        records: &[Record],
+        records: Vec<Record>,
     ) -> Result<Vec<Op>, String> {
         let mut rows = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
+        for (index, record) in records.into_iter().enumerate() {
             let meta = ops::Meta::parse(&record.content_type)
                 .map_err(|message| format!("record {index}: {message}"))?;
             let table = match &meta.table {

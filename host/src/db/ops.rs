@@ -3,9 +3,13 @@
 //! so that a record the table cannot take fails its job with a message
 //! that names the field, the table and what to do.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::schema::{check_table_name, Table};
 use crate::record::Record;
@@ -67,45 +71,116 @@ pub struct Op {
     pub table: Arc<Table>,
     /// Delete (or soft-delete) the row with this key, instead of upserting.
     pub delete: bool,
-    /// The row's fields, by column name.
-    pub row: Map<String, Value>,
-    /// The key's values as text, to spot two operations on one row.
+    /// The row: a JSON object whose fields are columns (for a user's
+    /// table, the record's own text, moved, not re-encoded).
+    pub json: String,
+    /// Which of the table's columns the row has: bit `i` is
+    /// `table.columns[i]`.
+    pub fields: Vec<u64>,
+    /// The key's values as JSON text, to spot two operations on one row.
     pub key: String,
 }
 
-fn parse(index: usize, record: &Record) -> Result<Value, String> {
-    serde_json::from_slice(&record.data).map_err(|error| {
-        format!(
-            "record {index} is labelled {} but is not valid JSON: {error}",
-            record.content_type
-        )
+impl Op {
+    /// The row's fields as JSON values (for the databases that take bound
+    /// values).
+    pub fn values(&self) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(&self.json) {
+            Ok(Value::Object(map)) => map,
+            // Checked to be an object when the op was made.
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// A JSON object's fields, borrowed from its text where the names need no
+/// unescaping.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> DeserializeSeed<'de> for Name {
+            type Value = Cow<'de, str>;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Name {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+        }
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(name) = map.next_key_seed(Name)? {
+                    fields.push((name, map.next_value()?));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
+}
+
+/// The record's text, or why it is not JSON.
+fn text(index: usize, record: Record) -> Result<String, String> {
+    let content_type = record.content_type;
+    String::from_utf8(record.data).map_err(|error| {
+        format!("record {index} is labelled {content_type} but is not valid JSON: {error}")
     })
 }
 
+fn not_json(index: usize, error: serde_json::Error) -> String {
+    format!("record {index} is labelled JSON but is not valid JSON: {error}")
+}
+
 /// A record for `table`, a user's table: its fields are columns.
-pub fn typed(
-    table: &Arc<Table>,
-    index: usize,
-    record: &Record,
-    delete: bool,
-) -> Result<Op, String> {
+pub fn typed(table: &Arc<Table>, index: usize, record: Record, delete: bool) -> Result<Op, String> {
     let name = &table.name;
-    let Value::Object(row) = parse(index, record)? else {
-        return Err(format!(
-            "record {index} for table `{name}` is not a JSON object: its fields must name the table's columns"
-        ));
+    let json = text(index, record)?;
+    let parsed: Result<Fields, _> = serde_json::from_str(&json);
+    let fields = match parsed {
+        Ok(fields) => fields,
+        Err(error) => {
+            return Err(match serde_json::from_str::<&RawValue>(&json) {
+                Ok(_) => format!(
+                    "record {index} for table `{name}` is not a JSON object: its fields must name the table's columns"
+                ),
+                Err(_) => not_json(index, error),
+            })
+        }
     };
-    for field in row.keys() {
-        if !table.column_set.contains(field) {
+    let mut bits = vec![0u64; table.columns.len().div_ceil(64)];
+    for (field, _) in &fields.0 {
+        let Some(&column) = table.index.get(field.as_ref()) else {
             return Err(format!(
                 "record {index}: field `{field}` has no column in table `{name}`: add the column (ALTER TABLE {name} ADD COLUMN {field} …) or stop the plugin from writing the field"
             ));
-        }
+        };
+        bits[column / 64] |= 1 << (column % 64);
     }
-    let mut key = Vec::with_capacity(table.key.len());
+    let mut key = String::new();
     for column in &table.key {
-        match row.get(column) {
-            Some(value) if !value.is_null() => key.push(value),
+        // The last of a repeated field wins, as in the databases.
+        match fields.0.iter().rev().find(|(field, _)| field == column) {
+            Some((_, value)) if value.get() != "null" => {
+                key.push_str(value.get());
+                key.push('\u{0}');
+            }
             _ => {
                 return Err(format!(
                     "record {index} for table `{name}` lacks `{column}`, a column of its primary key: every record must carry the key it upserts or deletes"
@@ -113,11 +188,12 @@ pub fn typed(
             }
         }
     }
-    let key = serde_json::to_string(&key).unwrap_or_default();
+    drop(fields);
     Ok(Op {
         table: table.clone(),
         delete,
-        row,
+        json,
+        fields: bits,
         key,
     })
 }
@@ -129,24 +205,33 @@ pub fn raw(
     task: &Task,
     plugin: &str,
     index: usize,
-    record: &Record,
+    record: Record,
     delete: bool,
 ) -> Result<Op, String> {
-    let value = parse(index, record)?;
+    let record = text(index, record)?;
+    if let Err(error) = serde_json::from_str::<&RawValue>(&record) {
+        return Err(not_json(index, error));
+    }
     let key = if index == 0 {
         task.url.clone()
     } else {
         format!("{}#{index}", task.url)
     };
-    let mut row = Map::with_capacity(4);
-    row.insert("plugin".into(), Value::String(plugin.to_owned()));
-    row.insert("key".into(), Value::String(key.clone()));
-    row.insert("record".into(), value);
-    row.insert("task_id".into(), Value::String(task.id.clone()));
+    let quoted = |text: &str| Value::String(text.to_owned()).to_string();
+    let json = format!(
+        "{{\"plugin\":{},\"key\":{},\"record\":{},\"task_id\":{}}}",
+        quoted(plugin),
+        quoted(&key),
+        record.trim(),
+        quoted(&task.id)
+    );
+    // plugin, key, record, task_id: the raw table's first four columns.
+    let fields = vec![0b1111];
     Ok(Op {
         table: table.clone(),
         delete,
-        row,
+        json,
+        fields,
         key: format!("{plugin}\u{0}{key}"),
     })
 }

@@ -2,7 +2,7 @@
 //! database at start (so a misconfigured table stops the host before it
 //! takes a job), and the raw table jobhost creates itself.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::{DbOptions, Dialect, RAW_TABLE};
 
@@ -15,8 +15,8 @@ pub struct Table {
     pub quoted: String,
     /// Its columns, in table order.
     pub columns: Vec<String>,
-    /// The same, for lookups.
-    pub column_set: HashSet<String>,
+    /// Each column's position in `columns`.
+    pub index: HashMap<String, usize>,
     /// The primary key's columns, in key order.
     pub key: Vec<String>,
     /// jobhost's own table: the record is one JSON column, and
@@ -102,13 +102,13 @@ pub fn table(
             "table `{name}` has no primary key: jobhost inserts or updates rows on it; add one (ALTER TABLE {name} ADD PRIMARY KEY (…))"
         )));
     }
-    let column_set: HashSet<String> = columns.iter().cloned().collect();
+    let index = positions(&columns);
     for (flag, column) in [
         ("--sink-version-column", &options.version_column),
         ("--sink-soft-delete", &options.soft_delete),
     ] {
         if let Some(column) = column {
-            if !column_set.contains(column) {
+            if !index.contains_key(column) {
                 return Err(SchemaError::Table(format!(
                     "table `{name}` has no column `{column}` ({flag}): add it, or leave {flag} out"
                 )));
@@ -119,12 +119,20 @@ pub fn table(
         name: name.to_owned(),
         quoted: quote_table(dialect, name),
         columns,
-        column_set,
+        index,
         key,
         raw: false,
         version: options.version_column.clone(),
         soft_delete: options.soft_delete.clone(),
     })
+}
+
+fn positions(columns: &[String]) -> HashMap<String, usize> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| (column.clone(), i))
+        .collect()
 }
 
 /// The raw table's statement, created if absent.
@@ -159,7 +167,7 @@ pub fn raw_table(dialect: Dialect) -> Table {
     Table {
         name: RAW_TABLE.to_owned(),
         quoted: quote_table(dialect, RAW_TABLE),
-        column_set: columns.iter().cloned().collect(),
+        index: positions(&columns),
         columns,
         key: vec!["plugin".to_owned(), "key".to_owned()],
         raw: true,

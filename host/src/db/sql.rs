@@ -16,6 +16,7 @@
 //! MySQL and SQLite get bound values, many rows per statement.
 
 use std::collections::{HashMap, HashSet};
+
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -93,28 +94,31 @@ pub fn statements<'a>(dialect: Dialect, ops: impl IntoIterator<Item = &'a Op>) -
 /// Group a segment's operations by table, operation and fields (in the
 /// order each group first appears) and write each group's statements.
 fn segment_statements(dialect: Dialect, segment: &[&Op], out: &mut Vec<Statement>) {
-    let mut groups: Vec<(Vec<&str>, Vec<&Op>)> = Vec::new();
-    let mut index: HashMap<(&str, bool, Vec<&str>), usize> = HashMap::new();
+    let mut groups: Vec<Vec<&Op>> = Vec::new();
+    let mut index: HashMap<(&str, bool, &[u64]), usize> = HashMap::new();
     for op in segment {
-        let mut fields: Vec<&str> = op.row.keys().map(String::as_str).collect();
-        fields.sort_unstable();
-        let id = (op.table.name.as_str(), op.delete, fields.clone());
+        let id = (op.table.name.as_str(), op.delete, op.fields.as_slice());
         match index.get(&id) {
-            Some(&i) => groups[i].1.push(op),
+            Some(&i) => groups[i].push(op),
             None => {
                 index.insert(id, groups.len());
-                groups.push((fields, vec![op]));
+                groups.push(vec![op]);
             }
         }
     }
-    for (fields, ops) in groups {
+    for ops in groups {
         let table = &ops[0].table;
+        let bits = &ops[0].fields;
         // Columns in table order, for readable SQL.
         let columns: Vec<&str> = table
             .columns
             .iter()
-            .map(String::as_str)
-            .filter(|c| fields.binary_search(c).is_ok())
+            .enumerate()
+            .filter(|(i, _)| {
+                bits.get(i / 64)
+                    .is_some_and(|word| word & (1 << (i % 64)) != 0)
+            })
+            .map(|(_, column)| column.as_str())
             .collect();
         let delete = ops[0].delete;
         match dialect {
@@ -137,17 +141,18 @@ fn q(dialect: Dialect, ident: &str) -> String {
 fn postgres(table: &Table, columns: &[&str], delete: bool, ops: &[&Op]) -> Statement {
     let d = Dialect::Postgres;
     let t = &table.quoted;
-    let mut json = String::with_capacity(ops.len() * 256);
+    let mut json = String::with_capacity(ops.iter().map(|op| op.json.len() + 1).sum::<usize>() + 2);
     json.push('[');
     for (i, op) in ops.iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
-        // A map of JSON values always serialises.
-        json.push_str(&serde_json::to_string(&op.row).unwrap_or_default());
+        json.push_str(&op.json);
     }
     json.push(']');
-    let source = format!("jsonb_populate_recordset(NULL::{t}, $1::jsonb)");
+    // `json`, not `jsonb`: the text is parsed once, straight into the
+    // table's row type.
+    let source = format!("json_populate_recordset(NULL::{t}, $1::json)");
     let key_match = table
         .key
         .iter()
@@ -264,15 +269,16 @@ fn bound(
     let sql = if delete {
         let mut rows = Vec::with_capacity(ops.len());
         for op in ops {
+            let row = op.values();
             let mut terms = Vec::new();
             for k in &table.key {
                 terms.push(format!("{} = ?", q(d, k)));
-                params.push(op.row.get(k).map_or(Param::Null, Param::from));
+                params.push(row.get(k).map_or(Param::Null, Param::from));
             }
             if let Some(v) = &version {
                 let raw = table.version.as_deref().unwrap_or_default();
                 terms.push(format!("({v} IS NULL OR {v} <= ?)"));
-                params.push(op.row.get(raw).map_or(Param::Null, Param::from));
+                params.push(row.get(raw).map_or(Param::Null, Param::from));
             }
             rows.push(format!("({})", terms.join(" AND ")));
         }
@@ -297,8 +303,9 @@ fn bound(
                 values.push_str(", ");
             }
             values.push_str(&placeholders);
+            let row = op.values();
             for c in columns {
-                params.push(op.row.get(*c).map_or(Param::Null, Param::from));
+                params.push(row.get(*c).map_or(Param::Null, Param::from));
             }
         }
         let updated: Vec<&str> = columns
@@ -444,7 +451,12 @@ mod tests {
         Arc::new(Table {
             name: "tracks".into(),
             quoted: quote_table(dialect, "tracks"),
-            column_set: columns.iter().cloned().collect(),
+            index: columns
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, c)| (c, i))
+                .collect(),
             columns,
             key: vec!["id".into()],
             raw: false,
@@ -454,16 +466,11 @@ mod tests {
     }
 
     fn op(table: &Arc<Table>, row: serde_json::Value, delete: bool) -> Op {
-        let serde_json::Value::Object(row) = row else {
-            panic!("not an object")
+        let record = crate::record::Record {
+            content_type: "application/json".into(),
+            data: row.to_string().into_bytes(),
         };
-        let key = serde_json::to_string(&[row.get("id")]).unwrap_or_default();
-        Op {
-            table: table.clone(),
-            delete,
-            row,
-            key,
-        }
+        crate::db::ops::typed(table, 0, record, delete).expect("a good record")
     }
 
     #[test]
