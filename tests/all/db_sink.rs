@@ -738,3 +738,111 @@ fn jobs_are_acknowledged_only_after_their_rows_commit_so_a_host_killed_meanwhile
         rows(&[&[Some("200")]])
     );
 }
+
+#[test]
+fn mariadb_and_sqlite_honour_versions_and_soft_deletes_too() {
+    let maria = Maria::new();
+    maria.exec(
+        "CREATE TABLE tracks (id VARCHAR(20) PRIMARY KEY, title VARCHAR(50), v INT, \
+         deleted_at TIMESTAMP(6) NULL)",
+    );
+    let lite = Lite::new();
+    lite.exec("CREATE TABLE tracks (id TEXT PRIMARY KEY, title TEXT, v INTEGER, deleted_at TEXT)");
+    let delete = "application/json; op=delete";
+    let args = [
+        "--sink-table",
+        "tracks",
+        "--sink-version-column",
+        "v",
+        "--sink-soft-delete",
+        "deleted_at",
+    ];
+    for (url, query) in [
+        (
+            maria.url(),
+            "SELECT id, title, CAST(v AS CHAR), CAST(deleted_at IS NOT NULL AS CHAR) FROM tracks ORDER BY id",
+        ),
+        (
+            lite.url(),
+            "SELECT id, title, CAST(v AS TEXT), CAST(deleted_at IS NOT NULL AS TEXT) FROM tracks ORDER BY id",
+        ),
+    ] {
+        let round = |tasks: &[String]| {
+            let done = sink_run(&url, tasks, &args);
+            assert_eq!(done.run.code, 0, "{url}: {:?}", done.run);
+        };
+        round(&[
+            emit("a", &[(JSON, json!({"id": "1", "title": "v5", "v": 5}))]),
+            emit("b", &[(JSON, json!({"id": "2", "title": "v1", "v": 1}))]),
+        ]);
+        round(&[
+            // Older than the row: ignored. Newer: applied.
+            emit("c", &[(JSON, json!({"id": "1", "title": "v4", "v": 4}))]),
+            emit("d", &[(JSON, json!({"id": "2", "title": "v2", "v": 2}))]),
+        ]);
+        // An old delete is ignored; a current one marks the row.
+        round(&[
+            emit("e", &[(delete, json!({"id": "1", "v": 3}))]),
+            emit("f", &[(delete, json!({"id": "2", "v": 2}))]),
+        ]);
+        let (maria_rows, lite_rows);
+        let got = if url.starts_with("mariadb") {
+            maria_rows = maria.rows(query);
+            &maria_rows
+        } else {
+            lite_rows = lite.rows(query);
+            &lite_rows
+        };
+        assert_eq!(
+            *got,
+            rows(&[
+                &[Some("1"), Some("v5"), Some("5"), Some("0")],
+                &[Some("2"), Some("v2"), Some("2"), Some("1")],
+            ]),
+            "{url}"
+        );
+        // An upsert brings the soft-deleted row back.
+        round(&[emit("g", &[(JSON, json!({"id": "2", "title": "back", "v": 3}))])]);
+        let back = if url.starts_with("mariadb") {
+            maria.rows(query)
+        } else {
+            lite.rows(query)
+        };
+        assert_eq!(back[1], rows(&[&[Some("2"), Some("back"), Some("3"), Some("0")]])[0], "{url}");
+    }
+}
+
+#[test]
+fn hosts_starting_together_all_find_the_raw_table() {
+    let pg = Pg::new();
+    let url = pg.url();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let connected: Vec<_> = runtime.block_on(async {
+        let starts: Vec<_> = (0..6)
+            .map(|_| {
+                let options = jobhost::db::DbOptions::new(url.clone());
+                tokio::spawn(jobhost::db::DbSink::connect(options))
+            })
+            .collect();
+        let mut results = Vec::new();
+        for start in starts {
+            results.push(
+                start
+                    .await
+                    .expect("joined")
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        results
+    });
+    assert!(connected.iter().all(Result::is_ok), "{connected:?}");
+    assert_eq!(
+        pg.rows("SELECT count(*)::text FROM information_schema.tables WHERE table_name = 'jobhost_records'"),
+        rows(&[&[Some("1")]])
+    );
+}

@@ -14,9 +14,10 @@
 //! its content type, `application/json; table=NAME` and `op=delete` (the
 //! record then holds the key columns of the row to delete). A record that
 //! names no table goes to its plugin's table (`--sink-table PLUGIN=TABLE`),
-//! else to the table for every plugin (`--sink-table TABLE`), else to the
-//! raw table `jobhost_records` that jobhost creates itself. A plugin may
-//! write only the tables the operator allowed it.
+//! else to the table for every plugin (`--sink-table TABLE`); with no
+//! `--sink-table` at all, every record goes to the raw table
+//! `jobhost_records` that jobhost creates itself. A plugin may write only
+//! the tables the operator allowed it.
 //!
 //! The contract with the commit pipeline (`commit.rs`): [`DbSink::prepare`]
 //! turns a job's records into operations or says why it cannot (a
@@ -154,7 +155,7 @@ struct Routes {
     allowed_for: HashMap<String, HashSet<String>>,
     /// Tables every plugin may name.
     allowed_all: HashSet<String>,
-    /// The raw table, when some plugin has no default.
+    /// The raw table, when no table is configured.
     raw: Option<Arc<Table>>,
 }
 
@@ -176,9 +177,8 @@ impl std::fmt::Debug for DbSink {
 }
 
 impl DbSink {
-    /// Connect, check every configured table (and create the raw table if
-    /// some plugin has no table of its own), and start the writer on the
-    /// current runtime.
+    /// Connect, check every configured table (or create the raw table if
+    /// none is), and start the writer on the current runtime.
     pub async fn connect(options: DbOptions) -> Result<Self, DbError> {
         let dialect = Dialect::of(&options.url)?;
         let redacted = redact(&options.url);
@@ -221,14 +221,29 @@ impl DbSink {
                 }
             }
         }
-        if routes.default_all.is_none() {
-            let table = pool.raw_table().await.map_err(|error| DbError::Connect {
-                url: redacted.clone(),
-                message: format!(
-                    "creating the table {RAW_TABLE} failed: {}",
-                    writer::describe(&error)
-                ),
-            })?;
+        if options.tables.is_empty() {
+            // Hosts starting together race to create it, and PostgreSQL's
+            // CREATE TABLE IF NOT EXISTS is not atomic: the loser's next
+            // try finds the table.
+            let mut tries = 0;
+            let table = loop {
+                match pool.raw_table().await {
+                    Ok(table) => break table,
+                    Err(_) if tries < 3 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                    }
+                    Err(error) => {
+                        return Err(DbError::Connect {
+                            url: redacted.clone(),
+                            message: format!(
+                                "creating the table {RAW_TABLE} failed: {}",
+                                writer::describe(&error)
+                            ),
+                        })
+                    }
+                }
+            };
             routes.raw = Some(Arc::new(table));
         }
         let (submit, receive) = tokio::sync::mpsc::channel(options.batch_rows.max(1) * 4);
@@ -270,7 +285,7 @@ impl DbSink {
                     None => {
                         // No table for this plugin: the raw table.
                         let raw = self.routes.raw.as_ref().ok_or_else(|| {
-                            format!("plugin {plugin} has no table: name one with --sink-table {plugin}=TABLE")
+                            format!("plugin {plugin} has no table: name one with --sink-table {plugin}=TABLE (or --sink-table TABLE for every plugin)")
                         })?;
                         rows.push(ops::raw(raw, task, plugin, index, record, meta.delete)?);
                         continue;
