@@ -418,6 +418,27 @@ fn sqlite_upserts_deletes_refuses_and_leaves_unchanged_rows_alone() {
         db.rows("SELECT CAST(n AS TEXT) FROM writes"),
         rows(&[&[Some("0")]])
     );
+
+    // Raw mode creates its own table in a new file; an unchanged record
+    // keeps its row (and its `updated_at`) as it was.
+    let raw = Lite::new();
+    let task = emit("r", &[(JSON, json!({"k": 1}))]);
+    let done = sink_run(&raw.url(), std::slice::from_ref(&task), &[]);
+    assert_eq!(done.run.code, 0, "{:?}", done.run);
+    let query = "SELECT plugin, key, record, task_id, updated_at FROM jobhost_records";
+    let first = raw.rows(query);
+    assert_eq!(first.len(), 1);
+    let expected = rows(&[&[
+        Some("chaos"),
+        Some("https://tracks.test/r"),
+        Some("{\"k\":1}"),
+        Some("r"),
+    ]]);
+    assert_eq!(first[0][..4], expected[0]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let done = sink_run(&raw.url(), &[task], &[]);
+    assert_eq!(done.run.code, 0, "{:?}", done.run);
+    assert_eq!(raw.rows(query), first);
 }
 
 #[test]
