@@ -9,6 +9,28 @@ use crate::util::{jobhost, run, PluginDir};
 
 const JSON: &str = "application/json";
 
+/// A table whose every row insert or update is counted in `applied`.
+const COUNTED_TRACKS: &str = "CREATE TABLE tracks (id text PRIMARY KEY, title text); \
+    CREATE TABLE applied (n bigint); INSERT INTO applied VALUES (0); \
+    CREATE FUNCTION count_apply() RETURNS trigger AS $$ BEGIN UPDATE applied SET n = n + 1; \
+    RETURN NEW; END $$ LANGUAGE plpgsql; \
+    CREATE TRIGGER counted AFTER INSERT OR UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION count_apply();";
+
+/// `n` rows in [`COUNTED_TRACKS`], each written once: a batch applied
+/// again (a commit lost with its connection, a job redelivered) finds its
+/// rows unchanged and writes nothing.
+fn assert_applied_once(pg: &Pg, n: usize) {
+    let n = n.to_string();
+    assert_eq!(
+        pg.rows("SELECT count(*)::text FROM tracks"),
+        rows(&[&[Some(&*n)]])
+    );
+    assert_eq!(
+        pg.rows("SELECT n::text FROM applied"),
+        rows(&[&[Some(&*n)]])
+    );
+}
+
 const TRACKS_PG: &str = "CREATE TABLE tracks (id text PRIMARY KEY, title text NOT NULL, \
     genre text, plays int DEFAULT 7)";
 
@@ -504,12 +526,7 @@ fn a_database_that_cannot_be_used_at_start_is_exit_2_and_hides_the_password() {
 fn a_postgres_restart_mid_run_loses_nothing_and_applies_nothing_twice() {
     let cluster = PgCluster::start();
     let pg = Pg::on(&cluster.server());
-    pg.exec(
-        "CREATE TABLE tracks (id text PRIMARY KEY, title text); \
-         CREATE TABLE applied (n bigint); INSERT INTO applied VALUES (0); \
-         CREATE FUNCTION count_apply() RETURNS trigger AS $$ BEGIN UPDATE applied SET n = n + 1; RETURN NEW; END $$ LANGUAGE plpgsql; \
-         CREATE TRIGGER counted AFTER INSERT OR UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION count_apply();",
-    );
+    pg.exec(COUNTED_TRACKS);
     let n = 3000;
     // Each job is slowed a little (busy 1 ms) so that the run outlasts
     // the restart.
@@ -577,16 +594,7 @@ fn a_postgres_restart_mid_run_loses_nothing_and_applies_nothing_twice() {
         stderr.contains("retrying a batch"),
         "the outage was not seen: {stderr}"
     );
-    assert_eq!(
-        pg.rows("SELECT count(*)::text FROM tracks"),
-        rows(&[&[Some("3000")]])
-    );
-    // Every row written once: a batch retried after a commit that was lost
-    // with the connection finds its rows unchanged and writes nothing.
-    assert_eq!(
-        pg.rows("SELECT n::text FROM applied"),
-        rows(&[&[Some("3000")]])
-    );
+    assert_applied_once(&pg, 3000);
 }
 
 #[test]
@@ -687,12 +695,7 @@ fn jobs_are_acknowledged_only_after_their_rows_commit_so_a_host_killed_meanwhile
     let redis = RedisServer::start(false);
     let cluster = PgCluster::start();
     let pg = Pg::on(&cluster.server());
-    pg.exec(
-        "CREATE TABLE tracks (id text PRIMARY KEY, title text); \
-         CREATE TABLE applied (n bigint); INSERT INTO applied VALUES (0); \
-         CREATE FUNCTION count_apply() RETURNS trigger AS $$ BEGIN UPDATE applied SET n = n + 1; RETURN NEW; END $$ LANGUAGE plpgsql; \
-         CREATE TRIGGER counted AFTER INSERT OR UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION count_apply();",
-    );
+    pg.exec(COUNTED_TRACKS);
     let plugins = PluginDir::with(&["chaos"]);
     let host = |extra: &[&str]| {
         jobhost()
@@ -750,14 +753,7 @@ fn jobs_are_acknowledged_only_after_their_rows_commit_so_a_host_killed_meanwhile
     let after = stats(&redis);
     assert_eq!(after["done"].as_u64(), Some(n), "{after}");
     assert_eq!(after["dead"].as_u64(), Some(0), "{after}");
-    assert_eq!(
-        pg.rows("SELECT count(*)::text FROM tracks"),
-        rows(&[&[Some("200")]])
-    );
-    assert_eq!(
-        pg.rows("SELECT n::text FROM applied"),
-        rows(&[&[Some("200")]])
-    );
+    assert_applied_once(&pg, 200);
 }
 
 #[test]

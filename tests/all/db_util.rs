@@ -11,6 +11,42 @@ use sqlx::{Connection, Row};
 
 use crate::util::{jobhost, run, PluginDir, Run};
 
+/// Every column of every row of `sql` on a new connection of type `$conn`
+/// to `$url` (the query casts each column to text; NULL is `None`).
+macro_rules! text_rows {
+    ($conn:ty, $url:expr, $sql:expr) => {{
+        let (url, sql): (String, &str) = ($url, $sql);
+        block_on(async {
+            let mut conn = <$conn>::connect(&url).await.expect("connect");
+            let rows = sqlx::query(sql)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.get::<Option<String>, _>(i))
+                        .collect()
+                })
+                .collect()
+        })
+    }};
+}
+
+/// Run the statements `sql` on a new connection of type `$conn` to `$url`.
+macro_rules! exec {
+    ($conn:ty, $url:expr, $sql:expr) => {{
+        let (url, sql): (String, &str) = ($url, $sql);
+        block_on(async {
+            let mut conn = <$conn>::connect(&url).await.expect("connect");
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }};
+}
+
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -63,34 +99,13 @@ impl Pg {
 
     /// Run statements (separated by `;`).
     pub fn exec(&self, sql: &str) {
-        let url = self.url();
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-            sqlx::raw_sql(sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        });
+        exec!(sqlx::PgConnection, self.url(), sql)
     }
 
     /// The rows of a query, every column cast to text by the query itself
     /// (`SELECT a::text, …`); NULL is `None`.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let url = self.url();
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-            let rows = sqlx::query(sql)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            rows.iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
-        })
+        text_rows!(sqlx::PgConnection, self.url(), sql)
     }
 }
 
@@ -135,35 +150,18 @@ impl Maria {
         format!("mariadb://root@127.0.0.1:3306/{}", self.name)
     }
 
+    fn connect_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:3306/{}", self.name)
+    }
+
     /// Run statements.
     pub fn exec(&self, sql: &str) {
-        let url = format!("mysql://root@127.0.0.1:3306/{}", self.name);
-        block_on(async {
-            let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect");
-            sqlx::raw_sql(sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        });
+        exec!(sqlx::MySqlConnection, self.connect_url(), sql)
     }
 
     /// The rows of a query whose columns the query casts to CHAR.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let url = format!("mysql://root@127.0.0.1:3306/{}", self.name);
-        block_on(async {
-            let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect");
-            let rows = sqlx::query(sql)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            rows.iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
-        })
+        text_rows!(sqlx::MySqlConnection, self.connect_url(), sql)
     }
 }
 
@@ -204,37 +202,12 @@ impl Lite {
     }
 
     pub fn exec(&self, sql: &str) {
-        let url = self.connect_url();
-        block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            sqlx::raw_sql(sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        });
+        exec!(sqlx::SqliteConnection, self.connect_url(), sql)
     }
 
     /// The rows of a query whose columns the query casts to TEXT.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let url = self.connect_url();
-        block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            let rows = sqlx::query(sql)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            rows.iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
-        })
+        text_rows!(sqlx::SqliteConnection, self.connect_url(), sql)
     }
 }
 
