@@ -173,7 +173,8 @@ fn postgres(table: &Table, columns: &[&str], delete: bool, ops: &[&Op]) -> State
             Some(soft) => {
                 let s = q(d, soft);
                 format!(
-                    "UPDATE {t} AS t0 SET {s} = now() FROM {source} AS d WHERE {key_match} AND t0.{s} IS NULL{older}"
+                    "UPDATE {t} AS t0 SET {s} = {} FROM {source} AS d WHERE {key_match} AND t0.{s} IS NULL{older}",
+                    now(d)
                 )
             }
             None => format!("DELETE FROM {t} AS t0 USING {source} AS d WHERE {key_match}{older}"),
@@ -184,60 +185,8 @@ fn postgres(table: &Table, columns: &[&str], delete: bool, ops: &[&Op]) -> State
             .map(|c| q(d, c))
             .collect::<Vec<_>>()
             .join(", ");
-        let keys = table
-            .key
-            .iter()
-            .map(|k| q(d, k))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let updated: Vec<&str> = columns
-            .iter()
-            .copied()
-            .filter(|c| !table.key.iter().any(|k| k == c))
-            .collect();
-        let mut sets: Vec<String> = updated
-            .iter()
-            .map(|c| format!("{0} = EXCLUDED.{0}", q(d, c)))
-            .collect();
-        let mut changed = if table.raw {
-            sets.push("updated_at = now()".into());
-            "t0.record IS DISTINCT FROM EXCLUDED.record".to_owned()
-        } else if updated.is_empty() {
-            String::new()
-        } else {
-            let stored = updated.iter().map(|c| format!("t0.{}", q(d, c)));
-            let new = updated.iter().map(|c| format!("EXCLUDED.{}", q(d, c)));
-            format!(
-                "({}) IS DISTINCT FROM ({})",
-                stored.collect::<Vec<_>>().join(", "),
-                new.collect::<Vec<_>>().join(", ")
-            )
-        };
-        if let Some(soft) = table
-            .soft_delete
-            .as_deref()
-            .filter(|s| !columns.contains(s))
-        {
-            let s = q(d, soft);
-            sets.push(format!("{s} = NULL"));
-            changed = if changed.is_empty() {
-                format!("t0.{s} IS NOT NULL")
-            } else {
-                format!("({changed} OR t0.{s} IS NOT NULL)")
-            };
-        }
-        let mut sql = format!(
-            "INSERT INTO {t} AS t0 ({cols}) SELECT {cols} FROM {source} ON CONFLICT ({keys}) "
-        );
-        if sets.is_empty() {
-            sql.push_str("DO NOTHING");
-        } else {
-            let _ = write!(sql, "DO UPDATE SET {} WHERE {changed}", sets.join(", "));
-            if let Some(v) = &version {
-                let _ = write!(sql, " AND (t0.{v} IS NULL OR t0.{v} <= EXCLUDED.{v})");
-            }
-        }
-        sql
+        let conflict = on_conflict(d, table, columns, version.as_deref());
+        format!("INSERT INTO {t} AS t0 ({cols}) SELECT {cols} FROM {source} {conflict}")
     };
     Statement {
         sql,
@@ -262,10 +211,7 @@ fn bound(
         .as_deref()
         .filter(|v| columns.contains(v))
         .map(|v| q(d, v));
-    let now = match d {
-        Dialect::MySql => "NOW(6)",
-        _ => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    };
+    let now = now(d);
     let sql = if delete {
         let mut rows = Vec::with_capacity(ops.len());
         for op in ops {
@@ -315,7 +261,10 @@ fn bound(
             .collect();
         match d {
             Dialect::MySql => mysql_upsert(table, &cols, &values, &updated, version.as_deref()),
-            _ => sqlite_upsert(table, &cols, &values, &updated, columns, version.as_deref()),
+            _ => {
+                let conflict = on_conflict(d, table, columns, version.as_deref());
+                format!("INSERT INTO {t} AS t0 ({cols}) VALUES {values} {conflict}")
+            }
         }
     };
     Statement {
@@ -380,36 +329,39 @@ fn mysql_upsert(
     )
 }
 
-fn sqlite_upsert(
-    table: &Table,
-    cols: &str,
-    values: &str,
-    updated: &[&str],
-    columns: &[&str],
-    version: Option<&str>,
-) -> String {
-    let d = Dialect::Sqlite;
-    let t = &table.quoted;
+/// PostgreSQL's and SQLite's `ON CONFLICT` clause: update the columns the
+/// record has (the raw table: its record, and `updated_at`), clear the
+/// soft-delete mark, and only where a value differs (and the version is
+/// not older), so that an unchanged row is not rewritten.
+fn on_conflict(d: Dialect, table: &Table, columns: &[&str], version: Option<&str>) -> String {
     let keys = table
         .key
         .iter()
         .map(|k| q(d, k))
         .collect::<Vec<_>>()
         .join(", ");
+    let updated: Vec<String> = columns
+        .iter()
+        .filter(|c| !table.key.iter().any(|k| k == *c))
+        .map(|c| q(d, c))
+        .collect();
     let mut sets: Vec<String> = updated
         .iter()
-        .map(|c| format!("{0} = excluded.{0}", q(d, c)))
+        .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    let mut changed = if table.raw {
-        sets.push("updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')".into());
-        "t0.record IS NOT excluded.record".to_owned()
-    } else {
-        updated
+    let compared: &[String] = if table.raw {
+        sets.push(format!("updated_at = {}", now(d)));
+        &updated[updated
             .iter()
-            .map(|c| format!("t0.{0} IS NOT excluded.{0}", q(d, c)))
-            .collect::<Vec<_>>()
-            .join(" OR ")
+            .position(|c| c == &q(d, "record"))
+            .map_or(0..0, |i| i..i + 1)]
+    } else {
+        &updated
     };
+    let mut changed: Vec<String> = compared
+        .iter()
+        .map(|c| format!("t0.{c} IS DISTINCT FROM excluded.{c}"))
+        .collect();
     if let Some(soft) = table
         .soft_delete
         .as_deref()
@@ -417,24 +369,29 @@ fn sqlite_upsert(
     {
         let s = q(d, soft);
         sets.push(format!("{s} = NULL"));
-        changed = if changed.is_empty() {
-            format!("t0.{s} IS NOT NULL")
-        } else {
-            format!("{changed} OR t0.{s} IS NOT NULL")
-        };
+        changed.push(format!("t0.{s} IS NOT NULL"));
     }
-    // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join
-    // constraint; VALUES needs none, but the form is the same.
-    let mut sql = format!("INSERT INTO {t} AS t0 ({cols}) VALUES {values} ON CONFLICT ({keys}) ");
     if sets.is_empty() {
-        sql.push_str("DO NOTHING");
-    } else {
-        let _ = write!(sql, "DO UPDATE SET {} WHERE ({changed})", sets.join(", "));
-        if let Some(v) = version {
-            let _ = write!(sql, " AND (t0.{v} IS NULL OR t0.{v} <= excluded.{v})");
-        }
+        return format!("ON CONFLICT ({keys}) DO NOTHING");
+    }
+    let mut sql = format!(
+        "ON CONFLICT ({keys}) DO UPDATE SET {} WHERE ({})",
+        sets.join(", "),
+        changed.join(" OR ")
+    );
+    if let Some(v) = version {
+        let _ = write!(sql, " AND (t0.{v} IS NULL OR t0.{v} <= excluded.{v})");
     }
     sql
+}
+
+/// The current time, as the databases write it into a timestamp column.
+fn now(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Postgres => "now()",
+        Dialect::MySql => "NOW(6)",
+        Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    }
 }
 
 #[cfg(test)]
