@@ -279,7 +279,7 @@ impl<Q: Queue> Commit<Q> {
         writes: Vec<KvWrite>,
         follow_ups: Vec<Task>,
     ) -> Result<Option<AckReceipt>, QueueError> {
-        let ops = match db.prepare(delivery.task(), plugin, &records) {
+        let ops = match db.prepare(delivery.task(), plugin, records) {
             Ok(ops) => ops,
             Err(message) => {
                 let failure = Failure::Permanent(format!("plugin {plugin}: {message}"));
