@@ -32,7 +32,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            concurrency: 64,
+            concurrency: 128,
             retry: RetryPolicy::default(),
             max_depth: None,
         }

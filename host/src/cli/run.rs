@@ -102,7 +102,7 @@ pub struct WorkArgs {
     #[arg(long, value_name = "NAME", env = "JOBHOST_PLUGIN")]
     pub plugin: Option<String>,
     /// Jobs running at once.
-    #[arg(long, short = 'c', default_value_t = 64, env = "JOBHOST_CONCURRENCY")]
+    #[arg(long, short = 'c', default_value_t = 128, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: usize,
     /// Threads that run jobs (default: one per CPU core). Each runs its
     /// share of the --concurrency workers on a runtime of its own, so a job

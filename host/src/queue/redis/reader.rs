@@ -29,10 +29,14 @@ impl RedisQueue {
                 break;
             }
             // Read only as many as there are free places, so that entries
-            // are not leased while they sit in a local buffer.
-            if tx.capacity() == 0 {
-                match tx.reserve().await {
-                    Ok(permit) => drop(permit),
+            // are not leased while they sit in a local buffer; and only
+            // once half the buffer is free, so that under load each read
+            // carries many entries instead of the one a worker just took
+            // (the other half keeps the workers busy meanwhile).
+            let half = (tx.max_capacity() / 2).max(1);
+            if tx.capacity() < half {
+                match tx.reserve_many(half).await {
+                    Ok(permits) => drop(permits),
                     Err(_) => break,
                 }
             }
