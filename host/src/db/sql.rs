@@ -137,6 +137,15 @@ fn q(dialect: Dialect, ident: &str) -> String {
     quote(dialect, ident)
 }
 
+/// `names` quoted and separated by commas: a column list.
+fn quoted_list<'a>(dialect: Dialect, names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|name| q(dialect, name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// PostgreSQL: the rows as one JSON array, converted by the database.
 fn postgres(table: &Table, columns: &[&str], delete: bool, ops: &[&Op]) -> Statement {
     let d = Dialect::Postgres;
@@ -180,11 +189,7 @@ fn postgres(table: &Table, columns: &[&str], delete: bool, ops: &[&Op]) -> State
             None => format!("DELETE FROM {t} AS t0 USING {source} AS d WHERE {key_match}{older}"),
         }
     } else {
-        let cols = columns
-            .iter()
-            .map(|c| q(d, c))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = quoted_list(d, columns.iter().copied());
         let conflict = on_conflict(d, table, columns, version.as_deref());
         format!("INSERT INTO {t} AS t0 ({cols}) SELECT {cols} FROM {source} {conflict}")
     };
@@ -237,11 +242,7 @@ fn bound(
             None => format!("DELETE FROM {t} WHERE {which}"),
         }
     } else {
-        let cols = columns
-            .iter()
-            .map(|c| q(d, c))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = quoted_list(d, columns.iter().copied());
         let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
         let mut values = String::with_capacity(ops.len() * (placeholders.len() + 2));
         for (i, op) in ops.iter().enumerate() {
@@ -334,12 +335,7 @@ fn mysql_upsert(
 /// soft-delete mark, and only where a value differs (and the version is
 /// not older), so that an unchanged row is not rewritten.
 fn on_conflict(d: Dialect, table: &Table, columns: &[&str], version: Option<&str>) -> String {
-    let keys = table
-        .key
-        .iter()
-        .map(|k| q(d, k))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let keys = quoted_list(d, table.key.iter().map(String::as_str));
     let updated: Vec<String> = columns
         .iter()
         .filter(|c| !table.key.iter().any(|k| k == *c))
