@@ -120,7 +120,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Start a worker; `extra` adds flags. Records go to `dir/NAME.jsonl`.
+    /// Start a worker; `extra` adds flags. Records go to `dir/NAME.jsonl`
+    /// unless `extra` has an `--output` of its own.
     pub fn start(
         redis: &RedisServer,
         plugins: &Path,
@@ -130,11 +131,14 @@ impl Worker {
     ) -> Self {
         let out = dir.join(format!("{name}.jsonl"));
         let err = dir.join(format!("{name}.log"));
-        let child = jobhost()
+        let mut command = jobhost();
+        command
             .args(["run", "--queue", &redis.url(), "--plugins"])
-            .arg(plugins)
-            .arg("--output")
-            .arg(&out)
+            .arg(plugins);
+        if !extra.contains(&"--output") {
+            command.arg("--output").arg(&out);
+        }
+        let child = command
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&err).expect("log file"))
@@ -260,6 +264,85 @@ impl<'a> Host<'a> {
         let mut worker = self.start();
         worker.exits(status, Duration::from_secs(60));
         worker
+    }
+}
+
+/// A minute: how long a test host may take to finish.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// Wait until every worker has exited with `status` (each within `limit`).
+pub fn all_exit(workers: &mut [Worker], status: i32, limit: Duration) {
+    for worker in workers {
+        worker.exits(status, limit);
+    }
+}
+
+/// Poll `done` every 20 ms until it holds; fail with `what()` after `limit`.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The setup most Redis tests share: a private redis-server, a plugins
+/// folder with the chaos plugin, and tasks already on the queue.
+pub struct ChaosQueue {
+    pub redis: RedisServer,
+    pub plugins: crate::util::PluginDir,
+}
+
+impl ChaosQueue {
+    /// A server without persistence, with `tasks` enqueued.
+    pub fn with(tasks: &[String]) -> Self {
+        Self::on(RedisServer::start(false), tasks)
+    }
+
+    /// `server`, with `tasks` enqueued (checked to succeed).
+    pub fn on(redis: RedisServer, tasks: &[String]) -> Self {
+        if !tasks.is_empty() {
+            let queued = enqueue(&redis, tasks, &[]);
+            assert_eq!(queued.code, 0, "{queued:?}");
+        }
+        ChaosQueue {
+            redis,
+            plugins: crate::util::PluginDir::with(&["chaos"]),
+        }
+    }
+
+    /// A host run on this queue, named `name`.
+    pub fn host(&self, name: &str) -> Host<'_> {
+        host(&self.redis, &self.plugins, name)
+    }
+
+    /// `jobhost stats --json`.
+    pub fn stats(&self) -> Value {
+        stats(&self.redis)
+    }
+
+    /// The named counters of `stats` (`None` where one is missing).
+    pub fn counts(&self, names: &[&str]) -> Vec<Option<u64>> {
+        let stats = self.stats();
+        names.iter().map(|name| stats[*name].as_u64()).collect()
+    }
+
+    /// The chaos plugin's key-value entry `key`, read straight from Redis.
+    pub fn kv(&self, key: &str) -> Option<String> {
+        redis::cmd("GET")
+            .arg(format!("jobhost:kv:chaos:{key}"))
+            .query(&mut self.redis.conn())
+            .expect("GET")
+    }
+
+    /// `jobhost dead list`.
+    pub fn dead(&self) -> Vec<Value> {
+        dead_list(&self.redis)
+    }
+
+    /// `jobhost ARGS --queue URL`.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        run(jobhost().args(args).args(["--queue", &self.redis.url()]))
     }
 }
 
