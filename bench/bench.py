@@ -85,7 +85,7 @@ def scale(quick):
         music_jobs=100_000, music_concurrency=[64, 128, 256], seed_jobs=30_000,
         sweep_jobs=10_000, sweep=[1, 4, 16, 64, 256], wrk_seconds=10, rss_jobs=3_000,
         startup_runs=7, redis_noop_jobs=100_000, latency_seconds=20,
-        db_tracks=20_000, db_seed_concurrency=[16, 64], db_rounds=3,
+        db_tracks=20_000, db_seed_concurrency=[16, 64], db_rounds=3, schedule_urls=1_000_000,
     )
     if not quick:
         return full
@@ -95,7 +95,7 @@ def scale(quick):
         music_jobs=3_000, music_concurrency=[64, 256], seed_jobs=3_000,
         sweep_jobs=1_000, sweep=[1, 4, 16, 64, 256], wrk_seconds=3, rss_jobs=1_000,
         startup_runs=3, redis_noop_jobs=10_000, latency_seconds=3,
-        db_tracks=2_000, db_seed_concurrency=[16, 64], db_rounds=1,
+        db_tracks=2_000, db_seed_concurrency=[16, 64], db_rounds=1, schedule_urls=100_000,
     )
 
 
@@ -1370,6 +1370,53 @@ end
         log(f"  asyncpg executemany, 1,000 rows per transaction: {res['rows_per_s']:.0f} rows/s")
         return res
 
+    # -- item 11: a schedule's round -------------------------------------
+
+    def item11_schedule(self):
+        """A round of 1,000,000 URLs from a range template, with --unique,
+        enqueued onto Redis by one producing process (`jobhost schedule
+        trigger`, the same code a host's ticker runs), against `jobhost enqueue`
+        of the same million bare URLs from a file in the same run (BENCHMARKS.md,
+        item 11). Wall time and peak RSS from wait4."""
+        n = self.s["schedule_urls"]
+        base = f"http://127.0.0.1:{self.fx.nginx_port}/tracks/"
+        res = {}
+        # The reference: a file of bare URLs through `jobhost enqueue`.
+        self.flush()
+        path = self.write_lines("schedule-urls.txt", (f"{base}{i}" for i in range(1, n + 1)))
+        t = time.perf_counter()
+        p = subprocess.Popen([JOBHOST, "enqueue", "-q", "--queue", self.fx.redis_url, "--input", path],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env())
+        _, status, usage = os.wait4(p.pid, 0)
+        res["enqueue_file_s"] = time.perf_counter() - t
+        res["enqueue_file_peak_rss_mib"] = usage.ru_maxrss / 1024
+        if status != 0 or int(self.r.xlen("jobhost:{%s}:stream" % QUEUE)) != n:
+            raise RuntimeError(f"jobhost enqueue failed: {p.stderr.read().decode()[-2000:]}")
+        # The round.
+        self.flush()
+        run([JOBHOST, "schedule", "add", "bench", "--every", "24h", "--unique", "--plugin",
+             "music-sync", "--urls", f"{base}{{1..{n}}}", "--queue", self.fx.redis_url])
+        t = time.perf_counter()
+        p = subprocess.Popen([JOBHOST, "schedule", "trigger", "bench", "--queue", self.fx.redis_url],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env())
+        _, status, usage = os.wait4(p.pid, 0)
+        res["round_s"] = time.perf_counter() - t
+        res["round_peak_rss_mib"] = usage.ru_maxrss / 1024
+        err = p.stderr.read().decode()
+        queued = int(self.r.xlen("jobhost:{%s}:stream" % QUEUE))
+        unique = int(self.r.scard("jobhost:{%s}:unique" % QUEUE))
+        if status != 0 or queued != n or unique != n:
+            raise RuntimeError(f"the round enqueued {queued} tasks, {unique} unique entries: {err[-2000:]}")
+        res["urls"] = n
+        res["round_urls_per_s"] = n / res["round_s"]
+        res["redis_used_memory_mib"] = int(self.r.info("memory")["used_memory"]) / 2**20
+        log(f"  round of {n} URLs (unique): {res['round_s']:.2f} s, peak RSS "
+            f"{res['round_peak_rss_mib']:.1f} MiB; jobhost enqueue of a file: "
+            f"{res['enqueue_file_s']:.2f} s, {res['enqueue_file_peak_rss_mib']:.1f} MiB; "
+            f"Redis {res['redis_used_memory_mib']:.0f} MiB after the round")
+        self.flush()
+        return res
+
 
 ITEMS = [
     ("1", "dispatch", Suite.item1_dispatch),
@@ -1383,6 +1430,7 @@ ITEMS = [
     ("8", "redis_noop", Suite.item8_redis_noop),
     ("9", "latency", Suite.item9_latency),
     ("10", "db", Suite.item10_db),
+    ("11", "schedule", Suite.item11_schedule),
 ]
 
 

@@ -1,5 +1,5 @@
 //! The subcommands that are not `run`: `plugins`, `enqueue`, `dead`,
-//! `stats`. Each takes its parsed arguments and returns the exit status
+//! `stats`, `schedule`. Each takes its parsed arguments and returns the exit status
 //! (0 ok, 1 the command found a problem); errors are configuration or
 //! backend failures, reported by `main` with exit status 2.
 
@@ -8,11 +8,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
-use crate::cli::{DeadAction, DeadArgs, EnqueueArgs, PluginsAction, PluginsArgs, StatsArgs};
+use crate::cli::{
+    DeadAction, DeadArgs, EnqueueArgs, PluginsAction, PluginsArgs, ScheduleAction, ScheduleAddArgs,
+    ScheduleArgs, StatsArgs,
+};
 use crate::kv::{AnyKv, MemoryKv};
 use crate::queue::redis::RedisAdmin;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, PluginInfo, Runtime};
+use crate::schedule::store::{RoundState, Store};
+use crate::schedule::{Schedule, Source, When};
 use crate::task::{now_millis, valid_plugin_name, Task};
 
 /// `jobhost plugins [check FILE]`.
@@ -225,4 +230,166 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// `jobhost schedule ...`.
+pub async fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
+    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
+    let store = Store::new(admin);
+    match args.action {
+        ScheduleAction::Add(add) => {
+            let replace = add.replace;
+            let schedule = schedule_of(*add)?;
+            store.add(&schedule, replace).await?;
+            let next = schedule
+                .next_after(now_millis())
+                .map_or_else(|| "never".to_owned(), format_ms);
+            eprintln!(
+                "jobhost: schedule `{}` added ({}); next fire {next}",
+                schedule.name,
+                schedule.when.describe()
+            );
+        }
+        ScheduleAction::List { json } => {
+            for (schedule, state) in store.all().await? {
+                let round = match &state.current {
+                    Some(id) => store.round(id).await?,
+                    None => None,
+                };
+                let after = state.last_fire.unwrap_or(schedule.anchor_ms);
+                let next = if state.paused {
+                    None
+                } else {
+                    schedule.next_after(after.max(now_millis().saturating_sub(1)))
+                };
+                if json {
+                    let line = serde_json::json!({
+                        "name": schedule.name,
+                        "when": schedule.when.describe(),
+                        "paused": state.paused,
+                        "next_fire": next,
+                        "last_fire": round.as_ref().map(|r| r.fire),
+                        "fires": state.fires,
+                        "missed": state.missed,
+                        "overlapped": state.overlapped,
+                        "round": round.as_ref().map(round_json),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}  {}{}  next {}  last {}  fires {}  missed {}  overlapped {}",
+                        schedule.name,
+                        schedule.when.describe(),
+                        if state.paused { "  (paused)" } else { "" },
+                        next.map_or_else(|| "-".to_owned(), format_ms),
+                        round
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), |r| format_ms(r.fire)),
+                        state.fires,
+                        state.missed,
+                        state.overlapped,
+                    );
+                    if let Some(round) = &round {
+                        println!("  round {}: {}", round.id, round_progress(round));
+                    }
+                }
+            }
+        }
+        ScheduleAction::Remove { name } => {
+            store.remove(&name).await?;
+            eprintln!("jobhost: schedule `{name}` removed");
+        }
+        ScheduleAction::Pause { name } => {
+            store.set_paused(&name, true).await?;
+            eprintln!("jobhost: schedule `{name}` paused");
+        }
+        ScheduleAction::Resume { name } => {
+            store.set_paused(&name, false).await?;
+            eprintln!("jobhost: schedule `{name}` resumed");
+        }
+        ScheduleAction::Trigger { name } => {
+            let schedule = store.get(&name).await?;
+            let owner = format!("trigger:{}", crate::task::new_id());
+            let id = crate::schedule::ticker::trigger(&store, &schedule, &owner).await?;
+            eprintln!("jobhost: fired round {id}; producing it");
+            match crate::schedule::ticker::produce(&store, &id, &schedule, 0, &owner).await? {
+                Some(report) => eprintln!("jobhost: round {id}: {report}"),
+                None => eprintln!(
+                    "jobhost: round {id} was taken over by a host, which produces the rest"
+                ),
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The schedule `schedule add` describes (checked by the store).
+fn schedule_of(add: ScheduleAddArgs) -> anyhow::Result<Schedule> {
+    let when = match (add.every, add.cron) {
+        (Some(every), _) => When::every(every)?,
+        (None, Some(cron)) => When::cron(&cron, add.tz.as_deref())?,
+        (None, None) => anyhow::bail!("give --every or --cron"),
+    };
+    let source = if let Some(template) = add.urls {
+        Source::Range { template }
+    } else if let Some(path) = add.input {
+        let path =
+            std::path::absolute(&path).with_context(|| format!("--input {}", path.display()))?;
+        Source::File {
+            path: path.display().to_string(),
+        }
+    } else {
+        Source::Tasks { lines: add.task }
+    };
+    Ok(Schedule {
+        name: add.name,
+        when,
+        anchor_ms: now_millis(),
+        source,
+        plugin: add.plugin,
+        spread_ms: add.spread.map_or(0, |d| d.as_millis() as u64),
+        unique: add.unique,
+        catch_up: add.catch_up,
+        overlap: add.overlap,
+        on_complete: add.on_complete,
+    })
+}
+
+fn round_json(round: &RoundState) -> serde_json::Value {
+    serde_json::json!({
+        "id": round.id,
+        "fire": round.fire,
+        "total": round.total,
+        "done": round.done,
+        "dead": round.dead,
+        "pending": round.pending(),
+        "skipped": round.skipped,
+        "cursor": round.cursor,
+        "size": round.size,
+        "produced": round.produced,
+        "completed": round.completed,
+    })
+}
+
+fn round_progress(round: &RoundState) -> String {
+    let state = match (round.produced, round.completed) {
+        (_, Some(at)) => format!("complete at {}", format_ms(at)),
+        (true, None) => "running".to_owned(),
+        (false, None) => format!("producing (position {})", round.cursor),
+    };
+    format!(
+        "{state}; {} enqueued, {} done, {} dead, {} pending, {} skipped as still pending",
+        round.total,
+        round.done,
+        round.dead,
+        round.pending(),
+        round.skipped
+    )
+}
+
+/// A time in ms since the epoch as RFC 3339 UTC.
+fn format_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.round(jiff::Unit::Second).map_or(t, |r| r).to_string())
+        .unwrap_or_else(|_| ms.to_string())
 }

@@ -4,7 +4,7 @@
 //!
 //! Module map (one concern each):
 //! - [`cli`]: command-line flags and their validation into typed configs.
-//! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`, `new`.
+//! - [`commands`]: `plugins`, `enqueue`, `dead`, `stats`, `schedule`, `new`.
 //! - [`scaffold`]: the plugin projects `jobhost new` writes.
 //! - [`run`]: batch mode, from input lines to a summary.
 //! - [`worker`]: the per-job loop: take a delivery, fetch, route, run.
@@ -26,6 +26,8 @@
 //! - [`db`]: the database sink: PostgreSQL, MySQL/MariaDB, SQLite; batched,
 //!   idempotent upserts and deletes, committed before the acknowledgement.
 //! - [`record`]: the record type plugins' output becomes.
+//! - [`schedule`]: schedules that fire rounds of tasks once per tick across
+//!   hosts, produced in resumable chunks.
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -44,6 +46,7 @@ pub mod routing;
 pub mod run;
 pub mod runtime;
 pub mod scaffold;
+pub mod schedule;
 pub mod shards;
 pub mod sink;
 pub mod task;

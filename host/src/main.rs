@@ -74,6 +74,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Enqueue(args) => commands::enqueue(args).await?,
         Command::Dead(args) => commands::dead(args).await?,
         Command::Stats(args) => commands::stats(args).await?,
+        Command::Schedule(args) => commands::schedule(args).await?,
         Command::New(args) => {
             let dir = jobhost::scaffold::create(&args.name, args.lang, &args.dir)?;
             println!(

@@ -326,6 +326,11 @@ async fn drive_loaded<Q: Queue>(
     });
     // A politeness slot outlives a crashed host by at most this long.
     let slot_ttl = config.fetch.timeout + Duration::from_secs(5);
+    // Every host of a Redis queue ticks its schedules (schedule/).
+    let ticker = redis.clone().map(|admin| {
+        let owner = format!("{}:{}", std::process::id(), crate::task::new_id());
+        tokio::spawn(crate::schedule::ticker::Ticker::new(admin, owner).run())
+    });
     let shared = redis.map(|admin| SharedLimits::new(admin.redis().clone(), admin.name()));
     let politeness = Arc::new(Politeness::new(config.politeness.clone(), shared, slot_ttl));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -389,6 +394,11 @@ async fn drive_loaded<Q: Queue>(
             interrupted = true;
             tracing::warn!("{signal}: taking no new jobs; running jobs get {:?} to finish", config.grace);
             feeder.abort();
+            // No new round starts while this host stops; one it was
+            // producing is adopted by another host after its lease.
+            if let Some(ticker) = &ticker {
+                ticker.abort();
+            }
             let _ = stop_tx.send(true);
             for queue in &queues {
                 queue.stop_intake();
@@ -423,6 +433,9 @@ async fn drive_loaded<Q: Queue>(
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
     if let Some(reloader) = reloader {
         reloader.abort();
     }

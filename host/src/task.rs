@@ -29,6 +29,20 @@ pub struct Task {
     pub attempt: u32,
     /// 0 for a task from the input, parent's depth + 1 for a follow-up.
     pub depth: u32,
+    /// The schedule round this task belongs to, if a schedule produced it
+    /// (or its parent): the round counts it done or dead when it ends.
+    pub round: Option<Round>,
+}
+
+/// A task's place in a schedule round (Redis queue only; see
+/// `schedule/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// The round's id, `SCHEDULE@FIRE_MS`.
+    pub id: String,
+    /// Whether the task holds its URL's entry in the queue's unique set
+    /// (released when the task ends done or dead). Follow-ups never do.
+    pub unique: bool,
 }
 
 /// Content carried inline in a task.
@@ -115,6 +129,7 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
+            round: None,
         }
     }
 
@@ -205,6 +220,7 @@ impl Task {
             enqueued_at: now_millis(),
             attempt: 0,
             depth: 0,
+            round: None,
         })
     }
 

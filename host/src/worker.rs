@@ -339,6 +339,12 @@ impl<Q: Queue> Workers<Q> {
             task.metadata = follow_up.metadata;
             task.enqueued_at = now;
             task.depth = depth;
+            // Follow-ups count in their parent's round, without holding a
+            // unique entry of their own.
+            task.round = parent.round.as_ref().map(|round| crate::task::Round {
+                id: round.id.clone(),
+                unique: false,
+            });
             tasks.push(task);
         }
         tasks

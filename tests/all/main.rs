@@ -26,5 +26,6 @@ mod reload;
 mod routing;
 mod sandbox;
 mod scaffold;
+mod schedules;
 mod threads;
 mod url_policy;

@@ -253,7 +253,10 @@ fn run_trials(fast: bool) {
         if let (true, Some(merged)) = (fast, merged) {
             let before = store(&mut batch);
             let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let plugins = fast_ack::per_plugin(id_refs.iter().map(|_| "t"));
+            let ended = fast_ack::Ended {
+                plugins: vec![("t", jobs)],
+                ..Default::default()
+            };
             let done: usize = fast_ack::invocation(
                 &scripts.ack_fast,
                 stream,
@@ -261,7 +264,7 @@ fn run_trials(fast: bool) {
                 "me",
                 &id_refs,
                 (&ids[0], &ids[jobs - 1]),
-                &plugins,
+                &ended,
                 &merged,
             )
             .invoke(&mut batch)
@@ -297,7 +300,15 @@ fn run_trials(fast: bool) {
             .arg(&ids[0])
             .arg(&ids[jobs - 1]);
         for (id, job) in ids.iter().zip(&writes) {
-            invocation.arg(id).arg("t").arg(0).arg(0).arg(job.len());
+            // No round, no unique URL.
+            invocation
+                .arg(id)
+                .arg("t")
+                .arg(0)
+                .arg(0)
+                .arg(job.len())
+                .arg("")
+                .arg("");
             for (op, key, value) in job {
                 invocation.arg(*op).arg(key).arg(value);
             }

@@ -17,9 +17,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         other => {
             return Err(format!(
-                "unknown unit `{other}` in `{text}`; use ms, s, m or h"
+                "unknown unit `{other}` in `{text}`; use ms, s, m, h or d"
             ))
         }
     };

@@ -39,6 +39,12 @@ pub struct WireTask {
     /// The last failure's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The schedule round the task belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<String>,
+    /// Whether it holds its URL in the queue's unique set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
 }
 
 impl WireTask {
@@ -58,6 +64,8 @@ impl WireTask {
             failures,
             depth: task.depth,
             last_error,
+            round: task.round.as_ref().map(|r| r.id.clone()),
+            unique: task.round.as_ref().is_some_and(|r| r.unique),
         }
     }
 
@@ -83,6 +91,10 @@ impl WireTask {
             enqueued_at: self.enqueued_at,
             attempt: self.failures + 1,
             depth: self.depth,
+            round: self.round.map(|id| crate::task::Round {
+                id,
+                unique: self.unique,
+            }),
         })
     }
 
@@ -103,6 +115,10 @@ mod tests {
         )
         .unwrap();
         task.depth = 2;
+        task.round = Some(crate::task::Round {
+            id: "nightly@1".into(),
+            unique: true,
+        });
         let wire = WireTask::from_task(&task, 3, Some("boom".into()));
         let parsed: WireTask = serde_json::from_str(&wire.to_json()).unwrap();
         assert_eq!(parsed, wire);
@@ -110,5 +126,6 @@ mod tests {
         assert_eq!(back.attempt, 4);
         assert_eq!(back.payload, task.payload);
         assert_eq!(back.depth, 2);
+        assert_eq!(back.round, task.round);
     }
 }

@@ -25,6 +25,16 @@ pub struct QueueKeys {
     pub stats: String,
     /// SET of URLs seen, for `--dedupe`.
     pub seen: String,
+    /// The queue's name.
+    name: String,
+    /// SET of the URLs of unique schedule tasks still queued or running
+    /// (`schedule add --unique`); an entry is removed when its task ends
+    /// done or dead.
+    pub unique: String,
+    /// HASH of schedules (field: name, value: the schedule's JSON).
+    pub schedules: String,
+    /// ZSET of schedule rounds (member: round id, score: fire time in ms).
+    pub rounds: String,
 }
 
 impl QueueKeys {
@@ -37,7 +47,27 @@ impl QueueKeys {
             dead_index: queue_key(name, "dead:index"),
             stats: queue_key(name, "stats"),
             seen: queue_key(name, "seen"),
+            unique: queue_key(name, "unique"),
+            schedules: queue_key(name, "schedules"),
+            rounds: queue_key(name, "rounds"),
+            name: name.to_owned(),
         }
+    }
+
+    /// HASH of the state of schedule `schedule`: last_fire (ms of the last
+    /// tick settled), current (its latest round), paused, and counters
+    /// (fires, missed, overlapped).
+    pub fn schedule_state(&self, schedule: &str) -> String {
+        queue_key(&self.name, &format!("schedule:{schedule}"))
+    }
+
+    /// HASH of round `round` (`SCHEDULE@FIRE_MS`): its progress (total,
+    /// done, dead, skipped, cursor, produced, completed), its producer's
+    /// lease (owner, lease_until) and its on-complete task. The queue's
+    /// scripts count tasks into it (common.lua derives this name from the
+    /// stream's).
+    pub fn round(&self, round: &str) -> String {
+        queue_key(&self.name, &format!("round:{round}"))
     }
 }
 
@@ -85,6 +115,14 @@ mod tests {
         let keys = QueueKeys::new("jobs");
         assert_eq!(keys.stream, "jobhost:{jobs}:stream");
         assert_eq!(keys.dead_index, "jobhost:{jobs}:dead:index");
+        assert_eq!(keys.round("nightly@1"), "jobhost:{jobs}:round:nightly@1");
+        // common.lua's queue_key() derives the other keys from the stream's.
+        assert_eq!(
+            keys.stream
+                .strip_suffix("stream")
+                .map(|p| format!("{p}unique")),
+            Some(keys.unique.clone())
+        );
         let host = UrlHostKeys::new("jobs", "api.example.com:8080");
         assert_eq!(host.hold, "jobhost:{jobs}:host:api.example.com:8080:hold");
         assert_eq!(host.slots, "jobhost:{jobs}:host:api.example.com:8080:slots");

@@ -5,7 +5,8 @@
 -- ARGV: 1 group, 2 consumer, 3 dedupe ('1'/'0'), 4 job count N, 5 and 6 the
 --       smallest and the largest of the N entry ids, then per job:
 --       entry id, plugin, follow-up count F, record count R, key-value
---       write count W, F pairs (URL, task JSON), then if R > 0 the task id,
+--       write count W, its round ('' if none), its unique URL ('' if it
+--       holds none), F pairs (URL, task JSON), then if R > 0 the task id,
 --       the task URL and R pairs (content type, data), then W triples (see
 --       kv_write in common.lua)
 -- Returns 2N numbers, two per job: the follow-ups enqueued (or -1 where the
@@ -26,7 +27,8 @@ local writes = kv_batch()
 for j = 1, jobs do
   local id, plugin = ARGV[i], ARGV[i + 1]
   local follow_ups, records, count = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  i = i + 5
+  local round, unique = ARGV[i + 5], ARGV[i + 6]
+  i = i + 7
   if mine[id] then
     local accepted = 0
     for _ = 1, follow_ups do
@@ -47,6 +49,13 @@ for j = 1, jobs do
       end
     end
     i = writes.take(j, i, count)
+    if round ~= '' then
+      round_grew(stream, round, accepted)
+      round_ended(stream, stats, round, 'done', 1)
+    end
+    if unique ~= '' then
+      unique_release(stream, unique)
+    end
     done_ids[#done_ids + 1] = id
     per_plugin[plugin] = (per_plugin[plugin] or 0) + 1
     enqueued = enqueued + accepted

@@ -10,14 +10,17 @@
 -- KEYS: 1 stream, 2 stats
 -- ARGV: 1 group, 2 consumer, 3 job count N, 4 and 5 the smallest and the
 --       largest of the N entry ids, 6 plugin count P, 7 set count S, 8 add
---       count A, then the N entry ids, P pairs (plugin, jobs done), S pairs
---       (key, value), A pairs (key, delta)
+--       count A, 9 round count Q, 10 unique URL count U, then the N entry
+--       ids, P pairs (plugin, jobs done), S pairs (key, value), A pairs
+--       (key, delta), Q pairs (round, jobs done), the U unique URLs the jobs
+--       held
 -- Returns N when the batch was applied, else 0.
 local stream, stats = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
 local jobs = tonumber(ARGV[3])
 local plugins, sets, adds = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first, last = 9, 8 + jobs
+local rounds, uniques = tonumber(ARGV[9]), tonumber(ARGV[10])
+local first, last = 11, 10 + jobs
 local mine = owned_between(stream, group, ARGV[4], ARGV[5], consumer)
 for i = first, last do
   if not mine[ARGV[i]] then
@@ -60,5 +63,13 @@ redis.call('XDEL', stream, unpack(ARGV, first, last))
 redis.call('HINCRBY', stats, 'done', jobs)
 for p = 0, plugins - 1 do
   redis.call('HINCRBY', stats, 'done:' .. ARGV[plugin_at + 2 * p], ARGV[plugin_at + 2 * p + 1])
+end
+local round_at = add_at + 2 * adds
+for q = 0, rounds - 1 do
+  round_ended(stream, stats, ARGV[round_at + 2 * q], 'done', tonumber(ARGV[round_at + 2 * q + 1]))
+end
+local unique_at = round_at + 2 * rounds
+for u = unique_at, unique_at + uniques - 1 do
+  unique_release(stream, ARGV[u])
 end
 return jobs

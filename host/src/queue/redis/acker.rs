@@ -20,6 +20,7 @@ use crate::kv::KvWrite;
 use crate::queue::QueueError;
 use crate::record::Record;
 use crate::redis::keys::GROUP;
+use crate::task::Round;
 
 /// A finished job waiting for the acknowledger, with its effects.
 pub(super) struct PendingAck {
@@ -32,6 +33,8 @@ pub(super) struct PendingAck {
     pub(super) records: Vec<Record>,
     /// Key-value writes, applied in the same script call.
     pub(super) writes: Vec<KvWrite>,
+    /// The schedule round the task counts in.
+    pub(super) round: Option<Round>,
     pub(super) reply: oneshot::Sender<Result<usize, QueueError>>,
 }
 
@@ -127,6 +130,15 @@ impl RedisQueue {
                     .arg(pending.follow_ups.len())
                     .arg(pending.records.len())
                     .arg(pending.writes.len());
+                match &pending.round {
+                    Some(round) => {
+                        invocation.arg(&round.id);
+                        invocation.arg(if round.unique { &pending.url[..] } else { "" });
+                    }
+                    None => {
+                        invocation.arg("").arg("");
+                    }
+                }
                 for (url, json) in &pending.follow_ups {
                     invocation.arg(url).arg(json);
                 }
@@ -200,7 +212,16 @@ impl RedisQueue {
             .iter()
             .map(|pending| pending.delivery.as_str())
             .collect();
-        let plugins = fast_ack::per_plugin(batch.iter().map(|pending| pending.plugin.as_str()));
+        let mut ended = fast_ack::Ended::default();
+        for pending in batch.iter() {
+            fast_ack::count(&mut ended.plugins, &pending.plugin);
+            if let Some(round) = &pending.round {
+                fast_ack::count(&mut ended.rounds, &round.id);
+                if round.unique {
+                    ended.uniques.push(&pending.url);
+                }
+            }
+        }
         let k = &self.admin.keys;
         let invocation = fast_ack::invocation(
             &self.admin.scripts.ack_fast,
@@ -209,7 +230,7 @@ impl RedisQueue {
             &self.consumer,
             &ids,
             id_range(ids.iter().copied()),
-            &plugins,
+            &ended,
             &writes,
         );
         let result: Result<usize, QueueError> = self.eval("acknowledging jobs", &invocation).await;

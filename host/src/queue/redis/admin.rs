@@ -387,6 +387,10 @@ fn revive(stored: &str) -> (&'static str, String) {
         }) => {
             task.failures = 0;
             task.last_error = None;
+            // Its round counted it dead: back on the queue it is a task of
+            // its own, outside the round's counts and its unique set.
+            task.round = None;
+            task.unique = false;
             ("task", task.to_json())
         }
         Ok(StoredDead { raw: Some(raw), .. }) => ("raw", raw),

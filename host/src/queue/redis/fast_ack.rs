@@ -80,9 +80,20 @@ pub fn merge_writes<'w>(jobs: impl IntoIterator<Item = &'w [KvWrite]>) -> Option
     Some(merged)
 }
 
+/// What a batch's jobs count for as they end: how many each plugin did,
+/// how many of each schedule round, and the unique URLs they held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Ended<'e> {
+    /// (plugin, jobs), in the order first seen.
+    pub plugins: Vec<(&'e str, usize)>,
+    /// (round, jobs), in the order first seen.
+    pub rounds: Vec<(&'e str, usize)>,
+    /// URLs whose unique entries the jobs held.
+    pub uniques: Vec<&'e str>,
+}
+
 /// The `ack_fast.lua` call for a batch: `ids` are its entries (and `first`,
-/// `last` the smallest and the largest), `plugins` how many of its jobs each
-/// plugin did.
+/// `last` the smallest and the largest), `ended` what they count for.
 #[allow(clippy::too_many_arguments)]
 pub fn invocation<'s>(
     script: &'s Script,
@@ -91,7 +102,7 @@ pub fn invocation<'s>(
     consumer: &str,
     ids: &[&str],
     (first, last): (&str, &str),
-    plugins: &[(&str, usize)],
+    ended: &Ended<'_>,
     writes: &MergedWrites<'_>,
 ) -> ScriptInvocation<'s> {
     let mut invocation = script.prepare_invoke();
@@ -103,13 +114,15 @@ pub fn invocation<'s>(
         .arg(ids.len())
         .arg(first)
         .arg(last)
-        .arg(plugins.len())
+        .arg(ended.plugins.len())
         .arg(writes.sets.len())
-        .arg(writes.adds.len());
+        .arg(writes.adds.len())
+        .arg(ended.rounds.len())
+        .arg(ended.uniques.len());
     for id in ids {
         invocation.arg(*id);
     }
-    for (plugin, jobs) in plugins {
+    for (plugin, jobs) in &ended.plugins {
         invocation.arg(*plugin).arg(*jobs);
     }
     for (key, value) in &writes.sets {
@@ -118,20 +131,22 @@ pub fn invocation<'s>(
     for (key, sum) in &writes.adds {
         invocation.arg(kv_key(key)).arg(*sum);
     }
+    for (round, jobs) in &ended.rounds {
+        invocation.arg(*round).arg(*jobs);
+    }
+    for url in &ended.uniques {
+        invocation.arg(*url);
+    }
     invocation
 }
 
-/// How many jobs each plugin did, in the order first seen (a batch holds
-/// few plugins).
-pub fn per_plugin<'p>(plugins: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, usize)> {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for plugin in plugins {
-        match counts.iter_mut().find(|(name, _)| *name == plugin) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((plugin, 1)),
-        }
+/// Count `name` once more in `counts`, kept in the order first seen (a
+/// batch holds few plugins and rounds).
+pub fn count<'p>(counts: &mut Vec<(&'p str, usize)>, name: &'p str) {
+    match counts.iter_mut().find(|(seen, _)| *seen == name) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((name, 1)),
     }
-    counts
 }
 
 #[cfg(test)]
@@ -185,7 +200,11 @@ mod tests {
     }
 
     #[test]
-    fn plugins_are_counted_in_the_order_first_seen() {
-        assert_eq!(per_plugin(["b", "a", "b", "b"]), vec![("b", 3), ("a", 1)]);
+    fn names_are_counted_in_the_order_first_seen() {
+        let mut counts = Vec::new();
+        for name in ["b", "a", "b", "b"] {
+            count(&mut counts, name);
+        }
+        assert_eq!(counts, vec![("b", 3), ("a", 1)]);
     }
 }

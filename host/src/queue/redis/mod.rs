@@ -42,7 +42,7 @@ use super::{
 };
 use crate::redis::keys::GROUP;
 use crate::redis::{is_outage, Outage};
-use crate::task::{now_millis, Task};
+use crate::task::{now_millis, Round, Task};
 
 /// Settings of one host's view of a Redis queue.
 #[derive(Clone)]
@@ -251,7 +251,7 @@ impl RedisQueue {
                 tracing::error!(entry = %id, "dead-lettered a bad queue entry: {error}");
                 let letter = dead_json(wire, raw, &error, now_millis());
                 let task_id = format!("entry-{id}");
-                if let Err(e) = self.bury_entry(&id, &task_id, &letter, "").await {
+                if let Err(e) = self.bury_entry(&id, &task_id, &letter, "", None, "").await {
                     tracing::error!("could not dead-letter entry {id}: {e}");
                 }
                 None
@@ -289,9 +289,17 @@ impl RedisQueue {
         task_id: &str,
         letter: &str,
         plugin: &str,
+        round: Option<&Round>,
+        url: &str,
     ) -> Result<i64, QueueError> {
         let mut invocation = self.dead_letter_invocation(&self.admin.scripts.bury);
         invocation.arg(id).arg(task_id).arg(letter).arg(plugin);
+        match round {
+            Some(round) => invocation
+                .arg(&round.id)
+                .arg(if round.unique { url } else { "" }),
+            None => invocation.arg("").arg(""),
+        };
         let result: i64 = self.eval("dead-lettering a job", &invocation).await?;
         self.held().remove(id);
         if result > 0 {
@@ -415,6 +423,7 @@ impl Queue for RedisQueue {
             plugin: effects.plugin.to_owned(),
             task_id: task.id,
             url: task.url,
+            round: task.round,
             follow_ups,
             records: effects.records,
             writes: effects.writes,
@@ -445,7 +454,16 @@ impl Queue for RedisQueue {
                 let wire = WireTask::from_task(&task, task.attempt, Some(error.clone()));
                 let letter = dead_json(Some(&wire), None, &error, now_millis());
                 let plugin = plugin.as_deref().unwrap_or("");
-                let result = self.bury_entry(&entry, &task.id, &letter, plugin).await?;
+                let result = self
+                    .bury_entry(
+                        &entry,
+                        &task.id,
+                        &letter,
+                        plugin,
+                        task.round.as_ref(),
+                        &task.url,
+                    )
+                    .await?;
                 if result < 0 {
                     self.warn_lost(&task.id, &entry, "dead-lettering it");
                 }

@@ -15,11 +15,17 @@ for _, entry in ipairs(claimed[2]) do
     local p = redis.call('XPENDING', stream, group, id, id, 1)
     local deliveries = p[1] and tonumber(p[1][4]) or 1
     if deliveries > max then
-      local task_id = id
+      local task_id, round, unique = id, nil, nil
       if field == 'task' then
         local ok, decoded = pcall(cjson.decode, body)
         if ok and type(decoded) == 'table' and type(decoded.id) == 'string' then
           task_id = decoded.id
+          if type(decoded.round) == 'string' then
+            round = decoded.round
+          end
+          if decoded.unique == true and type(decoded.url) == 'string' then
+            unique = decoded.url
+          end
         end
       end
       local error = 'delivered ' .. deliveries .. ' times without finishing (its host died or hung each time; a poison job?)'
@@ -35,6 +41,12 @@ for _, entry in ipairs(claimed[2]) do
       redis.call('HSET', KEYS[2], task_id, letter)
       redis.call('ZADD', KEYS[3], now_ms(), task_id)
       redis.call('HINCRBY', KEYS[4], 'dead', 1)
+      if round then
+        round_ended(stream, KEYS[4], round, 'dead', 1)
+      end
+      if unique then
+        unique_release(stream, unique)
+      end
       buried = buried + 1
     else
       table.insert(out, {id, field, body, deliveries})

@@ -8,13 +8,13 @@ use redis::Script;
 
 use crate::kv::redis::LUA_KV_WRITES;
 
+/// The queue's shared Lua (lease checks, round and unique-set accounting),
+/// for scripts of other modules that settle rounds (`schedule/`).
+pub const LUA_COMMON: &str = include_str!("common.lua");
+
 macro_rules! script {
     ($file:literal) => {
-        crate::redis::script(&[
-            LUA_KV_WRITES,
-            include_str!("common.lua"),
-            include_str!($file),
-        ])
+        crate::redis::script(&[LUA_KV_WRITES, LUA_COMMON, include_str!($file)])
     };
 }
 
