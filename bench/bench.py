@@ -1476,7 +1476,7 @@ def machine():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="about 10x smaller counts (smoke run)")
-    p.add_argument("--only", help="comma-separated items to run (1..10, sweep); default all")
+    p.add_argument("--only", help="comma-separated items to run (1..11, sweep); default all")
     p.add_argument("--output", default=os.path.join(RESULTS, "latest.json"))
     args = p.parse_args()
 

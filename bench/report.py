@@ -203,6 +203,16 @@ time from spawning the processes to the last completion.
    (consumer_pg.py's port of music-sync's rules). PostgreSQL's CPU is its
    postmaster's own and reaped children's plus its live backends' (`/proc`),
    when the server runs on this machine.
+11. **A schedule's round**: `jobhost schedule add bench --every 24h --unique
+   --plugin music-sync --urls http://127.0.0.1:PORT/tracks/{1..1000000}`
+   (100,000 with `--quick`), then `jobhost schedule trigger bench`, timed
+   from its start to its exit: the process claims the round and produces it
+   as a host's ticker would, 2,000 tasks per `produce.lua` call, each URL
+   added to the unique set. Peak RSS from `wait4`. Checked afterwards: the
+   stream holds one task per URL and the unique set one entry per URL. The
+   reference, in the same run on an emptied Redis: `jobhost enqueue --input
+   FILE` of the same million bare URLs. Redis's `used_memory` after the round
+   (tasks and unique set) is reported. Nothing consumes the tasks.
 """
 
 
@@ -533,6 +543,24 @@ def main():
             f"(c) asyncpg `executemany`, 1,000 rows per transaction: "
             f"{num(bulk) if bulk else part_problem('bulk')} rows/s",
             num(r, 2, "×"), "", None)
+
+    sched = items.get("schedule")
+    if sched is not None:
+        secs = sched.get("round_s")
+        rss = sched.get("round_peak_rss_mib")
+        ref = sched.get("enqueue_file_s")
+        value = (f"{num(secs, 2, 's')} ({num(sched.get('round_urls_per_s'))} URLs/s)"
+                 if secs else problem(items, "schedule"))
+        row("11", f"a schedule's round of {num(sched.get('urls'))} URLs from a range template, "
+                  "`--unique`, enqueued onto Redis by one producer (`schedule trigger`)",
+            value, f"`jobhost enqueue` of the same URLs from a file: {num(ref, 2, 's')}",
+            num(ratio(ref, secs), 2, "×") if secs and ref else "", "< 10 s",
+            None if secs is None else secs < 10)
+        row("11", "… the producer's peak RSS",
+            num(rss, 1, " MiB") if rss else "—",
+            f"`jobhost enqueue`: {num(sched.get('enqueue_file_peak_rss_mib'), 1, 'MiB')}; Redis "
+            f"after the round: {num(sched.get('redis_used_memory_mib'), 0, 'MiB')}",
+            "", "< 100 MiB", None if rss is None else rss < 100)
 
     # -- details -----------------------------------------------------------
     details = []

@@ -21,7 +21,7 @@
 #    bench/results/concurrency.png and BENCHMARKS.md, and stops its fixtures.
 #
 # --quick     about 10x smaller counts (a smoke run; numbers are noisy)
-# --only L    comma-separated items (1..10, sweep); the others keep their last results
+# --only L    comma-separated items (1..11, sweep); the others keep their last results
 # --no-build  use the binaries already in target/release
 # --no-ports    do not build the ports; item 1 then skips the ones absent
 # --with-ports  rebuild the ports even if their .wasm files exist

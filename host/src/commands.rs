@@ -9,15 +9,14 @@ use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 
 use crate::cli::{
-    DeadAction, DeadArgs, EnqueueArgs, PluginsAction, PluginsArgs, ScheduleAction, ScheduleAddArgs,
-    ScheduleArgs, StatsArgs,
+    DeadAction, DeadArgs, EnqueueArgs, PluginsAction, PluginsArgs, ScheduleAction, ScheduleArgs,
+    StatsArgs,
 };
 use crate::kv::{AnyKv, MemoryKv};
 use crate::queue::redis::RedisAdmin;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, PluginInfo, Runtime};
 use crate::schedule::store::{RoundState, Store};
-use crate::schedule::{Schedule, Source, When};
 use crate::task::{now_millis, valid_plugin_name, Task};
 
 /// `jobhost plugins [check FILE]`.
@@ -214,8 +213,26 @@ pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
 pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
     let stats = admin.stats().await?;
+    // Each schedule's current round.
+    let store = Store::new(admin);
+    let mut rounds = Vec::new();
+    for (schedule, state) in store.all().await? {
+        if let Some(id) = &state.current {
+            if let Some(round) = store.round(id).await? {
+                rounds.push((schedule.name, round));
+            }
+        }
+    }
     if args.json {
-        println!("{}", serde_json::to_string(&stats)?);
+        let mut value = serde_json::to_value(&stats)?;
+        if let serde_json::Value::Object(fields) = &mut value {
+            let schedules = rounds
+                .iter()
+                .map(|(name, round)| (name.clone(), round_json(round)))
+                .collect();
+            fields.insert("schedules".into(), serde_json::Value::Object(schedules));
+        }
+        println!("{value}");
     } else {
         println!("queue     {}", args.queue.queue_name);
         println!("ready     {}", stats.ready);
@@ -228,6 +245,13 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         for (plugin, counts) in &stats.plugins {
             println!("  {plugin}: done {}, dead {}", counts.done, counts.dead);
         }
+        for (name, round) in &rounds {
+            println!(
+                "schedule  {name}: round {}: {}",
+                round.id,
+                round_progress(round)
+            );
+        }
     }
     Ok(0)
 }
@@ -239,7 +263,7 @@ pub async fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
     match args.action {
         ScheduleAction::Add(add) => {
             let replace = add.replace;
-            let schedule = schedule_of(*add)?;
+            let schedule = add.into_schedule()?;
             store.add(&schedule, replace).await?;
             let next = schedule
                 .next_after(now_millis())
@@ -321,38 +345,6 @@ pub async fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
-}
-
-/// The schedule `schedule add` describes (checked by the store).
-fn schedule_of(add: ScheduleAddArgs) -> anyhow::Result<Schedule> {
-    let when = match (add.every, add.cron) {
-        (Some(every), _) => When::every(every)?,
-        (None, Some(cron)) => When::cron(&cron, add.tz.as_deref())?,
-        (None, None) => anyhow::bail!("give --every or --cron"),
-    };
-    let source = if let Some(template) = add.urls {
-        Source::Range { template }
-    } else if let Some(path) = add.input {
-        let path =
-            std::path::absolute(&path).with_context(|| format!("--input {}", path.display()))?;
-        Source::File {
-            path: path.display().to_string(),
-        }
-    } else {
-        Source::Tasks { lines: add.task }
-    };
-    Ok(Schedule {
-        name: add.name,
-        when,
-        anchor_ms: now_millis(),
-        source,
-        plugin: add.plugin,
-        spread_ms: add.spread.map_or(0, |d| d.as_millis() as u64),
-        unique: add.unique,
-        catch_up: add.catch_up,
-        overlap: add.overlap,
-        on_complete: add.on_complete,
-    })
 }
 
 fn round_json(round: &RoundState) -> serde_json::Value {

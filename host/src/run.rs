@@ -34,6 +34,7 @@ use crate::reload::Reloader;
 use crate::routing::Router;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, Runtime};
+use crate::schedule::local::LocalTicker;
 use crate::shards::{ShardPool, Shards};
 use crate::sink::Sink;
 use crate::task::Task;
@@ -77,6 +78,8 @@ pub struct RunConfig {
     pub plugins_dir: PathBuf,
     /// Task lines given as arguments.
     pub tasks: Vec<String>,
+    /// Schedules this run fires (in-memory queue; `schedule/local.rs`).
+    pub schedules: Vec<crate::schedule::Schedule>,
     /// More task lines.
     pub input: Option<Input>,
     /// `--plugin`: the fallback route.
@@ -190,7 +193,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             // then, and at the end.
             let sink = Arc::new(open_sink(&config, false).await?);
             let pool = shard_pool(&config)?;
-            let mut summary = drive(&config, vec![queue.clone()], sink, &pool, kv).await?;
+            // With schedules the run goes on until it is stopped.
+            let ticker = (!config.schedules.is_empty()).then(|| {
+                let ticker = LocalTicker::new(config.schedules.clone(), queue.clone());
+                tokio::spawn(ticker.run())
+            });
+            let worked = drive(&config, vec![queue.clone()], sink, &pool, kv).await;
+            if let Some(ticker) = ticker {
+                ticker.abort();
+            }
+            let mut summary = worked?;
             let dead = queue.dead_letters();
             if let Some(path) = &config.dead_letters {
                 write_dead_letters(path, &dead)?;

@@ -255,11 +255,8 @@ fn a_round_whose_producer_is_killed_midway_is_finished_by_another_host_exactly_o
     // Every URL of the round enqueued once: one task per position, in the
     // delayed set, or (the few that fell due and were tried) in the stream
     // or the dead letters, read in one transaction.
-    let (delayed, stream, dead): (
-        Vec<String>,
-        Vec<(String, Vec<(String, String)>)>,
-        Vec<String>,
-    ) = redis::pipe()
+    type Entries = Vec<(String, Vec<(String, String)>)>;
+    let (delayed, stream, dead): (Vec<String>, Entries, Vec<String>) = redis::pipe()
         .atomic()
         .cmd("ZRANGE")
         .arg("jobhost:{jobs}:delayed")
@@ -290,6 +287,29 @@ fn a_round_whose_producer_is_killed_midway_is_finished_by_another_host_exactly_o
         .chain(dead_tasks.iter())
         .collect();
     assert_eq!(members.len() as u64, size);
+    // Spread evenly: position p of n is due at fire + 1000 h * p / n
+    // (12 s apart here).
+    let round = rounds(&queue).into_values().next().expect("the round");
+    let fire = field(&round, "fire");
+    let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg("jobhost:{jobs}:delayed")
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut conn)
+        .expect("ZRANGE");
+    for (member, score) in &scores {
+        let task: serde_json::Value = serde_json::from_str(member).expect("task JSON");
+        let id = task["id"].as_str().expect("id");
+        let position: u64 = id
+            .rsplit('#')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("position");
+        if task["failures"].as_u64().unwrap_or(0) == 0 {
+            assert_eq!(*score as u64, fire + 12_000 * position, "{id}");
+        }
+    }
     let mut seen = vec![false; size as usize];
     for member in members {
         let task: serde_json::Value = serde_json::from_str(member).expect("task JSON");
@@ -302,7 +322,6 @@ fn a_round_whose_producer_is_killed_midway_is_finished_by_another_host_exactly_o
         assert!(!seen[n - 1], "{url} enqueued twice");
         seen[n - 1] = true;
     }
-    let round = rounds(&queue).into_values().next().expect("the round");
     assert_eq!(field(&round, "total"), size);
     eprintln!("producer killed at position {killed_at} of {size}; the heir enqueued the rest; {size} URLs once each");
 }
@@ -479,6 +498,8 @@ fn the_schedule_commands_store_list_trigger_pause_and_refuse_bad_input() {
     assert_eq!(line["name"], "nightly");
     assert_eq!(line["round"]["total"], 2, "{line}");
     assert_eq!(line["round"]["pending"], 2, "{line}");
+    let stats = queue.stats();
+    assert_eq!(stats["schedules"]["nightly"]["pending"], 2, "{stats}");
     // 03:00 in Shanghai is 19:00 UTC.
     let next = line["next_fire"].as_u64().expect("next fire");
     assert_eq!((next / 1000) % 86_400, 19 * 3600, "{line}");
@@ -555,4 +576,87 @@ fn the_schedule_commands_store_list_trigger_pause_and_refuse_bad_input() {
         listed.stdout.trim().is_empty(),
         "nothing bad was stored: {listed:?}"
     );
+}
+
+#[test]
+fn an_in_memory_run_fires_its_schedules_until_it_is_stopped() {
+    let plugins = PluginDir::with(&["chaos"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("records.jsonl");
+    let log = dir.path().join("run.log");
+    let spec = format!(
+        "tick --every 1s --task '{INLINE}' --task '{INLINE}' --on-complete '{}'",
+        r#"{"payload":"complete","plugin":"chaos"}"#
+    );
+    let started = now_ms();
+    let mut child = jobhost()
+        .args(["run", "--plugins"])
+        .arg(plugins.path())
+        .arg("--output")
+        .arg(&out)
+        .args(["--schedule", &spec])
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn jobhost run");
+    sleep_until(started + 3_600);
+    let alive = child.try_wait().expect("try_wait").is_none();
+    assert!(
+        alive,
+        "a run with schedules goes on: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{logged}");
+    let ids: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["task_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut per_round: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for id in &ids {
+        if let Some((round, position)) = id.split_once('#') {
+            per_round.entry(round).or_default().push(position);
+        }
+    }
+    assert!(per_round.len() >= 2, "{per_round:?}\n{logged}");
+    for (round, positions) in &mut per_round {
+        positions.sort();
+        assert_eq!(positions, &vec!["0", "1"], "{round}: each task once");
+    }
+    let on_complete = ids.iter().filter(|id| !id.contains('#')).count();
+    assert_eq!(
+        on_complete,
+        per_round.len(),
+        "one on-complete task per round: {ids:?}"
+    );
+
+    // A Redis queue keeps its schedules in Redis; a bad spec is named.
+    for (args, says) in [
+        (
+            vec![
+                "--queue",
+                "redis://127.0.0.1:1",
+                "--schedule",
+                spec.as_str(),
+            ],
+            "jobhost schedule add",
+        ),
+        (vec!["--schedule", "tick --every 1s"], "--task"),
+    ] {
+        let refused = run(jobhost()
+            .args(["run", "--plugins"])
+            .arg(plugins.path())
+            .args(&args));
+        assert!(
+            refused.code == 2
+                && refused.stderr.contains("--schedule")
+                && refused.stderr.contains(says),
+            "{args:?}: {refused:?}"
+        );
+    }
 }

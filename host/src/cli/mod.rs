@@ -9,6 +9,7 @@
 
 mod parse;
 mod run;
+mod schedule;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use self::parse::{parse_duration, parse_reuse, parse_size, parse_time};
 pub use self::run::{
     FetchArgs, PolitenessArgs, RedisArgs, ReloadArgs, RunArgs, SandboxArgs, WorkArgs,
 };
+pub use self::schedule::{parse_schedule_spec, ScheduleAction, ScheduleAddArgs, ScheduleArgs};
 use crate::runtime::cache::CompileCache;
 
 /// jobhost: pull tasks from a queue, fetch what they point to, and hand the
@@ -206,106 +208,6 @@ pub struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `jobhost schedule`.
-#[derive(Debug, Args)]
-pub struct ScheduleArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub action: ScheduleAction,
-    /// Queue the schedules feed.
-    #[command(flatten)]
-    pub queue: QueueArgs,
-}
-
-/// `jobhost schedule ...`.
-#[derive(Debug, Subcommand)]
-pub enum ScheduleAction {
-    /// Add a schedule; every host running on the queue fires it.
-    Add(Box<ScheduleAddArgs>),
-    /// The schedules: next and last fire, the current round's progress.
-    List {
-        /// Print JSON Lines.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a schedule (rounds already fired run to their end).
-    Remove {
-        /// The schedule.
-        name: String,
-    },
-    /// Stop firing (ticks pass without a round).
-    Pause {
-        /// The schedule.
-        name: String,
-    },
-    /// Fire again from the next tick (paused ticks are not caught up).
-    Resume {
-        /// The schedule.
-        name: String,
-    },
-    /// Fire a round now and produce it from this process (a host adopts
-    /// the rest if this one dies midway).
-    Trigger {
-        /// The schedule.
-        name: String,
-    },
-}
-
-/// `jobhost schedule add`.
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("when").required(true).args(["every", "cron"])))]
-#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["task", "urls", "input"])))]
-pub struct ScheduleAddArgs {
-    /// Its name (lower-case letters, digits, `-`, `_`).
-    pub name: String,
-    /// Fire every this long, counted from now (e.g. 30s, 6h, 1d).
-    #[arg(long, value_parser = parse_duration)]
-    pub every: Option<Duration>,
-    /// Fire at the times of a five-field cron expression (minute hour
-    /// day-of-month month day-of-week), e.g. "0 3 * * *".
-    #[arg(long, value_name = "EXPR")]
-    pub cron: Option<String>,
-    /// The IANA time zone of --cron (default UTC), e.g. Asia/Shanghai.
-    #[arg(long, value_name = "ZONE", requires = "cron")]
-    pub tz: Option<String>,
-    /// A task line each round enqueues (repeatable): a bare URL or a JSON
-    /// task, e.g. a catalogue's first page whose plugin follows the rest.
-    #[arg(long, value_name = "TASK", conflicts_with_all = ["urls", "input"])]
-    pub task: Vec<String>,
-    /// A URL template over a numeric range, one task per number, generated
-    /// lazily: https://api.example.com/music/{1..1000000}
-    #[arg(long, value_name = "TEMPLATE", conflicts_with = "input")]
-    pub urls: Option<String>,
-    /// A file of task lines read at each fire (absolute path; it must exist
-    /// on every host that may produce a round).
-    #[arg(long, short = 'i', value_name = "FILE")]
-    pub input: Option<PathBuf>,
-    /// Plugin for produced tasks that name none.
-    #[arg(long, value_name = "NAME")]
-    pub plugin: Option<String>,
-    /// Release each round's tasks evenly over this window instead of at
-    /// once (e.g. 4h).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub spread: Option<Duration>,
-    /// Skip a task whose URL is still queued or running (from this or an
-    /// earlier round); the URL is free again once its task ends done or dead.
-    #[arg(long)]
-    pub unique: bool,
-    /// Ticks missed while no host ran: fire one round for them, or none.
-    #[arg(long, value_enum, default_value = "one")]
-    pub catch_up: crate::schedule::CatchUp,
-    /// A tick while the previous round still has pending tasks: skip it,
-    /// or start the new round anyway.
-    #[arg(long, value_enum, default_value = "skip")]
-    pub overlap: crate::schedule::Overlap,
-    /// A task line enqueued once when a round has no pending task left.
-    #[arg(long, value_name = "TASK")]
-    pub on_complete: Option<String>,
-    /// Replace a schedule of the same name (its state is kept).
-    #[arg(long)]
-    pub replace: bool,
 }
 
 /// Where plugins come from (shared by `run` and `plugins`).

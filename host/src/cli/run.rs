@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// Read more task lines from FILE, or standard input with `-`.
     #[arg(long, short = 'i', value_name = "FILE|-", env = "JOBHOST_INPUT")]
     pub input: Option<String>,
+    /// With the in-memory queue: a schedule this run fires until it is
+    /// stopped, written as `jobhost schedule add` takes it (repeatable), e.g.
+    /// --schedule 'nightly --cron "0 3 * * *" --urls https://e.com/{1..100}'.
+    /// A Redis queue keeps its schedules in Redis: see `jobhost schedule`.
+    #[arg(long, value_name = "SPEC")]
+    pub schedule: Vec<String>,
     /// What runs and how often it is tried.
     #[command(flatten)]
     pub work: WorkArgs,
@@ -334,9 +340,18 @@ impl RunArgs {
                 });
             }
         }
+        let mut schedules = Vec::with_capacity(self.schedule.len());
+        for spec in &self.schedule {
+            schedules.push(crate::cli::parse_schedule_spec(spec).map_err(|message| {
+                UsageError {
+                    flag: "--schedule",
+                    message,
+                }
+            })?);
+        }
         let queue = match self.queue.queue.as_ref().map(SecretUrl::expose) {
             None | Some("memory") => {
-                if self.tasks.is_empty() && self.input.is_none() {
+                if self.tasks.is_empty() && self.input.is_none() && schedules.is_empty() {
                     return Err(usage(
                     "TASK",
                     "nothing to run: give task URLs as arguments, or --input FILE (or - for standard input)",
@@ -351,6 +366,12 @@ impl RunArgs {
                 QueueChoice::Memory
             }
             Some(url) if url.starts_with("redis://") => {
+                if !schedules.is_empty() {
+                    return Err(usage(
+                        "--schedule",
+                        "is for the in-memory queue; a Redis queue keeps its schedules in Redis, where every host sees them: use `jobhost schedule add`",
+                    ));
+                }
                 if self.redis.lease < Duration::from_millis(100) {
                     return Err(usage("--lease", "must be at least 100ms"));
                 }
@@ -452,6 +473,7 @@ impl RunArgs {
         Ok(RunConfig {
             plugins_dir: self.plugins.plugins,
             tasks: self.tasks,
+            schedules,
             input,
             default_plugin: self.work.plugin,
             dedupe: self.work.dedupe,

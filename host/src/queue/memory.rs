@@ -13,7 +13,7 @@
 //! (BENCHMARKS.md, Optimisations, has what reading it all first cost).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -72,11 +72,86 @@ struct State {
     seen: Option<HashSet<String>>,
     dead: Vec<DeadLetter>,
     stats: QueueStats,
+    /// Schedule rounds in this process (`schedule/local.rs`), by id.
+    rounds: HashMap<String, LocalRound>,
+    /// URLs of unique round tasks not yet ended.
+    unique: HashSet<String>,
+    /// Schedules feed the queue: closing the input does not drain it.
+    kept_open: bool,
+}
+
+/// A schedule round's counts in the in-memory queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalRound {
+    /// Tasks enqueued into it, follow-ups included.
+    pub total: u64,
+    /// Ended done.
+    pub done: u64,
+    /// Ended dead.
+    pub dead: u64,
+    /// Not enqueued: their URL was still pending (unique).
+    pub skipped: u64,
+    /// Every task of the source pushed.
+    pub produced: bool,
+    /// No task pending any more (and produced).
+    pub completed: bool,
+    /// Enqueued once when it completes.
+    on_complete: Option<Task>,
+}
+
+impl LocalRound {
+    /// Tasks enqueued and not yet ended.
+    pub fn pending(&self) -> u64 {
+        self.total.saturating_sub(self.done + self.dead)
+    }
 }
 
 impl State {
+    /// A task of a round ended (`dead` or done) after `grew` follow-ups
+    /// joined it: count it, release its unique URL, and complete the round
+    /// if nothing of it is pending (its on-complete task is then ready).
+    /// Returns whether a task became ready.
+    fn round_ended(&mut self, task: &Task, grew: usize, dead: bool) -> bool {
+        let Some(round) = &task.round else {
+            return false;
+        };
+        if round.unique {
+            self.unique.remove(&task.url);
+        }
+        if let Some(counts) = self.rounds.get_mut(&round.id) {
+            counts.total += grew as u64;
+            if dead {
+                counts.dead += 1;
+            } else {
+                counts.done += 1;
+            }
+        }
+        self.complete(&round.id.clone())
+    }
+
+    /// Mark round `id` complete if it is produced and nothing is pending;
+    /// whether its on-complete task became ready.
+    fn complete(&mut self, id: &str) -> bool {
+        let Some(counts) = self.rounds.get_mut(id) else {
+            return false;
+        };
+        if counts.produced && !counts.completed && counts.pending() == 0 {
+            counts.completed = true;
+            if let Some(task) = counts.on_complete.take() {
+                self.ready.push_back(task);
+                self.stats.enqueued += 1;
+                return true;
+            }
+        }
+        false
+    }
+
     fn drained(&self) -> bool {
-        self.closed && self.ready.is_empty() && self.delayed.is_empty() && self.in_flight == 0
+        self.closed
+            && !self.kept_open
+            && self.ready.is_empty()
+            && self.delayed.is_empty()
+            && self.in_flight == 0
     }
 
     /// Move every due delayed task to the ready FIFO; return the next due
@@ -133,6 +208,85 @@ impl MemoryQueue {
             changed: Notify::new(),
             room: Notify::new(),
         }
+    }
+
+    /// Start round `id` (`schedule/local.rs`), with the task to enqueue
+    /// when it completes.
+    pub fn open_round(&self, id: &str, on_complete: Option<Task>) {
+        self.lock().rounds.insert(
+            id.to_owned(),
+            LocalRound {
+                on_complete,
+                ..LocalRound::default()
+            },
+        );
+    }
+
+    /// Push a chunk of round `id`'s tasks, each due at its time (ms since
+    /// the epoch; 0 = now). A unique task whose URL is still pending is
+    /// skipped. Returns how many were enqueued.
+    pub fn push_round(&self, id: &str, tasks: Vec<(u64, Task)>) -> usize {
+        let accepted = {
+            let mut state = self.lock();
+            if state.closed && !state.kept_open {
+                // Stopping: nothing new is taken.
+                return 0;
+            }
+            let (now, now_ms) = (Instant::now(), now_millis());
+            let (mut accepted, mut skipped) = (0, 0);
+            for (due, task) in tasks {
+                let unique = task.round.as_ref().is_some_and(|r| r.unique);
+                if unique && !state.unique.insert(task.url.clone()) {
+                    skipped += 1;
+                    continue;
+                }
+                if due > now_ms {
+                    state.seq += 1;
+                    let seq = state.seq;
+                    state.delayed.push(Reverse(Delayed {
+                        due: now + Duration::from_millis(due - now_ms),
+                        seq,
+                        task,
+                    }));
+                } else {
+                    state.ready.push_back(task);
+                }
+                accepted += 1;
+            }
+            state.stats.enqueued += accepted;
+            if let Some(counts) = state.rounds.get_mut(id) {
+                counts.total += accepted;
+                counts.skipped += skipped;
+            }
+            accepted
+        };
+        if accepted > 0 {
+            self.changed.notify_waiters();
+        }
+        accepted as usize
+    }
+
+    /// Every task of round `id` has been pushed: it completes once none is
+    /// pending (at once if none was enqueued).
+    pub fn round_produced(&self, id: &str) {
+        let mut state = self.lock();
+        if let Some(counts) = state.rounds.get_mut(id) {
+            counts.produced = true;
+        }
+        state.complete(id);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// Round `id`'s counts.
+    pub fn round(&self, id: &str) -> Option<LocalRound> {
+        self.lock().rounds.get(id).cloned()
+    }
+
+    /// Keep the queue open when input ends: schedules feed it until the
+    /// process is stopped.
+    pub fn keep_open(&self) {
+        self.lock().kept_open = true;
     }
 
     /// The dead letters so far, oldest first.
@@ -235,6 +389,7 @@ impl MemoryQueue {
     fn bury(&self, task: Task, error: String) {
         let drained = {
             let mut state = self.lock();
+            let completed = state.round_ended(&task, 0, true);
             state.dead.push(DeadLetter {
                 task,
                 error,
@@ -242,7 +397,7 @@ impl MemoryQueue {
             });
             self.finish_one(&mut state);
             state.stats.dead += 1;
-            state.drained()
+            state.drained() || completed
         };
         if drained {
             self.changed.notify_waiters();
@@ -275,15 +430,17 @@ impl Queue for MemoryQueue {
 
     async fn ack(
         &self,
-        _delivery: Delivery<()>,
+        delivery: Delivery<()>,
         effects: Effects<'_>,
     ) -> Result<AckReceipt, QueueError> {
         let (accepted, drained) = {
             let mut state = self.lock();
             let accepted = state.accept(effects.follow_ups);
+            let completed = delivery.task().round.is_some()
+                && state.round_ended(delivery.task(), accepted, false);
             self.finish_one(&mut state);
             state.stats.done += 1;
-            (accepted, state.drained())
+            (accepted, state.drained() || completed)
         };
         // Waiters only care about new work or the end of the run: waking all
         // of them on every ack costs more than the job itself under load.
@@ -336,6 +493,7 @@ impl Queue for MemoryQueue {
     async fn hand_back(&self) -> Result<usize, QueueError> {
         let mut state = self.lock();
         state.closed = true;
+        state.kept_open = false;
         let dropped = state.ready.len() + state.delayed.len();
         state.ready.clear();
         state.delayed.clear();
@@ -359,6 +517,65 @@ mod tests {
             follow_ups,
             ..Effects::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_round_counts_its_tasks_and_follow_ups_and_completes_once() {
+        let queue = MemoryQueue::new(MemoryQueueOptions::default());
+        queue.open_round("r@1", Some(task("https://e.com/finished")));
+        let in_round = |url: &str| {
+            let mut t = task(url);
+            t.round = Some(crate::task::Round {
+                id: "r@1".into(),
+                unique: true,
+            });
+            t
+        };
+        // The same URL twice: the unique set lets one in.
+        let pushed = queue.push_round(
+            "r@1",
+            vec![
+                (0, in_round("https://e.com/a")),
+                (0, in_round("https://e.com/a")),
+            ],
+        );
+        assert_eq!(pushed, 1);
+        queue.round_produced("r@1");
+        let first = queue.pop().await.expect("pop").expect("a task");
+        // A follow-up joins the round.
+        let mut follow_up = in_round("https://e.com/b");
+        if let Some(round) = follow_up.round.as_mut() {
+            round.unique = false;
+        }
+        let receipt = queue.ack(first, done(vec![follow_up])).await.expect("ack");
+        assert_eq!(receipt.wait().await.expect("acknowledged"), 1);
+        let round = queue.round("r@1").expect("the round");
+        assert_eq!((round.total, round.done, round.skipped), (2, 1, 1));
+        assert!(!round.completed);
+        // The URL is free again once its task ended.
+        assert!(!queue.lock().unique.contains("https://e.com/a"));
+        let second = queue.pop().await.expect("pop").expect("a task");
+        queue
+            .fail(
+                second,
+                Failed::Bury {
+                    error: "x".into(),
+                    plugin: None,
+                },
+            )
+            .await
+            .expect("bury");
+        let round = queue.round("r@1").expect("the round");
+        assert_eq!((round.done, round.dead, round.pending()), (1, 1, 0));
+        assert!(round.completed);
+        // Its on-complete task is ready, once.
+        let finished = queue
+            .pop()
+            .await
+            .expect("pop")
+            .expect("the on-complete task");
+        assert_eq!(finished.task().url, "https://e.com/finished");
+        assert!(queue.lock().unique.is_empty());
     }
 
     #[tokio::test]

@@ -13,8 +13,10 @@
 //! - [`when`]: every N, or cron in a time zone;
 //! - [`source`]: what a round produces (task lines, a URL range, a file);
 //! - [`store`]: the schedules, their state and rounds in Redis;
-//! - [`ticker`]: the loop every host runs, and a round's production.
+//! - [`ticker`]: the loop every host runs, and a round's production;
+//! - [`local`]: schedules of the in-memory queue (`jobhost run --schedule`).
 
+pub mod local;
 pub mod source;
 pub mod store;
 pub mod ticker;
@@ -139,6 +141,12 @@ impl Schedule {
 
     /// The on-complete task of a round, in the queue's wire form.
     pub fn on_complete_task(&self, line: &str) -> Result<String, ScheduleError> {
+        let task = self.on_complete_local(line)?;
+        Ok(crate::queue::wire::WireTask::from_task(&task, 0, None).to_json())
+    }
+
+    /// The on-complete task of a round (a fresh id each time).
+    pub fn on_complete_local(&self, line: &str) -> Result<crate::task::Task, ScheduleError> {
         let mut task = match crate::task::Task::parse_line(line) {
             Ok(Some(task)) => task,
             Ok(None) => return Err(ScheduleError::OnComplete("the task line is empty".into())),
@@ -147,7 +155,7 @@ impl Schedule {
         if task.plugin.is_none() {
             task.plugin.clone_from(&self.plugin);
         }
-        Ok(crate::queue::wire::WireTask::from_task(&task, 0, None).to_json())
+        Ok(task)
     }
 
     /// The first fire after `after_ms`.

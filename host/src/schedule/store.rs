@@ -226,6 +226,9 @@ impl Store {
                 }
             })
             .collect();
+        if schedules.is_empty() {
+            return Ok(Vec::new());
+        }
         schedules.sort_by(|a, b| a.name.cmp(&b.name));
         let mut pipe = redis::pipe();
         for schedule in &schedules {
