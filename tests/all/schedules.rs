@@ -519,6 +519,20 @@ fn the_schedule_commands_store_list_trigger_pause_and_refuse_bad_input() {
     let listed = schedule(&queue, &["list"]);
     assert!(listed.stdout.contains("(paused)"), "{listed:?}");
     assert_eq!(schedule(&queue, &["resume", "nightly"]).code, 0);
+    // A file gone at the next fire ends that round's production, named.
+    std::fs::remove_file(&input).expect("remove the input");
+    let missing = schedule(&queue, &["trigger", "nightly"]);
+    assert!(missing.code == 2 && missing.stderr.contains("cannot open"), "{missing:?}");
+    let listed = schedule(&queue, &["list", "--json"]);
+    let line: serde_json::Value = serde_json::from_str(listed.stdout.trim()).expect("JSON");
+    assert_eq!(line["round"]["produced"], true, "{line}");
+    assert_eq!(line["round"]["total"], 0, "{line}");
+    assert!(line["round"]["completed"].is_u64(), "{line}");
+    let producing: i64 = redis::cmd("ZCARD")
+        .arg("jobhost:{jobs}:producing")
+        .query(&mut queue.redis.conn())
+        .expect("ZCARD");
+    assert_eq!(producing, 0, "no round is left for a host to adopt");
     assert_eq!(schedule(&queue, &["remove", "nightly"]).code, 0);
     let gone = schedule(&queue, &["trigger", "nightly"]);
     assert!(

@@ -33,8 +33,12 @@ pub struct QueueKeys {
     pub unique: String,
     /// HASH of schedules (field: name, value: the schedule's JSON).
     pub schedules: String,
-    /// ZSET of schedule rounds (member: round id, score: fire time in ms).
+    /// ZSET of schedule rounds (member: round id, score: fire time in ms),
+    /// trimmed after a day.
     pub rounds: String,
+    /// ZSET of the rounds still being produced (member: round id, score:
+    /// fire time in ms): what hosts look through for rounds to adopt.
+    pub producing: String,
 }
 
 impl QueueKeys {
@@ -50,6 +54,7 @@ impl QueueKeys {
             unique: queue_key(name, "unique"),
             schedules: queue_key(name, "schedules"),
             rounds: queue_key(name, "rounds"),
+            producing: queue_key(name, "producing"),
             name: name.to_owned(),
         }
     }

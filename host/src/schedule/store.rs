@@ -276,6 +276,7 @@ impl Store {
             .key(&k.rounds)
             .key(k.round(&id))
             .key(&k.stream)
+            .key(&k.producing)
             .arg(&schedule.name)
             .arg(read_last_fire.map(|t| t.to_string()).unwrap_or_default())
             .arg(decision.settle_to)
@@ -324,12 +325,14 @@ impl Store {
             .key(&k.delayed)
             .key(&k.unique)
             .key(&k.stats)
+            .key(&k.producing)
             .arg(owner)
             .arg(from)
             .arg(to)
             .arg(PRODUCTION_LEASE.as_millis() as u64)
             .arg(if unique { "1" } else { "0" })
-            .arg(if last { "1" } else { "0" });
+            .arg(if last { "1" } else { "0" })
+            .arg(id);
         for (due, json, url) in tasks {
             invocation.arg(*due).arg(json).arg(url);
         }
@@ -374,18 +377,14 @@ impl Store {
         Ok((cursor >= 0).then_some(cursor as u64))
     }
 
-    /// The rounds fired in the last `window` whose production has not
-    /// finished, with the schedule each was fired from (as it was then).
-    pub async fn unfinished(
-        &self,
-        window: Duration,
-    ) -> Result<Vec<(String, Schedule)>, ScheduleError> {
+    /// The rounds whose production has not finished, with the schedule
+    /// each was fired from (as it was then).
+    pub async fn unfinished(&self) -> Result<Vec<(String, Schedule)>, ScheduleError> {
         let mut conn = self.admin.redis().conn();
-        let since = now_millis().saturating_sub(window.as_millis() as u64);
-        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&self.keys().rounds)
-            .arg(since)
-            .arg("+inf")
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.keys().producing)
+            .arg(0)
+            .arg(-1)
             .query_async(&mut conn)
             .await
             .map_err(|e| backend("listing rounds", e))?;
@@ -420,7 +419,7 @@ impl Store {
     }
 
     /// Rounds fired more than `age` ago leave the index (their records
-    /// expire a week after they complete).
+    /// expire a day after they complete).
     pub async fn trim(&self, age: Duration) -> Result<(), ScheduleError> {
         let mut conn = self.admin.redis().conn();
         let before = now_millis().saturating_sub(age.as_millis() as u64);

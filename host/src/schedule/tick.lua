@@ -2,7 +2,8 @@
 -- this host: the call that moves `last_fire` forward is the only one that
 -- may create the round, so each tick is produced once however many hosts
 -- tick. A manual trigger fires without moving `last_fire`.
--- KEYS: 1 schedule state, 2 rounds (zset), 3 the round to create, 4 stream
+-- KEYS: 1 schedule state, 2 rounds (zset), 3 the round to create, 4 stream,
+--       5 rounds being produced (zset)
 -- ARGV: 1 schedule name, 2 last_fire as the host read it ('' if unset),
 --       3 the new last_fire, 4 fire time in ms (0: none to fire), 5 ticks
 --       missed, 6 overlap ('skip' or 'allow'), 7 owner, 8 lease ms,
@@ -50,6 +51,7 @@ if ARGV[11] ~= '' then
   redis.call('HSET', round, 'size', ARGV[11])
 end
 redis.call('ZADD', rounds, fire, id)
+redis.call('ZADD', KEYS[5], fire, id)
 redis.call('HSET', state, 'current', id)
 redis.call('HINCRBY', state, 'fires', 1)
 return 'fired'

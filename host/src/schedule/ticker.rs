@@ -17,8 +17,8 @@ use crate::task::{now_millis, Round};
 const TICK: Duration = Duration::from_millis(200);
 /// How often it looks for rounds to adopt.
 const ADOPT_EVERY: Duration = Duration::from_secs(2);
-/// Rounds older than this are neither adopted nor kept in the index.
-const ROUND_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Rounds fired longer ago than this leave the index of rounds.
+const ROUND_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Tasks per `produce.lua` call.
 pub const CHUNK: usize = 2000;
 
@@ -99,7 +99,7 @@ impl Ticker {
     }
 
     async fn adopt(&self) -> Result<(), ScheduleError> {
-        for (id, schedule) in self.store.unfinished(ROUND_WINDOW).await? {
+        for (id, schedule) in self.store.unfinished().await? {
             if self.is_producing(&id) {
                 continue;
             }
@@ -212,10 +212,22 @@ pub async fn produce(
         .and_then(|(_, fire)| fire.parse::<u64>().ok())
         .unwrap_or_else(now_millis);
     let spread = schedule.spread_ms;
+    // A source that cannot be read (a missing file) ends the round's
+    // production with what was enqueued, rather than leaving it for host
+    // after host to adopt and fail on.
+    let give_up = |error: ScheduleError| async move {
+        store
+            .produce_chunk(id, owner, (cursor, cursor), schedule.unique, true, &[])
+            .await?;
+        Err(error)
+    };
     let size = if spread > 0 {
         match store.round_size(id).await? {
             Some(size) => size,
-            None => schedule.source.size()?,
+            None => match schedule.source.size() {
+                Ok(size) => size,
+                Err(error) => return give_up(error).await,
+            },
         }
     } else {
         0
@@ -232,7 +244,10 @@ pub async fn produce(
         id: id.to_owned(),
         unique: schedule.unique,
     };
-    let mut tasks = schedule.source.tasks_from(id, cursor)?.peekable();
+    let mut tasks = match schedule.source.tasks_from(id, cursor) {
+        Ok(tasks) => tasks.peekable(),
+        Err(error) => return give_up(error).await,
+    };
     let mut report = Produced::default();
     let mut from = cursor;
     let mut chunk: Vec<(u64, String, String)> = Vec::with_capacity(CHUNK);

@@ -27,8 +27,8 @@ local function queue_key(stream, suffix)
   return string.sub(stream, 1, -7) .. suffix
 end
 
--- How long a completed round's record is kept (ms): a week.
-local ROUND_RETENTION_MS = 7 * 24 * 3600 * 1000
+-- How long a completed round's record is kept (ms): a day.
+local ROUND_RETENTION_MS = 24 * 3600 * 1000
 
 -- If round `key` has been produced in full and none of its tasks is pending
 -- any more, mark it completed and enqueue its on-complete task: once, since
