@@ -10,6 +10,7 @@ mod util;
 
 mod ahead;
 mod cache;
+mod compression;
 mod crawl;
 mod db_sink;
 mod failures;

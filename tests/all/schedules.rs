@@ -522,7 +522,10 @@ fn the_schedule_commands_store_list_trigger_pause_and_refuse_bad_input() {
     // A file gone at the next fire ends that round's production, named.
     std::fs::remove_file(&input).expect("remove the input");
     let missing = schedule(&queue, &["trigger", "nightly"]);
-    assert!(missing.code == 2 && missing.stderr.contains("cannot open"), "{missing:?}");
+    assert!(
+        missing.code == 2 && missing.stderr.contains("cannot open"),
+        "{missing:?}"
+    );
     let listed = schedule(&queue, &["list", "--json"]);
     let line: serde_json::Value = serde_json::from_str(listed.stdout.trim()).expect("JSON");
     assert_eq!(line["round"]["produced"], true, "{line}");

@@ -158,6 +158,8 @@ pub struct ServerState {
     pub tracks: Mutex<HashMap<String, Vec<u8>>>,
     /// HTML pages served at /site/{page}.
     pub pages: Mutex<HashMap<String, String>>,
+    /// The `accept-encoding` of every request to /encoded/.
+    pub accept_encoding: Mutex<Vec<String>>,
 }
 
 /// An HTTP server on 127.0.0.1, on its own thread and runtime.
@@ -181,6 +183,8 @@ impl TestServer {
             .route("/redirect/{n}", get(redirect))
             .route("/conc/{millis}", get(concurrent))
             .route("/redirect-to-metadata", get(redirect_to_metadata))
+            .route("/encoded/{coding}/{id}", get(encoded))
+            .route("/bomb/{mib}", get(bomb))
             .with_state(state.clone());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -326,6 +330,64 @@ async fn track(State(state): State<Arc<ServerState>>, UrlPath(id): UrlPath<Strin
         Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         None => (StatusCode::NOT_FOUND, "no such track").into_response(),
     }
+}
+
+/// A track's document compressed with `coding` (gzip, br, zstd).
+async fn encoded(
+    State(state): State<Arc<ServerState>>,
+    headers: axum::http::HeaderMap,
+    UrlPath((coding, id)): UrlPath<(String, String)>,
+) -> Response {
+    use std::io::Write as _;
+    hit(&state, format!("/encoded/{coding}/{id}"));
+    let accepted = headers
+        .get(header::ACCEPT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    state.accept_encoding.lock().unwrap().push(accepted);
+    let Some(body) = state.tracks.lock().unwrap().get(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such track").into_response();
+    };
+    let compressed = match coding.as_str() {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(&body).unwrap();
+            drop(w);
+            out
+        }
+        "zstd" => zstd::encode_all(&body[..], 3).unwrap(),
+        _ => return (StatusCode::BAD_REQUEST, "unknown coding").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_ENCODING, coding),
+        ],
+        compressed,
+    )
+        .into_response()
+}
+
+/// `mib` MiB of zeros, gzipped (a few KiB on the wire).
+async fn bomb(State(state): State<Arc<ServerState>>, UrlPath(mib): UrlPath<usize>) -> Response {
+    use std::io::Write as _;
+    hit(&state, format!("/bomb/{mib}"));
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; mib << 20]).unwrap();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        e.finish().unwrap(),
+    )
+        .into_response()
 }
 
 async fn status(State(state): State<Arc<ServerState>>, UrlPath(code): UrlPath<u16>) -> Response {

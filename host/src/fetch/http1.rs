@@ -566,7 +566,9 @@ impl Http1Client {
         request.extend_from_slice(authority.as_bytes());
         request.extend_from_slice(b"\r\nuser-agent: ");
         request.extend_from_slice(self.user_agent.as_bytes());
-        request.extend_from_slice(b"\r\naccept: */*\r\n\r\n");
+        request.extend_from_slice(b"\r\naccept: */*\r\naccept-encoding: ");
+        request.extend_from_slice(super::decode::ACCEPT_ENCODING.as_bytes());
+        request.extend_from_slice(b"\r\n\r\n");
         Ok(request)
     }
 

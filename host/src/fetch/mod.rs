@@ -11,6 +11,7 @@
 //! user allowed. It decides nothing about routing or retries; it classifies
 //! its errors as transient or permanent and the worker acts on that.
 
+pub mod decode;
 pub mod http1;
 pub mod policy;
 
@@ -147,6 +148,14 @@ pub enum FetchError {
         /// Why.
         message: String,
     },
+    /// A compressed body that does not decode, or expands past the limit.
+    #[error("fetching {url}: {error}")]
+    Decode {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        error: decode::DecodeError,
+    },
 }
 
 impl FetchError {
@@ -218,6 +227,11 @@ impl Fetcher {
             .connect_timeout(config.connect_timeout)
             // Redirects are followed by `follow`, for both clients alike.
             .redirect(reqwest::redirect::Policy::none())
+            // Bodies are decoded here (decode.rs), for both clients alike.
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static(decode::ACCEPT_ENCODING),
+            )]))
             .dns_resolver(Arc::new(PolicyResolver::new(policy.clone())))
             .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
@@ -386,7 +400,8 @@ impl Fetcher {
             });
         }
         let content_type = response.header("content-type").map(Cow::into_owned);
-        let headers = response.take_headers();
+        let coding = response.header("content-encoding").map(Cow::into_owned);
+        let mut headers = response.take_headers();
         let body = response.body(limit).await.map_err(|error| match error {
             BodyFailure::TooLarge => FetchError::TooLarge {
                 url: url.to_owned(),
@@ -398,6 +413,20 @@ impl Fetcher {
             },
         })?;
         response.finish();
+        // The plugin gets the document itself: decoded, and without the
+        // headers that described the encoded form.
+        let body = match coding {
+            Some(coding) => {
+                let body =
+                    decode::decode(&coding, body, limit).map_err(|error| FetchError::Decode {
+                        url: url.to_owned(),
+                        error,
+                    })?;
+                headers.retain(|(name, _)| name != "content-encoding" && name != "content-length");
+                body
+            }
+            None => body,
+        };
         Ok(Fetched {
             status,
             final_url: String::new(),
@@ -744,6 +773,15 @@ mod tests {
                     .unwrap_or("none");
                 ok(auth)
             }
+            "/accept" => {
+                let accept = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("accept-encoding: "))
+                    .unwrap_or("none");
+                ok(accept)
+            }
+            "/not-gzip" => "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip".into(),
+            "/compress" => "HTTP/1.1 200 OK\r\nContent-Encoding: compress\r\nContent-Length: 2\r\n\r\nab".into(),
             "/start" => "HTTP/1.1 302 Found\r\nLocation: /final?x=1\r\nContent-Length: 5\r\n\r\nmoved".into(),
             "/busy" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy".into(),
             "/close" => "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".into(),
@@ -827,6 +865,29 @@ mod tests {
                 // The redirect's body was read, so its connection served
                 // the second hop too.
                 assert_eq!(server.connections(), 1);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn both_clients_ask_for_compression_and_decode_what_comes() {
+        for lean_http1 in [true, false] {
+            let server = RawServer::start(answers, usize::MAX).await;
+            let fetcher = lean(lean_http1);
+            let got = fetcher.fetch(&server.url("/accept")).await.unwrap();
+            assert_eq!(
+                got.body,
+                decode::ACCEPT_ENCODING.as_bytes(),
+                "lean {lean_http1}"
+            );
+            // The body goes through decode.rs whichever client read it.
+            for (path, says) in [("/not-gzip", "not valid gzip"), ("/compress", "`compress`")] {
+                let error = fetcher.fetch(&server.url(path)).await.unwrap_err();
+                assert!(
+                    matches!(error, FetchError::Decode { .. }) && error.to_string().contains(says),
+                    "lean {lean_http1}: {error}"
+                );
+                assert!(!error.is_transient());
             }
         }
     }
