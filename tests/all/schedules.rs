@@ -519,7 +519,21 @@ fn the_schedule_commands_store_list_trigger_pause_and_refuse_bad_input() {
     let listed = schedule(&queue, &["list"]);
     assert!(listed.stdout.contains("(paused)"), "{listed:?}");
     assert_eq!(schedule(&queue, &["resume", "nightly"]).code, 0);
-    // A file gone at the next fire ends that round's production, named.
+    // A file gone at the next fire ends that round's production, named
+    // (with --spread, where the firing host counts the file first).
+    add(
+        &queue,
+        &[
+            "nightly",
+            "--replace",
+            "--cron",
+            "0 3 * * *",
+            "--input",
+            &input.display().to_string(),
+            "--spread",
+            "1h",
+        ],
+    );
     std::fs::remove_file(&input).expect("remove the input");
     let missing = schedule(&queue, &["trigger", "nightly"]);
     assert!(

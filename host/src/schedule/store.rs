@@ -264,9 +264,16 @@ impl Store {
             Some(line) => schedule.on_complete_task(line)?,
             None => String::new(),
         };
-        // A file is counted once per round, by the host that fires it.
+        // A file is counted once per round, by the host that fires it. One
+        // that cannot be read is left to the production, which ends the
+        // round with the error (a claim that failed would be tried again
+        // at every tick).
         let size = match (decision.fire, schedule.spread_ms) {
-            (Some(_), spread) if spread > 0 => schedule.source.size()?.to_string(),
+            (Some(_), spread) if spread > 0 => schedule
+                .source
+                .size()
+                .map(|size| size.to_string())
+                .unwrap_or_default(),
             _ => String::new(),
         };
         let k = self.keys();
