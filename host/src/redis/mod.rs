@@ -101,6 +101,28 @@ impl Redis {
     pub fn url(&self) -> &str {
         &self.shown
     }
+
+    /// Run a script until Redis answers, waiting out outages (logged once
+    /// when one starts and once when it ends, as `doing`); an error that is
+    /// not an outage is returned.
+    pub async fn eval<T: redis::FromRedisValue>(
+        &self,
+        doing: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, redis::RedisError> {
+        let mut conn = self.conn();
+        let mut outage = Outage::new(doing);
+        loop {
+            match invocation.invoke_async::<T>(&mut conn).await {
+                Ok(value) => {
+                    outage.ok(&self.shown);
+                    return Ok(value);
+                }
+                Err(e) if is_outage(&e) => outage.failed(&self.shown, &e).await,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 async fn manager(

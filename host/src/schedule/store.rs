@@ -477,18 +477,11 @@ impl Store {
         doing: &'static str,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, ScheduleError> {
-        let mut conn = self.admin.redis().conn();
-        let mut outage = Outage::new(doing);
-        loop {
-            match invocation.invoke_async::<T>(&mut conn).await {
-                Ok(value) => {
-                    outage.ok(self.admin.redis().url());
-                    return Ok(value);
-                }
-                Err(e) if is_outage(&e) => outage.failed(self.admin.redis().url(), &e).await,
-                Err(e) => return Err(backend(doing, e)),
-            }
-        }
+        self.admin
+            .redis()
+            .eval(doing, invocation)
+            .await
+            .map_err(|e| backend(doing, e))
     }
 }
 

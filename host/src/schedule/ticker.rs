@@ -149,8 +149,8 @@ impl Ticker {
 pub struct Produced {
     /// Tasks enqueued.
     pub enqueued: u64,
-    /// Positions passed over: bad lines (logged), and with `--unique` the
-    /// tasks whose URL was still pending (counted by the round too).
+    /// With `--unique`, tasks not enqueued because their URL was still
+    /// pending (counted by the round too).
     pub passed_over: u64,
     /// Lines that were not tasks.
     pub invalid: u64,
@@ -160,7 +160,7 @@ impl std::fmt::Display for Produced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} tasks enqueued, {} still pending from before (unique) or invalid, {} invalid lines",
+            "{} tasks enqueued, {} skipped as still pending from before (unique), {} invalid lines",
             self.enqueued, self.passed_over, self.invalid
         )
     }

@@ -41,7 +41,6 @@ use super::{
     AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
 };
 use crate::redis::keys::GROUP;
-use crate::redis::{is_outage, Outage};
 use crate::task::{now_millis, Round, Task};
 
 /// Settings of one host's view of a Redis queue.
@@ -266,18 +265,10 @@ impl RedisQueue {
         doing: &'static str,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, QueueError> {
-        let mut conn = self.admin.redis.conn();
-        let mut outage = Outage::new(doing);
         loop {
-            match invocation.invoke_async::<T>(&mut conn).await {
-                Ok(value) => {
-                    outage.ok(self.admin.redis.url());
-                    return Ok(value);
-                }
-                Err(e) if is_outage(&e) => outage.failed(self.admin.redis.url(), &e).await,
-                Err(e) if is_no_group(&e) => {
-                    self.admin.ensure_group().await?;
-                }
+            match self.admin.redis.eval(doing, invocation).await {
+                Ok(value) => return Ok(value),
+                Err(e) if is_no_group(&e) => self.admin.ensure_group().await?,
                 Err(e) => return Err(backend(doing, e)),
             }
         }
