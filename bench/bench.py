@@ -86,6 +86,8 @@ def scale(quick):
         sweep_jobs=10_000, sweep=[1, 4, 16, 64, 256], wrk_seconds=10, rss_jobs=3_000,
         startup_runs=7, redis_noop_jobs=100_000, latency_seconds=20,
         db_tracks=20_000, db_seed_concurrency=[16, 64], db_rounds=3, schedule_urls=1_000_000,
+        https_jobs=100_000, https_seed_jobs=20_000, https_handshake_jobs=20_000,
+        conditional_jobs=20_000,
     )
     if not quick:
         return full
@@ -96,6 +98,8 @@ def scale(quick):
         sweep_jobs=1_000, sweep=[1, 4, 16, 64, 256], wrk_seconds=3, rss_jobs=1_000,
         startup_runs=3, redis_noop_jobs=10_000, latency_seconds=3,
         db_tracks=2_000, db_seed_concurrency=[16, 64], db_rounds=1, schedule_urls=100_000,
+        https_jobs=3_000, https_seed_jobs=2_000, https_handshake_jobs=2_000,
+        conditional_jobs=2_000,
     )
 
 
@@ -279,6 +283,7 @@ class Fixtures:
             shutil.rmtree(WORK)
         os.makedirs(WORK)
         self._documents()
+        self._certificates()
         self._nginx()
         self._redis()
         return self
@@ -311,12 +316,44 @@ class Fixtures:
                 f.write(make_document(shapes, n))
         self.documents = max(self.documents, count)
 
+    def _certificates(self):
+        """A CA and a certificate for 127.0.0.1 that it signed (ECDSA
+        P-256), made with the openssl CLI for item 12's TLS endpoint."""
+        tls = os.path.join(WORK, "tls")
+        os.makedirs(tls)
+        self.ca_file = os.path.join(tls, "ca.pem")
+        self.cert_file = os.path.join(tls, "server.pem")
+        self.key_file = os.path.join(tls, "server.key")
+        ext = os.path.join(tls, "server.ext")
+        open(ext, "w").write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                             "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run(["openssl", "req", "-x509", *ec, "-keyout", os.path.join(tls, "ca.key"),
+             "-out", self.ca_file, "-days", "3", "-subj", "/CN=jobhost bench CA"])
+        run(["openssl", "req", *ec, "-keyout", self.key_file,
+             "-out", os.path.join(tls, "server.csr"), "-subj", "/CN=127.0.0.1"])
+        run(["openssl", "x509", "-req", "-in", os.path.join(tls, "server.csr"),
+             "-CA", self.ca_file, "-CAkey", os.path.join(tls, "ca.key"), "-CAcreateserial",
+             "-out", self.cert_file, "-days", "3", "-extfile", ext])
+
     def _nginx(self):
         self.nginx_port = free_port()
+        # Item 12: the same documents over TLS (HTTP/2 offered by ALPN),
+        # and again on a port that logs each request's connection, whether
+        # its TLS session was resumed, and its status (handshakes, 304s).
+        self.tls_port = free_port()
+        self.tls_log_port = free_port()
         conf_dir = os.path.join(WORK, "nginx")
         os.makedirs(os.path.join(conf_dir, "tmp"))
         workers = os.environ.get("BENCH_NGINX_WORKERS", "1")
         user = "user root;" if os.geteuid() == 0 else ""
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        # `http2 on;` from nginx 1.25.1; before, a flag of `listen`.
+        v = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr
+        m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", v)
+        new = m is not None and tuple(map(int, m.groups())) >= (1, 25, 1)
+        h2_listen, h2_directive = ("", "http2 on;") if new else (" http2", "")
+        self.tls_log = os.path.join(conf_dir, "tls.log")
         conf = f"""
 {user}
 daemon off;
@@ -327,6 +364,12 @@ error_log {conf_dir}/error.log warn;
 events {{ worker_connections 16384; multi_accept on; }}
 http {{
     access_log off;
+    log_format handshakes '$connection $connection_requests $ssl_session_reused '
+                          '$ssl_protocol $server_protocol $status';
+    ssl_certificate {self.cert_file};
+    ssl_certificate_key {self.key_file};
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_timeout 1h;
     sendfile on;
     tcp_nodelay on;
     keepalive_requests 1000000;
@@ -343,11 +386,23 @@ http {{
         # so that --concurrency 1000 really has 1,000 jobs in flight.
         location /slow/ {{ alias {WORK}/www/; limit_rate 256; }}
     }}
+    server {{
+        listen 127.0.0.1:{self.tls_port} ssl{h2_listen} backlog=4096;
+        {h2_directive}
+        root {WORK}/www;
+        location /tracks/ {{ }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.tls_log_port} ssl{h2_listen};
+        {h2_directive}
+        access_log {conf_dir}/tls.log handshakes;
+        root {WORK}/www;
+        location /tracks/ {{ }}
+    }}
 }}
 """
         path = os.path.join(conf_dir, "nginx.conf")
         open(path, "w").write(conf)
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         log(f"nginx on 127.0.0.1:{self.nginx_port} ({workers} worker), {DOCS} documents")
         p = subprocess.Popen([nginx, "-c", path, "-p", conf_dir, "-e", f"{conf_dir}/error.log"],
                              stdout=subprocess.DEVNULL, stderr=open(f"{conf_dir}/stderr.log", "w"),
@@ -377,6 +432,10 @@ http {{
 
     def url(self, n, slow=False):
         return f"http://127.0.0.1:{self.nginx_port}{'/slow' if slow else ''}/tracks/{DOC_BASE + n % DOCS}"
+
+    def tls_url(self, n, logged=False):
+        port = self.tls_log_port if logged else self.tls_port
+        return f"https://127.0.0.1:{port}/tracks/{DOC_BASE + n % DOCS}"
 
     def track_url(self, n):
         """Document n, without wrapping at DOCS (see ensure_documents)."""
@@ -755,16 +814,18 @@ class Suite:
         out["best_jobs_per_s"] = max(out["hosts_1"]["jobs_per_s"], out["hosts_2"]["jobs_per_s"])
         return out
 
-    def seed_run(self, n, concurrency, processes=1):
+    def seed_run(self, n, concurrency, processes=1, url=None, ca=None):
+        url = url or self.fx.url
         self.flush()
         pipe = self.r.pipeline(transaction=False)
         for start in range(0, n, 1000):
-            pipe.rpush(SEED_LIST, *(self.fx.url(i) for i in range(start, min(n, start + 1000))))
+            pipe.rpush(SEED_LIST, *(url(i) for i in range(start, min(n, start + 1000))))
         pipe.execute()
         cpu0 = self.fixture_cpu()
         t0 = time.perf_counter()
         cmd = [PY, os.path.join(BENCH, "seed", "consumer.py"), "--redis", self.fx.redis_url,
-               "--list", SEED_LIST, "--concurrency", str(concurrency), "--idle", "0.5"]
+               "--list", SEED_LIST, "--concurrency", str(concurrency), "--idle", "0.5",
+               *(("--ca-cert", ca) if ca else ())]
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=child_env())
                  for _ in range(processes)]
@@ -823,6 +884,9 @@ class Suite:
         return out
 
     def item5_wrk(self):
+        return self.wrk(f"http://127.0.0.1:{self.fx.nginx_port}/")
+
+    def wrk(self, base):
         script = os.path.join(WORK, "urls.lua")
         open(script, "w").write(f"""
 counter = 0
@@ -834,7 +898,7 @@ end
         out = {}
         for conns in (64,):
             p, _ = run(["wrk", "-t2", f"-c{conns}", f"-d{self.s['wrk_seconds']}s", "--latency",
-                        "-s", script, f"http://127.0.0.1:{self.fx.nginx_port}/"],
+                        "-s", script, base],
                        timeout=self.s["wrk_seconds"] + 60)
             text = p.stdout
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -1418,6 +1482,88 @@ end
         return res
 
 
+    # -- item 12: provider APIs over TLS ------------------------------------
+
+    def tls_log_lines(self):
+        try:
+            return open(self.fx.tls_log).read().splitlines()
+        except OSError:
+            return []
+
+    def item12_https(self):
+        """music-sync via Redis against the fixture over TLS (a CA the
+        bench made, trusted with --ca-cert): one host at default settings,
+        the seed's design (aiohttp with the same CA) and wrk on the same
+        endpoint; then 20,000 jobs on the logged port, for the TLS
+        handshakes they make; then two rounds with --conditional, the
+        second answered 304 by nginx (its own ETag and Last-Modified)."""
+        fx = self.fx
+        ca = fx.ca_file
+        n = self.s["https_jobs"]
+        out = {}
+        path = self.write_lines("https-urls.txt", (fx.tls_url(i) for i in range(n)))
+        self.flush()
+        self.enqueue(path)
+        res = self.drive_redis_hosts(1, n, "music-sync", None, ("--ca-cert", ca))
+        tracks = int(self.r.get("jobhost:kv:music-sync:stats:tracks") or 0)
+        if tracks < n:
+            raise RuntimeError(f"music-sync counted {tracks} tracks in kv, expected {n}")
+        out["defaults"] = res
+        log(f"  jobhost, 1 host at default settings over TLS: {res['jobs_per_s']:.0f} jobs/s")
+        seed = self.seed_run(self.s["https_seed_jobs"], 64, url=fx.tls_url, ca=ca)
+        out["seed"] = seed
+        log(f"  seed, 64 coroutines over TLS: {seed['jobs_per_s']:.0f} jobs/s")
+        out["wrk"] = self.wrk(f"https://127.0.0.1:{fx.tls_port}/")
+
+        # Handshakes: the logged port's lines for one run of 20,000 jobs.
+        h = self.s["https_handshake_jobs"]
+        path = self.write_lines("https-logged.txt",
+                                (fx.tls_url(i, logged=True) for i in range(h)))
+        before = len(self.tls_log_lines())
+        self.flush()
+        self.enqueue(path)
+        res = self.drive_redis_hosts(1, h, "music-sync", None, ("--ca-cert", ca))
+        time.sleep(0.5)
+        lines = [line.split() for line in self.tls_log_lines()[before:]]
+        firsts = [f for f in lines if len(f) >= 6 and f[1] == "1"]
+        out["handshakes"] = dict(
+            jobs=h, requests=len(lines), jobs_per_s=res["jobs_per_s"],
+            connections=len(firsts),
+            resumed=sum(1 for f in firsts if f[2] == "r"),
+            protocols=sorted({f"{f[3]} {f[4]}" for f in firsts}),
+        )
+        log(f"  {h} jobs: {len(firsts)} TLS connections "
+            f"({out['handshakes']['resumed']} resumed), {out['handshakes']['protocols']}")
+
+        # Conditional requests: round 1 keeps the validators, round 2 gets
+        # 304s and writes nothing.
+        c = self.s["conditional_jobs"]
+        path = self.write_lines("conditional-urls.txt",
+                                (fx.tls_url(i, logged=True) for i in range(c)))
+        self.flush()
+        rounds = []
+        for r in (1, 2):
+            self.r.delete(STATS_KEY)
+            self.enqueue(path)
+            before = len(self.tls_log_lines())
+            output = os.path.join(WORK, f"conditional-{r}.jsonl")
+            res = self.drive_redis_hosts(1, c, "music-sync", None,
+                                         ("--ca-cert", ca, "--conditional"), output=output)
+            time.sleep(0.5)
+            statuses = [line.split()[-1] for line in self.tls_log_lines()[before:]]
+            res.update(round=r, status_200=statuses.count("200"),
+                       status_304=statuses.count("304"),
+                       records=sum(1 for _ in open(output)),
+                       not_modified=int(self.r.hget(STATS_KEY, "not_modified") or 0))
+            rounds.append(res)
+            log(f"  conditional round {r}: {res['jobs_per_s']:.0f} jobs/s, "
+                f"{res['status_304']} answered 304, {res['records']} records")
+        if rounds[1]["status_304"] != c or rounds[1]["records"] != 0:
+            raise RuntimeError(f"round 2 was not all 304s with no records: {rounds[1]}")
+        out["conditional"] = rounds
+        return out
+
+
 ITEMS = [
     ("1", "dispatch", Suite.item1_dispatch),
     ("7", "bare", Suite.item7_bare),
@@ -1431,6 +1577,7 @@ ITEMS = [
     ("9", "latency", Suite.item9_latency),
     ("10", "db", Suite.item10_db),
     ("11", "schedule", Suite.item11_schedule),
+    ("12", "https", Suite.item12_https),
 ]
 
 
@@ -1476,7 +1623,7 @@ def machine():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="about 10x smaller counts (smoke run)")
-    p.add_argument("--only", help="comma-separated items to run (1..11, sweep); default all")
+    p.add_argument("--only", help="comma-separated items to run (1..12, sweep); default all")
     p.add_argument("--output", default=os.path.join(RESULTS, "latest.json"))
     args = p.parse_args()
 

@@ -213,6 +213,21 @@ time from spawning the processes to the last completion.
    reference, in the same run on an emptied Redis: `jobhost enqueue --input
    FILE` of the same million bare URLs. Redis's `used_memory` after the round
    (tasks and unique set) is reported. Nothing consumes the tasks.
+12. **Provider APIs over TLS**: the fixture served again by the same nginx
+   over TLS 1.3 with HTTP/2 offered by ALPN, its certificate (ECDSA P-256,
+   for 127.0.0.1) signed by a CA the bench makes with `openssl`, and
+   session resumption on (`ssl_session_cache`). (a) music-sync via Redis,
+   one host at default settings, trusting the CA with `--ca-cert`; (b) the
+   seed's design (`consumer.py --ca-cert`, aiohttp with an `ssl` context
+   from the same CA, HTTP/1.1), 64 coroutines; (c) `wrk -t2 -c64` on the same
+   endpoint (HTTP/1.1 with keep-alive). Then 20,000 jobs (2,000 with
+   `--quick`) through a second TLS port that logs each request's connection
+   serial, its request number on the connection and `$ssl_session_reused`:
+   the TLS connections (handshakes) they made, and how many resumed a
+   session. Then two rounds of 20,000 jobs with `--conditional` through that
+   port: the first fetches whole and keeps nginx's `ETag` and
+   `Last-Modified`, the second gets a `304` for each (counted in nginx's
+   log) and writes no record (its `-o` file is checked empty).
 """
 
 
@@ -584,6 +599,40 @@ def main():
             f"`jobhost enqueue`: {num(sched.get('enqueue_file_peak_rss_mib'), 1, 'MiB')}; Redis "
             f"after the round: {num(sched.get('redis_used_memory_mib'), 0, 'MiB')}",
             "", "< 100 MiB", None if rss is None else rss < 100)
+
+    https = items.get("https")
+    if https is not None:
+        tls = get(https, "defaults", "jobs_per_s")
+        tls_seed = get(https, "seed", "jobs_per_s")
+        tls_wrk = get(https, "wrk", "requests_per_s")
+        r = ratio(tls, tls_seed)
+        row("12", "music-sync via Redis over HTTPS (HTTP/2, `--ca-cert`), 1 host at default "
+                  "settings",
+            f"{num(tls)} jobs/s" if tls else problem(items, "https"),
+            f"seed design over the same TLS endpoint, 64 coroutines: {num(tls_seed)} jobs/s",
+            num(r, 1, "×"), "≥ 8×", None if r is None else r >= 8)
+        r = ratio(tls, tls_wrk)
+        row("12", "… against the TLS fetch ceiling", f"{num(tls)} jobs/s" if tls else "—",
+            f"wrk -t2 -c64 over TLS: {num(tls_wrk)} requests/s", num(r, 2, "×"), "≥ 0.40×",
+            None if r is None else r >= 0.4)
+        hs = https.get("handshakes")
+        if hs:
+            row("12", f"TLS handshakes of {num(hs.get('jobs'))} jobs "
+                      f"({', '.join(hs.get('protocols', []))})",
+                f"{num(hs.get('connections'))} connections, {num(hs.get('resumed'))} resumed",
+                f"{num(hs.get('requests'))} requests in nginx's log", "", "", None)
+        rounds = https.get("conditional") or []
+        if len(rounds) == 2:
+            first, second = rounds
+            r = ratio(get(second, "jobs_per_s"), get(first, "jobs_per_s"))
+            row("12", f"`--conditional`, second round of {num(second.get('jobs'))} unchanged "
+                      "documents",
+                f"{num(get(second, 'jobs_per_s'))} jobs/s, {num(second.get('status_304'))} "
+                f"answered 304, {num(second.get('records'))} records",
+                f"first round (whole fetches, validators kept): "
+                f"{num(get(first, 'jobs_per_s'))} jobs/s", num(r, 2, "×"),
+                "all 304, no records",
+                second.get("status_304") == second.get("jobs") and second.get("records") == 0)
 
     # -- details -----------------------------------------------------------
     details = []

@@ -17,7 +17,7 @@ between the first and the last completed job.
 exits.
 
 Usage: consumer.py --redis redis://127.0.0.1:6379/0 --list music_task_queue
-                   [--concurrency 64] [--idle 1.0]
+                   [--concurrency 64] [--idle 1.0] [--ca-cert CA.pem]
 """
 
 import argparse
@@ -235,7 +235,12 @@ async def consume(args):
     import redis.asyncio as aioredis
 
     r = aioredis.from_url(args.redis, max_connections=args.concurrency + 8)
-    connector = aiohttp.TCPConnector(limit=args.concurrency, ttl_dns_cache=300)
+    ssl_context = None
+    if args.ca_cert:
+        import ssl
+        ssl_context = ssl.create_default_context(cafile=args.ca_cert)
+    connector = aiohttp.TCPConnector(limit=args.concurrency, ttl_dns_cache=300,
+                                     ssl=ssl_context if ssl_context else True)
     timeout = aiohttp.ClientTimeout(total=30)
     stats = {"done": 0, "failed": 0, "first_done": None, "last_done": None}
 
@@ -280,6 +285,7 @@ def main():
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--idle", type=float, default=1.0,
                    help="stop after BLPOP waited this long for nothing (seconds)")
+    p.add_argument("--ca-cert", help="trust the CAs of this PEM file for https:// URLs")
     p.add_argument("--self-test", action="store_true")
     args = p.parse_args()
     if args.self_test:

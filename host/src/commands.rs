@@ -240,6 +240,7 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         println!("delayed   {}", stats.delayed);
         println!("dead      {}", stats.dead);
         println!("done      {}", stats.done);
+        println!("  not modified {}", stats.not_modified);
         println!("retried   {}", stats.retried);
         println!("enqueued  {}", stats.enqueued);
         for (plugin, counts) in &stats.plugins {

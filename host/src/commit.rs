@@ -143,6 +143,8 @@ pub struct Produced {
     pub writes: Vec<KvWrite>,
     /// Follow-up tasks (already checked by the worker).
     pub follow_ups: Vec<Task>,
+    /// The document had not changed (a 304): the plugin did not run.
+    pub not_modified: bool,
 }
 
 /// The commit pipeline of one queue, shared by its workers.
@@ -206,6 +208,11 @@ impl<Q: Queue> Commit<Q> {
         &self.queue
     }
 
+    /// The key-value store the jobs' writes go to.
+    pub fn kv(&self) -> &Arc<AnyKv> {
+        &self.kv
+    }
+
     /// How many acknowledgements a worker may leave outstanding while it
     /// runs its next jobs: one (the queue's batch on the wire), or more
     /// when records wait for a database transaction first, so that the
@@ -232,7 +239,13 @@ impl<Q: Queue> Commit<Q> {
             records,
             writes,
             follow_ups,
+            not_modified,
         } = produced;
+        if not_modified {
+            return self
+                .after_records(delivery, plugin, writes, follow_ups, Vec::new(), true)
+                .await;
+        }
         if let Some(db) = self.sink.database() {
             return self
                 .done_into_database(db, delivery, plugin, records, writes, follow_ups)
@@ -261,7 +274,7 @@ impl<Q: Queue> Commit<Q> {
         } else {
             Vec::new()
         };
-        self.after_records(delivery, plugin, writes, follow_ups, records)
+        self.after_records(delivery, plugin, writes, follow_ups, records, false)
             .await
     }
 
@@ -296,7 +309,7 @@ impl<Q: Queue> Commit<Q> {
         tokio::spawn(async move {
             let result = match committed.await {
                 Ok(Ok(())) => match this
-                    .after_records(delivery, &plugin, writes, follow_ups, Vec::new())
+                    .after_records(delivery, &plugin, writes, follow_ups, Vec::new(), false)
                     .await
                 {
                     Ok(Some(receipt)) => receipt.wait().await,
@@ -330,6 +343,7 @@ impl<Q: Queue> Commit<Q> {
         mut writes: Vec<KvWrite>,
         follow_ups: Vec<Task>,
         records: Vec<Record>,
+        not_modified: bool,
     ) -> Result<Option<AckReceipt>, QueueError> {
         let carries: Carries = Q::CARRIES;
         if !carries.kv_writes && !writes.is_empty() {
@@ -355,6 +369,7 @@ impl<Q: Queue> Commit<Q> {
             follow_ups,
             writes,
             records,
+            not_modified,
         };
         self.queue.ack(delivery, effects).await.map(Some)
     }

@@ -117,6 +117,8 @@ pub struct RunConfig {
 pub struct RunSummary {
     /// Jobs done.
     pub done: u64,
+    /// Of those, the ones not modified since their last fetch.
+    pub not_modified: u64,
     /// Retries scheduled.
     pub retried: u64,
     /// Jobs in the dead letters.
@@ -140,16 +142,14 @@ impl RunSummary {
 
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "done {}", self.done)?;
+        if self.not_modified > 0 {
+            write!(f, " ({} not modified)", self.not_modified)?;
+        }
         write!(
             f,
-            "done {}, retried {}, dead {}, invalid input {}, duplicates {}, too deep {} in {:.2?}",
-            self.done,
-            self.retried,
-            self.dead,
-            self.invalid,
-            self.duplicates,
-            self.too_deep,
-            self.elapsed
+            ", retried {}, dead {}, invalid input {}, duplicates {}, too deep {} in {:.2?}",
+            self.retried, self.dead, self.invalid, self.duplicates, self.too_deep, self.elapsed
         )
     }
 }
@@ -456,6 +456,7 @@ async fn drive_loaded<Q: Queue>(
     let stats: QueueStats = queues.iter().map(|queue| queue.stats()).sum();
     Ok(RunSummary {
         done: stats.done,
+        not_modified: stats.not_modified,
         retried: stats.retried,
         dead: stats.dead,
         invalid,

@@ -8,9 +8,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::commit::{Commit, Failure, Produced, RetryPolicy};
+use crate::fetch::conditional::{self, Validators};
 use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::kv::KvStore;
 use crate::politeness::{url_host, Politeness};
 use crate::queue::{AckReceipt, Delivery, Queue, QueueError};
 use crate::record::Record;
@@ -27,6 +30,9 @@ pub struct WorkerConfig {
     pub retry: RetryPolicy,
     /// Follow-ups deeper than this are dropped (input tasks are depth 0).
     pub max_depth: Option<u32>,
+    /// Conditional requests (`--conditional`): how long a URL's validators
+    /// are kept. `None`: every fetch is whole.
+    pub conditional: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -35,6 +41,7 @@ impl Default for WorkerConfig {
             concurrency: 128,
             retry: RetryPolicy::default(),
             max_depth: None,
+            conditional: None,
         }
     }
 }
@@ -77,6 +84,20 @@ impl From<FetchError> for Failure {
             Failure::Permanent(error.to_string())
         }
     }
+}
+
+/// What running a job came to, short of a failure.
+enum Executed {
+    /// The plugin ran; `validators`: what to keep of its document for the
+    /// next conditional fetch.
+    Handled {
+        plugin: Arc<Plugin>,
+        handled: crate::runtime::Handled,
+        validators: Option<Validators>,
+    },
+    /// The document had not changed since the validators were kept: the
+    /// plugin it would go to did not run.
+    NotModified(Arc<Plugin>),
 }
 
 /// A job that failed, with the plugin it was routed to if it got that far.
@@ -173,8 +194,19 @@ impl<Q: Queue> Workers<Q> {
         &self,
         delivery: Delivery<Q::Token>,
     ) -> Result<Option<AckReceipt>, QueueError> {
-        let (plugin, handled) = match self.execute(delivery.task()).await {
-            Ok(done) => done,
+        let (plugin, handled, validators) = match self.execute(delivery.task()).await {
+            Ok(Executed::Handled {
+                plugin,
+                handled,
+                validators,
+            }) => (plugin, handled, validators),
+            Ok(Executed::NotModified(plugin)) => {
+                let produced = Produced {
+                    not_modified: true,
+                    ..Produced::default()
+                };
+                return self.commit.done(delivery, plugin.name(), produced).await;
+            }
             Err(Failed { failure, plugin }) => {
                 let plugin = plugin.as_ref().map(|plugin| plugin.name());
                 return self
@@ -185,6 +217,10 @@ impl<Q: Queue> Workers<Q> {
             }
         };
         let outcome = handled.outcome;
+        let mut writes = handled.writes;
+        if let (Some(validators), Some(ttl)) = (validators, self.config.conditional) {
+            writes.push(validators.write(&delivery.task().url, ttl));
+        }
         let produced = Produced {
             // The binding's records become the host's own (same layout:
             // the vector is reused in place).
@@ -196,8 +232,9 @@ impl<Q: Queue> Workers<Q> {
                     data: record.data,
                 })
                 .collect(),
-            writes: handled.writes,
+            writes,
             follow_ups: self.follow_ups(delivery.task(), outcome.follow_ups),
+            not_modified: false,
         };
         let receipt = self.commit.done(delivery, plugin.name(), produced).await;
         // An idle host makes the next instance while it waits, so that the
@@ -210,12 +247,17 @@ impl<Q: Queue> Workers<Q> {
         receipt
     }
 
-    /// Fetch, route, run. Returns the plugin and what it produced.
-    async fn execute(&self, task: &Task) -> Result<(Arc<Plugin>, crate::runtime::Handled), Failed> {
+    /// Fetch, route, run. Returns the plugin and what it produced, or that
+    /// the document had not changed.
+    async fn execute(&self, task: &Task) -> Result<Executed, Failed> {
         let early = self
             .router
             .before_fetch(task)
             .map_err(|e| Failure::Permanent(e.to_string()))?;
+        let kept = match (&task.payload, self.config.conditional) {
+            (None, Some(_)) => self.validators(task).await,
+            _ => None,
+        };
         let content = match &task.payload {
             // The task keeps its payload for a retry or the dead letters, so
             // the plugin gets a copy.
@@ -226,7 +268,25 @@ impl<Q: Queue> Workers<Q> {
                 content_type: Some(payload.content_type.clone()),
                 body: payload.body.clone(),
             },
-            None => self.polite_fetch(task).await?,
+            None => self.polite_fetch(task, kept.as_ref()).await?,
+        };
+        if content.status == 304 {
+            if let Some(kept) = &kept {
+                let plugin = match early {
+                    Some(plugin) => plugin,
+                    None => self
+                        .router
+                        .after_fetch(task, kept.content_type())
+                        .map_err(|e| Failure::Permanent(e.to_string()))?,
+                };
+                return Ok(Executed::NotModified(plugin));
+            }
+        }
+        // Kept only for the URL itself: a redirect's target may change
+        // without the URL's answer changing.
+        let validators = match self.config.conditional {
+            Some(_) if content.final_url == task.url => Validators::of(&content),
+            _ => None,
         };
         let plugin = match early {
             Some(plugin) => plugin,
@@ -236,7 +296,11 @@ impl<Q: Queue> Workers<Q> {
                 .map_err(|e| Failure::Permanent(e.to_string()))?,
         };
         match plugin.handle(task, content).await {
-            Ok(handled) => Ok((plugin, handled)),
+            Ok(handled) => Ok(Executed::Handled {
+                plugin,
+                handled,
+                validators,
+            }),
             Err(error) => {
                 let name = plugin.name();
                 let failure = match error {
@@ -265,16 +329,35 @@ impl<Q: Queue> Workers<Q> {
         }
     }
 
+    /// The validators kept for the task's URL, if any. A store that cannot
+    /// answer only costs a whole fetch.
+    async fn validators(&self, task: &Task) -> Option<Validators> {
+        if task.url.starts_with("file:") {
+            return None;
+        }
+        match self.commit.kv().get(&conditional::key(&task.url)).await {
+            Ok(value) => value.as_deref().and_then(Validators::decode),
+            Err(error) => {
+                tracing::debug!(task = %task.id, "no conditional request: {error}");
+                None
+            }
+        }
+    }
+
     /// Fetch within the URL host's limits; a host that asks us to wait
     /// (Retry-After on 429/503) is held back for everyone.
-    async fn polite_fetch(&self, task: &Task) -> Result<Fetched, Failure> {
+    async fn polite_fetch(
+        &self,
+        task: &Task,
+        kept: Option<&Validators>,
+    ) -> Result<Fetched, Failure> {
         let host = if self.politeness.active() && !task.url.starts_with("file:") {
             url_host(&task.url)
         } else {
             None
         };
         let Some(host) = host else {
-            let fetched = self.fetcher.fetch(&task.url).await;
+            let fetched = self.fetcher.fetch_if(&task.url, kept).await;
             if let Err(error) = &fetched {
                 if let (Some(hold), Some(host)) = (error.hold_back(), url_host(&task.url)) {
                     self.politeness.hold(&host, hold).await;
@@ -291,7 +374,7 @@ impl<Q: Queue> Workers<Q> {
                 })
             }
         };
-        let fetched = self.fetcher.fetch(&task.url).await;
+        let fetched = self.fetcher.fetch_if(&task.url, kept).await;
         self.politeness.release(&host, permit).await;
         if let Err(error) = &fetched {
             if let Some(hold) = error.hold_back() {

@@ -21,6 +21,7 @@ mod music_sync;
 mod pipelining;
 mod plugins;
 mod politeness;
+mod providers;
 mod redis_ack;
 mod redis_queue;
 mod reload;

@@ -160,6 +160,15 @@ pub struct ServerState {
     pub pages: Mutex<HashMap<String, String>>,
     /// The `accept-encoding` of every request to /encoded/.
     pub accept_encoding: Mutex<Vec<String>>,
+    /// The `x-api-key` /private/ wants (unset: every request is refused).
+    pub api_key: Mutex<Option<String>>,
+    /// (path, `x-api-key` and `authorization` as sent, or "-") of every
+    /// request to /private/.
+    pub credentials_seen: Mutex<Vec<(String, String, String)>>,
+    /// 304 answers sent by /versioned/ and /dated/.
+    pub not_modified: std::sync::atomic::AtomicU64,
+    /// TCP connections accepted (the TLS server) and their ALPN protocols.
+    pub connections: Mutex<Vec<String>>,
 }
 
 /// An HTTP server on 127.0.0.1, on its own thread and runtime.
@@ -167,25 +176,35 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<ServerState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// A TLS server's directory and CA file.
+    tls: Option<(tempfile::TempDir, PathBuf)>,
+}
+
+fn app(state: Arc<ServerState>) -> axum::Router {
+    axum::Router::new()
+        .route("/tracks/{id}", get(track))
+        .route("/status/{code}", get(status))
+        .route("/retry-after/{seconds}", get(retry_after))
+        .route("/big/{bytes}", get(big))
+        .route("/slow/{millis}", get(slow))
+        .route("/site/{page}", get(site))
+        .route("/chaos/{name}", get(chaos))
+        .route("/redirect/{n}", get(redirect))
+        .route("/conc/{millis}", get(concurrent))
+        .route("/redirect-to-metadata", get(redirect_to_metadata))
+        .route("/encoded/{coding}/{id}", get(encoded))
+        .route("/bomb/{mib}", get(bomb))
+        .route("/private/{id}", get(private))
+        .route("/away/{port}/{id}", get(away))
+        .route("/versioned/{id}", get(versioned))
+        .route("/dated/{id}", get(dated))
+        .with_state(state)
 }
 
 impl TestServer {
     pub fn start() -> Self {
         let state = Arc::new(ServerState::default());
-        let app = axum::Router::new()
-            .route("/tracks/{id}", get(track))
-            .route("/status/{code}", get(status))
-            .route("/retry-after/{seconds}", get(retry_after))
-            .route("/big/{bytes}", get(big))
-            .route("/slow/{millis}", get(slow))
-            .route("/site/{page}", get(site))
-            .route("/chaos/{name}", get(chaos))
-            .route("/redirect/{n}", get(redirect))
-            .route("/conc/{millis}", get(concurrent))
-            .route("/redirect-to-metadata", get(redirect_to_metadata))
-            .route("/encoded/{coding}/{id}", get(encoded))
-            .route("/bomb/{mib}", get(bomb))
-            .with_state(state.clone());
+        let app = app(state.clone());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -214,11 +233,120 @@ impl TestServer {
             addr,
             state,
             shutdown: Some(shutdown_tx),
+            tls: None,
         }
     }
 
+    /// The same routes over TLS, with a certificate for `localhost` and
+    /// 127.0.0.1 signed by a CA made for this server (its PEM file:
+    /// [`TestServer::ca_file`]). `alpn`: the protocols offered, e.g.
+    /// `["h2", "http/1.1"]`; HTTP/2 and HTTP/1.1 are both served.
+    pub fn start_tls(alpn: &[&str]) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "jobhost test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("server params");
+        let cert = params
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write CA");
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server TLS config");
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+        let state = Arc::new(ServerState::default());
+        let app = app(state.clone());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                loop {
+                    let (tcp, _) = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok(accepted) => accepted,
+                            Err(_) => continue,
+                        },
+                        _ = &mut shutdown_rx => return,
+                    };
+                    let acceptor = acceptor.clone();
+                    let app = app.clone();
+                    let state = server_state.clone();
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            state.connections.lock().unwrap().push("failed".into());
+                            return;
+                        };
+                        let protocol = tls
+                            .get_ref()
+                            .1
+                            .alpn_protocol()
+                            .map_or("none".to_owned(), |p| {
+                                String::from_utf8_lossy(p).into_owned()
+                            });
+                        state.connections.lock().unwrap().push(protocol);
+                        let service = hyper_util::service::TowerToHyperService::new(app);
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                    });
+                }
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        TestServer {
+            addr,
+            state,
+            shutdown: Some(shutdown_tx),
+            tls: Some((dir, ca_file)),
+        }
+    }
+
+    /// The CA file of a TLS server.
+    pub fn ca_file(&self) -> &Path {
+        &self.tls.as_ref().expect("a TLS server").1
+    }
+
+    /// The ALPN protocol of each connection accepted so far (TLS server).
+    pub fn connections(&self) -> Vec<String> {
+        self.state.connections.lock().unwrap().clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.addr, path)
     }
 
     /// Requests seen for `path`.
@@ -481,6 +609,109 @@ async fn redirect(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<u32
         StatusCode::FOUND,
         [(header::LOCATION, format!("/redirect/{}", n + 1))],
         "",
+    )
+        .into_response()
+}
+
+/// A track, only with the `x-api-key` the state holds; records what came.
+async fn private(
+    State(state): State<Arc<ServerState>>,
+    headers: axum::http::HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    hit(&state, format!("/private/{id}"));
+    let value = |name| {
+        headers.get(name).map_or("-".to_owned(), |v| {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        })
+    };
+    let (key, authorization) = (value("x-api-key"), value("authorization"));
+    state.credentials_seen.lock().unwrap().push((
+        format!("/private/{id}"),
+        key.clone(),
+        authorization,
+    ));
+    let wanted = state.api_key.lock().unwrap().clone();
+    if wanted.is_none_or(|wanted| wanted != key) {
+        return (StatusCode::UNAUTHORIZED, "who are you?").into_response();
+    }
+    track(State(state), UrlPath(id)).await
+}
+
+/// A redirect to /private/{id} on `localhost:port`: another host name
+/// for the same server.
+async fn away(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((port, id)): UrlPath<(u16, String)>,
+) -> Response {
+    hit(&state, format!("/away/{port}/{id}"));
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            format!("http://localhost:{port}/private/{id}"),
+        )],
+        "",
+    )
+        .into_response()
+}
+
+/// A track with an ETag (its length and a checksum); 304 when the request's
+/// If-None-Match names it.
+async fn versioned(
+    State(state): State<Arc<ServerState>>,
+    headers: axum::http::HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    hit(&state, format!("/versioned/{id}"));
+    let Some(body) = state.tracks.lock().unwrap().get(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such track").into_response();
+    };
+    let sum = body.iter().fold(0u64, |sum, &b| {
+        sum.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
+    let etag = format!("\"{}-{sum:x}\"", body.len());
+    let asked = headers.get(header::IF_NONE_MATCH).map(|v| v.as_bytes());
+    if asked == Some(etag.as_bytes()) {
+        state
+            .not_modified
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A track with a fixed Last-Modified date; 304 when If-Modified-Since
+/// names it.
+async fn dated(
+    State(state): State<Arc<ServerState>>,
+    headers: axum::http::HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    const DATE: &str = "Tue, 01 Dec 2026 10:00:00 GMT";
+    hit(&state, format!("/dated/{id}"));
+    let Some(body) = state.tracks.lock().unwrap().get(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such track").into_response();
+    };
+    if headers.get(header::IF_MODIFIED_SINCE).map(|v| v.as_bytes()) == Some(DATE.as_bytes()) {
+        state
+            .not_modified
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::LAST_MODIFIED, DATE),
+        ],
+        body,
     )
         .into_response()
 }

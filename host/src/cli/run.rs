@@ -11,6 +11,7 @@ use super::parse::{parse_duration, parse_reuse, parse_size};
 use super::{PluginSourceArgs, QueueArgs, SecretUrl, UsageError};
 use crate::commit::RetryPolicy;
 use crate::db::{DbOptions, Dialect, TableRule};
+use crate::fetch::credentials::Credentials;
 use crate::fetch::policy::UrlPolicy;
 use crate::fetch::FetchConfig;
 use crate::politeness::{HostLimit, PolitenessConfig};
@@ -236,6 +237,34 @@ pub struct FetchArgs {
     /// Redirects followed per fetch.
     #[arg(long, default_value_t = 10, env = "JOBHOST_MAX_REDIRECTS")]
     pub max_redirects: usize,
+    /// Trust the certificate authorities in this PEM file for `https://`,
+    /// beside the built-in roots (repeatable). Verification is never
+    /// turned off.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "JOBHOST_CA_CERT",
+        value_delimiter = ','
+    )]
+    pub ca_cert: Vec<PathBuf>,
+    /// Request headers per URL host, one `HOST HEADER: VALUE` per line
+    /// (`api.example.com Authorization: Bearer TOKEN`; `*.example.com`
+    /// for subdomains). Sent to that host only, never shown to plugins or
+    /// printed. The variable JOBHOST_CREDENTIALS may hold the same lines.
+    #[arg(long, value_name = "FILE", env = "JOBHOST_CREDENTIALS_FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Keep each URL's ETag and Last-Modified (in the key-value store) and
+    /// ask with If-None-Match / If-Modified-Since next time: a 304 ends the
+    /// job done without running its plugin.
+    #[arg(long, env = "JOBHOST_CONDITIONAL")]
+    pub conditional: bool,
+    /// How long a URL's validators are kept for --conditional.
+    #[arg(long, default_value = "30d", value_parser = parse_duration, env = "JOBHOST_CONDITIONAL_TTL")]
+    pub conditional_ttl: Duration,
+    /// Fetch plain `http://` with jobhost's own HTTP/1.1 client (`true`),
+    /// or with reqwest as `https://` is (`false`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "JOBHOST_LEAN_HTTP1")]
+    pub lean_http1: bool,
 }
 
 /// Limits and capabilities of plugin calls.
@@ -309,6 +338,10 @@ impl RunArgs {
         if self.work.concurrency == 0 {
             return Err(usage("--concurrency", "must be at least 1"));
         }
+        if self.fetch.conditional_ttl.is_zero() {
+            return Err(usage("--conditional-ttl", "must be more than 0"));
+        }
+        let credentials = load_credentials(self.fetch.credentials.as_deref())?;
         if self.work.max_attempts == 0 {
             return Err(usage("--max-attempts", "must be at least 1"));
         }
@@ -503,6 +536,7 @@ impl RunArgs {
                     max: self.work.retry_max.max(self.work.retry_delay),
                 },
                 max_depth: self.work.max_depth,
+                conditional: self.fetch.conditional.then_some(self.fetch.conditional_ttl),
             },
             fetch: FetchConfig {
                 timeout: self.fetch.fetch_timeout,
@@ -516,6 +550,9 @@ impl RunArgs {
                     deny_private: self.fetch.deny_private,
                     allow_metadata: self.fetch.allow_metadata,
                 },
+                lean_http1: self.fetch.lean_http1,
+                credentials,
+                ca_certs: self.fetch.ca_cert,
                 ..FetchConfig::default()
             },
             engine: EngineLimits {
@@ -553,4 +590,36 @@ impl RunArgs {
             },
         })
     }
+}
+
+/// The credentials of `--credentials FILE` and of the variable
+/// `JOBHOST_CREDENTIALS`, added up. Errors name the file and line, never a
+/// value.
+fn load_credentials(file: Option<&std::path::Path>) -> Result<Credentials, UsageError> {
+    let mut credentials = Credentials::default();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|error| UsageError {
+            flag: "--credentials",
+            message: format!("cannot read {}: {error}", path.display()),
+        })?;
+        credentials
+            .add(&format!("the file {}", path.display()), &text)
+            .map_err(|error| UsageError {
+                flag: "--credentials",
+                message: error.to_string(),
+            })?;
+    }
+    if let Some(text) = std::env::var_os("JOBHOST_CREDENTIALS") {
+        let text = text.into_string().map_err(|_| UsageError {
+            flag: "JOBHOST_CREDENTIALS",
+            message: "is not valid UTF-8".into(),
+        })?;
+        credentials
+            .add("JOBHOST_CREDENTIALS", &text)
+            .map_err(|error| UsageError {
+                flag: "JOBHOST_CREDENTIALS",
+                message: error.to_string(),
+            })?;
+    }
+    Ok(credentials)
 }

@@ -506,13 +506,18 @@ impl Http1Client {
     }
 
     /// Send `GET url` (an `http://` URL the policy has already allowed by
-    /// name) and return once the status and headers have arrived.
-    pub async fn get<'u>(&self, url: &'u Url) -> Result<Exchange<'u>, Http1Error> {
+    /// name), with the `extra` header fields, and return once the status
+    /// and headers have arrived.
+    pub async fn get<'u>(
+        &self,
+        url: &'u Url,
+        extra: &[(http::HeaderName, http::HeaderValue)],
+    ) -> Result<Exchange<'u>, Http1Error> {
         let host = url
             .host_str()
             .ok_or_else(|| Http1Error::BadUrl("the URL has no host".into()))?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let request = self.request(url, host)?;
+        let request = self.request(url, host, extra)?;
         // A pooled connection first. The server may have closed it since:
         // a GET that fails on a reused connection before any answer is sent
         // again on a new one, as browsers and reqwest do.
@@ -548,8 +553,15 @@ impl Http1Client {
     }
 
     /// The request's bytes: origin form (the path and query, already
-    /// percent-encoded by the URL parser; the fragment is never sent).
-    fn request(&self, url: &Url, host: &str) -> Result<Vec<u8>, Http1Error> {
+    /// percent-encoded by the URL parser; the fragment is never sent). The
+    /// `extra` fields were checked when they were made (`HeaderValue`
+    /// holds no CR or LF).
+    fn request(
+        &self,
+        url: &Url,
+        host: &str,
+        extra: &[(http::HeaderName, http::HeaderValue)],
+    ) -> Result<Vec<u8>, Http1Error> {
         let target = &url[Position::BeforePath..Position::AfterQuery];
         let target = if target.is_empty() { "/" } else { target };
         let authority = &url[Position::BeforeHost..Position::AfterPort];
@@ -568,6 +580,12 @@ impl Http1Client {
         request.extend_from_slice(self.user_agent.as_bytes());
         request.extend_from_slice(b"\r\naccept: */*\r\naccept-encoding: ");
         request.extend_from_slice(super::decode::ACCEPT_ENCODING.as_bytes());
+        for (name, value) in extra {
+            request.extend_from_slice(b"\r\n");
+            request.extend_from_slice(name.as_str().as_bytes());
+            request.extend_from_slice(b": ");
+            request.extend_from_slice(value.as_bytes());
+        }
         request.extend_from_slice(b"\r\n\r\n");
         Ok(request)
     }

@@ -8,11 +8,16 @@
 //! policy checked at every hop, and a body-size limit enforced while
 //! streaming, so that a huge or endless body costs at most `max_body`
 //! bytes. `file://` URLs are served only from below a root the
-//! user allowed. It decides nothing about routing or retries; it classifies
+//! user allowed. Each hop carries the credentials configured for its own
+//! host (`credentials.rs`), and the first the validators of a conditional
+//! request (`conditional.rs`). It decides nothing about routing or retries; it classifies
 //! its errors as transient or permanent and the worker acts on that.
 
+pub mod conditional;
+pub mod credentials;
 pub mod decode;
 pub mod http1;
+pub mod origins;
 pub mod policy;
 
 use std::borrow::Cow;
@@ -20,6 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
+
+use self::conditional::Validators;
+use self::credentials::Credentials;
 use self::http1::{BodyError, Exchange, Http1Client, Http1Error};
 use self::policy::{Denied, PolicyResolver, Unresolved, UrlPolicy};
 
@@ -43,6 +52,11 @@ pub struct FetchConfig {
     /// Fetch plain `http://` URLs with the lean HTTP/1.1 client (unless a
     /// proxy is configured) rather than reqwest.
     pub lean_http1: bool,
+    /// Request headers per URL host (API keys, bearer tokens).
+    pub credentials: Credentials,
+    /// PEM files of certificate authorities trusted for `https://` beside
+    /// the built-in roots.
+    pub ca_certs: Vec<PathBuf>,
 }
 
 impl Default for FetchConfig {
@@ -56,6 +70,8 @@ impl Default for FetchConfig {
             user_agent: concat!("jobhost/", env!("CARGO_PKG_VERSION")).to_owned(),
             policy: UrlPolicy::default(),
             lean_http1: true,
+            credentials: Credentials::default(),
+            ca_certs: Vec::new(),
         }
     }
 }
@@ -148,6 +164,15 @@ pub enum FetchError {
         /// Why.
         message: String,
     },
+    /// The server's TLS certificate was refused (unknown issuer, expired,
+    /// for another name): retrying would meet the same certificate.
+    #[error("the TLS certificate of {url} was not accepted: {message} (if the server's certificate comes from a private CA, trust that CA with --ca-cert FILE)")]
+    Certificate {
+        /// The URL.
+        url: String,
+        /// What the TLS library said.
+        message: String,
+    },
     /// A compressed body that does not decode, or expands past the limit.
     #[error("fetching {url}: {error}")]
     Decode {
@@ -200,6 +225,8 @@ pub struct Fetcher {
     client: reqwest::Client,
     /// Plain `http://` URLs, unless a proxy is configured.
     http1: Option<Http1Client>,
+    /// The first request to each origin through `client` goes alone.
+    origins: Arc<origins::Origins>,
     config: FetchConfig,
 }
 
@@ -222,7 +249,28 @@ impl Fetcher {
             config.file_root = Some(canonical);
         }
         let policy = Arc::new(config.policy.clone());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for path in &config.ca_certs {
+            let pem = std::fs::read(path).with_context(|| {
+                format!("cannot read the CA certificate file {}", path.display())
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!(
+                    "{} holds no PEM certificate (expected `-----BEGIN CERTIFICATE-----` blocks)",
+                    path.display()
+                )
+            })?;
+            if certificates.is_empty() {
+                anyhow::bail!(
+                    "{} holds no PEM certificate (expected `-----BEGIN CERTIFICATE-----` blocks)",
+                    path.display()
+                );
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             // Redirects are followed by `follow`, for both clients alike.
@@ -256,6 +304,7 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             http1,
+            origins: Arc::default(),
             config,
         })
     }
@@ -267,13 +316,27 @@ impl Fetcher {
 
     /// Fetch `url`.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        self.fetch_if(url, None).await
+    }
+
+    /// Fetch `url`, unless it has not changed since `validators` were
+    /// taken from it: then the answer is a `304` with no body.
+    pub async fn fetch_if(
+        &self,
+        url: &str,
+        validators: Option<&Validators>,
+    ) -> Result<Fetched, FetchError> {
         if url.starts_with("file:") {
             return self.fetch_file(url).await;
         }
-        self.fetch_http(url).await
+        self.fetch_http(url, validators).await
     }
 
-    async fn fetch_http(&self, url: &str) -> Result<Fetched, FetchError> {
+    async fn fetch_http(
+        &self,
+        url: &str,
+        validators: Option<&Validators>,
+    ) -> Result<Fetched, FetchError> {
         // Parsed once: the policy check and the request share it. IP
         // literals never reach the resolver: check them (and names, for a
         // clearer error than the resolver's) before connecting.
@@ -288,7 +351,8 @@ impl Fetcher {
             });
         }
         // One deadline for the whole fetch: every hop, and the body.
-        match tokio::time::timeout(self.config.timeout, self.follow(url, parsed)).await {
+        match tokio::time::timeout(self.config.timeout, self.follow(url, parsed, validators)).await
+        {
             Ok(fetched) => fetched,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_owned(),
@@ -298,11 +362,32 @@ impl Fetcher {
     }
 
     /// Send the request, and again to each redirect's target (every hop
-    /// checked by the same policy), then read the final answer.
-    async fn follow(&self, url: &str, mut current: url::Url) -> Result<Fetched, FetchError> {
+    /// checked by the same policy), then read the final answer. The
+    /// validators go with the first hop only (they belong to `url`); each
+    /// hop gets the credentials of its own host, and none once a redirect
+    /// left `https://` for `http://`.
+    async fn follow(
+        &self,
+        url: &str,
+        mut current: url::Url,
+        validators: Option<&Validators>,
+    ) -> Result<Fetched, FetchError> {
         let mut redirects = 0;
+        let secure = current.scheme() == "https";
+        let mut extra = Vec::new();
         loop {
-            let response = self.exchange(url, &current).await?;
+            extra.clear();
+            if redirects == 0 {
+                if let Some(validators) = validators {
+                    validators.push_headers(&mut extra);
+                }
+            }
+            if !(secure && current.scheme() == "http") {
+                for (name, value) in self.config.credentials.for_url(&current) {
+                    extra.push((name.clone(), value.expose().clone()));
+                }
+            }
+            let response = self.exchange(url, &current, &extra).await?;
             let next = match response.status() {
                 301 | 302 | 303 | 307 | 308 => response
                     .header("location")
@@ -345,6 +430,7 @@ impl Fetcher {
         &self,
         url: &str,
         current: &'u url::Url,
+        extra: &[(HeaderName, HeaderValue)],
     ) -> Result<Response<'u>, FetchError> {
         match &self.http1 {
             // Credentials in the URL are reqwest's to send (basic auth).
@@ -354,18 +440,27 @@ impl Fetcher {
                     && current.password().is_none() =>
             {
                 http1
-                    .get(current)
+                    .get(current, extra)
                     .await
                     .map(Response::Http1)
                     .map_err(|error| self.classify_http1(url, error))
             }
-            _ => self
-                .client
-                .get(current.clone())
-                .send()
-                .await
-                .map(Response::Reqwest)
-                .map_err(|error| self.classify(url, error)),
+            _ => {
+                let origin = format!(
+                    "{}://{}:{}",
+                    current.scheme(),
+                    current.host_str().unwrap_or(""),
+                    current.port_or_known_default().unwrap_or(0)
+                );
+                let _first = self.origins.enter(&origin).await;
+                self.client
+                    .get(current.clone())
+                    .headers(extra.iter().cloned().collect())
+                    .send()
+                    .await
+                    .map(Response::Reqwest)
+                    .map_err(|error| self.classify(url, error))
+            }
         }
     }
 
@@ -480,9 +575,16 @@ impl Fetcher {
                 message: error_chain(&error),
             };
         }
+        let message = error_chain(&error);
+        if message.contains("invalid peer certificate") {
+            return FetchError::Certificate {
+                url: url.to_owned(),
+                message,
+            };
+        }
         FetchError::Network {
             url: url.to_owned(),
-            message: error_chain(&error),
+            message,
         }
     }
 

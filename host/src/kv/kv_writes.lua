@@ -3,12 +3,15 @@
 -- the same atomic step as its acknowledgement. Owned by the key-value store
 -- (kv/redis.rs); prepended to those scripts when they are loaded.
 
--- Apply one key-value write (op 's' set / 'd' delete / 'a' add, key, value
--- or delta). Returns 1 for an add that found a value that is not an integer
--- (or would overflow) and was left out, else 0.
+-- Apply one key-value write (op 's' set / 'd' delete / 'a' add / 'eMS' set
+-- expiring after MS milliseconds, key, value or delta). Returns 1 for an
+-- add that found a value that is not an integer (or would overflow) and was
+-- left out, else 0.
 local function kv_write(op, key, value)
   if op == 's' then
     redis.call('SET', key, value)
+  elseif string.byte(op) == 101 then
+    redis.call('SET', key, value, 'PX', string.sub(op, 2))
   elseif op == 'd' then
     redis.call('DEL', key)
   else

@@ -1,18 +1,100 @@
 //! In-memory key-value backend: a hash map behind a mutex, for one process.
 //!
 //! The lock is held only for the map operation itself, never across an await,
-//! so jobs on different threads contend for nanoseconds at most.
+//! so jobs on different threads contend for nanoseconds at most. Entries
+//! written with an expiry ([`KvWrite::Expiring`]) read as absent once it has
+//! passed, and are swept out now and then, as Redis does.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::writes::add_to;
 use super::{KvError, KvStore, KvWrite};
 
+/// How often, at most, expired entries are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The map and the expiry of the entries that have one.
+#[derive(Debug)]
+struct Entries {
+    values: HashMap<String, Vec<u8>>,
+    expires: HashMap<String, Instant>,
+    swept: Instant,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            values: HashMap::new(),
+            expires: HashMap::new(),
+            swept: Instant::now(),
+        }
+    }
+}
+
+impl Entries {
+    fn get(&mut self, key: &str) -> Option<&Vec<u8>> {
+        if self
+            .expires
+            .get(key)
+            .is_some_and(|&at| at <= Instant::now())
+        {
+            self.expires.remove(key);
+            self.values.remove(key);
+        }
+        self.values.get(key)
+    }
+
+    /// Store without an expiry (a plain set clears one, as in Redis).
+    fn insert(&mut self, key: String, value: Vec<u8>) {
+        if !self.expires.is_empty() {
+            self.expires.remove(&key);
+        }
+        self.values.insert(key, value);
+    }
+
+    fn insert_expiring(&mut self, key: String, value: Vec<u8>, ttl_ms: u64) {
+        let now = Instant::now();
+        if now.duration_since(self.swept) >= SWEEP_EVERY {
+            self.swept = now;
+            let values = &mut self.values;
+            self.expires.retain(|key, at| {
+                let live = *at > now;
+                if !live {
+                    values.remove(key);
+                }
+                live
+            });
+        }
+        let at = now
+            .checked_add(Duration::from_millis(ttl_ms))
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.expires.insert(key.clone(), at);
+        self.values.insert(key, value);
+    }
+
+    fn remove(&mut self, key: &str) -> bool {
+        let expired = self
+            .expires
+            .remove(key)
+            .is_some_and(|at| at <= Instant::now());
+        self.values.remove(key).is_some() && !expired
+    }
+
+    fn add(&mut self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let next = add_to(self.get(key).map(Vec::as_slice), delta, key)?;
+        // INCRBY keeps the key's expiry: so does this.
+        self.values
+            .insert(key.to_owned(), next.to_string().into_bytes());
+        Ok(next)
+    }
+}
+
 /// An in-process [`KvStore`]; its contents live as long as the process.
 #[derive(Debug, Default)]
 pub struct MemoryKv {
-    map: Mutex<HashMap<String, Vec<u8>>>,
+    map: Mutex<Entries>,
 }
 
 impl MemoryKv {
@@ -21,15 +103,22 @@ impl MemoryKv {
         Self::default()
     }
 
-    /// A copy of every entry, sorted by key (for `--kv-dump` and tests).
+    /// A copy of every live entry, sorted by key (for `--kv-dump` and
+    /// tests).
     pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let map = self.lock();
-        let mut entries: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let now = Instant::now();
+        let mut entries: Vec<_> = map
+            .values
+            .iter()
+            .filter(|(key, _)| !map.expires.get(*key).is_some_and(|&at| at <= now))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single map call), so a poisoned lock is safe
         // to keep using.
@@ -50,14 +139,11 @@ impl KvStore for MemoryKv {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
-        Ok(self.lock().remove(key).is_some())
+        Ok(self.lock().remove(key))
     }
 
     async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-        let mut map = self.lock();
-        let next = add_to(map.get(key).map(Vec::as_slice), delta, key)?;
-        map.insert(key.to_owned(), next.to_string().into_bytes());
-        Ok(next)
+        self.lock().add(key, delta)
     }
 
     async fn apply(&self, writes: Vec<KvWrite>) -> Result<Vec<String>, KvError> {
@@ -65,18 +151,14 @@ impl KvStore for MemoryKv {
         let mut map = self.lock();
         for write in writes {
             match write {
-                KvWrite::Set { key, value } => {
-                    map.insert(key, value);
-                }
+                KvWrite::Set { key, value } => map.insert(key, value),
+                KvWrite::Expiring { key, value, ttl_ms } => map.insert_expiring(key, value, ttl_ms),
                 KvWrite::Delete { key } => {
                     map.remove(&key);
                 }
                 KvWrite::Add { key, delta } => {
-                    match add_to(map.get(&key).map(Vec::as_slice), delta, &key) {
-                        Ok(next) => {
-                            map.insert(key, next.to_string().into_bytes());
-                        }
-                        Err(error) => warnings.push(format!("add {delta} skipped: {error}")),
+                    if let Err(error) = map.add(&key, delta) {
+                        warnings.push(format!("add {delta} skipped: {error}"));
                     }
                 }
             }
@@ -146,6 +228,30 @@ mod tests {
         assert_eq!(kv.get("p:text").await.unwrap(), Some(b"abc".to_vec()));
         assert_eq!(kv.get("p:n").await.unwrap(), Some(b"5".to_vec()));
         assert_eq!(kv.get("p:gone").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn expiring_entries_read_as_absent_once_their_time_is_up() {
+        let kv = MemoryKv::new();
+        let expiring = |key: &str, ttl_ms| KvWrite::Expiring {
+            key: key.into(),
+            value: b"v".to_vec(),
+            ttl_ms,
+        };
+        kv.apply(vec![expiring("p:short", 30), expiring("p:long", 60_000)])
+            .await
+            .unwrap();
+        assert_eq!(kv.get("p:short").await.unwrap(), Some(b"v".to_vec()));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(kv.get("p:short").await.unwrap(), None);
+        assert!(!kv.delete("p:short").await.unwrap());
+        assert_eq!(kv.get("p:long").await.unwrap(), Some(b"v".to_vec()));
+        // A plain set clears the expiry.
+        kv.apply(vec![expiring("p:k", 30)]).await.unwrap();
+        kv.set("p:k", b"kept".to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(kv.get("p:k").await.unwrap(), Some(b"kept".to_vec()));
+        assert_eq!(kv.snapshot().len(), 2);
     }
 
     #[tokio::test]

@@ -40,6 +40,10 @@ pub fn push_kv_triples(invocation: &mut redis::ScriptInvocation<'_>, writes: &[K
             KvWrite::Set { key, value } => invocation.arg("s").arg(kv_key(key)).arg(&value[..]),
             KvWrite::Delete { key } => invocation.arg("d").arg(kv_key(key)).arg(""),
             KvWrite::Add { key, delta } => invocation.arg("a").arg(kv_key(key)).arg(*delta),
+            KvWrite::Expiring { key, value, ttl_ms } => invocation
+                .arg(format!("e{ttl_ms}"))
+                .arg(kv_key(key))
+                .arg(&value[..]),
         };
     }
 }

@@ -35,13 +35,27 @@ pub enum KvWrite {
         /// The amount.
         delta: i64,
     },
+    /// Store `value` under `key` for `ttl_ms` milliseconds. Only the host
+    /// writes these (a URL's validators, `fetch/conditional.rs`); the
+    /// plugins' interface has no expiry.
+    Expiring {
+        /// The namespaced key.
+        key: String,
+        /// The new value.
+        value: Vec<u8>,
+        /// How long it lives, in milliseconds (at least 1).
+        ttl_ms: u64,
+    },
 }
 
 impl KvWrite {
     /// The namespaced key it writes.
     pub fn key(&self) -> &str {
         match self {
-            KvWrite::Set { key, .. } | KvWrite::Delete { key } | KvWrite::Add { key, .. } => key,
+            KvWrite::Set { key, .. }
+            | KvWrite::Delete { key }
+            | KvWrite::Add { key, .. }
+            | KvWrite::Expiring { key, .. } => key,
         }
     }
 
@@ -49,6 +63,7 @@ impl KvWrite {
     pub fn size(&self) -> usize {
         match self {
             KvWrite::Set { key, value } => key.len() + value.len(),
+            KvWrite::Expiring { key, value, .. } => key.len() + value.len() + 8,
             KvWrite::Delete { key } | KvWrite::Add { key, .. } => key.len() + 8,
         }
     }
@@ -106,7 +121,7 @@ impl PendingWrites {
         for write in self.writes.iter().filter(|w| w.key() == key) {
             touched = true;
             match write {
-                KvWrite::Set { value, .. } => {
+                KvWrite::Set { value, .. } | KvWrite::Expiring { value, .. } => {
                     base = Some(Some(value));
                     delta = 0;
                     added = false;

@@ -440,6 +440,7 @@ impl Queue for MemoryQueue {
                 && state.round_ended(delivery.task(), accepted, false);
             self.finish_one(&mut state);
             state.stats.done += 1;
+            state.stats.not_modified += u64::from(effects.not_modified);
             (accepted, state.drained() || completed)
         };
         // Waiters only care about new work or the end of the run: waking all

@@ -64,6 +64,9 @@ pub struct Effects<'a> {
     pub writes: Vec<KvWrite>,
     /// The job's records, when the records go to the backend's own stream.
     pub records: Vec<Record>,
+    /// The job ended on a 304 Not Modified without running its plugin
+    /// (`--conditional`): counted as done, and as not modified.
+    pub not_modified: bool,
 }
 
 /// What a failed job becomes.
@@ -191,6 +194,9 @@ pub struct QueueStats {
     pub dead: u64,
     /// Tasks not enqueued because their URL was already seen in this run.
     pub duplicates: u64,
+    /// Of the done jobs, those whose document had not changed (a 304 to a
+    /// conditional request): their plugin did not run.
+    pub not_modified: u64,
 }
 
 /// The counts of several queues (a host's shards), added up.
@@ -202,6 +208,7 @@ impl std::iter::Sum for QueueStats {
             retried: sum.retried + stats.retried,
             dead: sum.dead + stats.dead,
             duplicates: sum.duplicates + stats.duplicates,
+            not_modified: sum.not_modified + stats.not_modified,
         })
     }
 }

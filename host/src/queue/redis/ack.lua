@@ -6,7 +6,7 @@
 --       smallest and the largest of the N entry ids, then per job:
 --       entry id, plugin, follow-up count F, record count R, key-value
 --       write count W, its round ('' if none), its unique URL ('' if it
---       holds none), F pairs (URL, task JSON), then if R > 0 the task id,
+--       holds none), whether it ended on a 304 Not Modified ('1'/'0'), F pairs (URL, task JSON), then if R > 0 the task id,
 --       the task URL and R pairs (content type, data), then W triples (see
 --       kv_write in common.lua)
 -- Returns 2N numbers, two per job: the follow-ups enqueued (or -1 where the
@@ -23,13 +23,17 @@ local flat = {}
 local done_ids = {}
 local per_plugin = {}
 local enqueued = 0
+local not_modified = 0
 local writes = kv_batch()
 for j = 1, jobs do
   local id, plugin = ARGV[i], ARGV[i + 1]
   local follow_ups, records, count = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  local round, unique = ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+  local round, unique, unchanged = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7] == '1'
+  i = i + 8
   if mine[id] then
+    if unchanged then
+      not_modified = not_modified + 1
+    end
     local accepted = 0
     for _ = 1, follow_ups do
       local url, task = ARGV[i], ARGV[i + 1]
@@ -81,5 +85,8 @@ if #done_ids > 0 then
 end
 if enqueued > 0 then
   redis.call('HINCRBY', stats, 'enqueued', enqueued)
+end
+if not_modified > 0 then
+  redis.call('HINCRBY', stats, 'not_modified', not_modified)
 end
 return flat

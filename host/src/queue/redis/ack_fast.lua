@@ -10,17 +10,19 @@
 -- KEYS: 1 stream, 2 stats
 -- ARGV: 1 group, 2 consumer, 3 job count N, 4 and 5 the smallest and the
 --       largest of the N entry ids, 6 plugin count P, 7 set count S, 8 add
---       count A, 9 round count Q, 10 unique URL count U, then the N entry
---       ids, P pairs (plugin, jobs done), S pairs (key, value), A pairs
---       (key, delta), Q pairs (round, jobs done), the U unique URLs the jobs
---       held
+--       count A, 9 round count Q, 10 unique URL count U, 11 expiring set
+--       count E, 12 how many of the jobs ended on a 304 Not Modified, then
+--       the N entry ids, P pairs (plugin, jobs done), S pairs (key, value),
+--       A pairs (key, delta), Q pairs (round, jobs done), the U unique URLs
+--       the jobs held, E triples (key, value, milliseconds to live)
 -- Returns N when the batch was applied, else 0.
 local stream, stats = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
 local jobs = tonumber(ARGV[3])
 local plugins, sets, adds = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local rounds, uniques = tonumber(ARGV[9]), tonumber(ARGV[10])
-local first, last = 11, 10 + jobs
+local expiring, not_modified = tonumber(ARGV[11]), tonumber(ARGV[12])
+local first, last = 13, 12 + jobs
 local mine = owned_between(stream, group, ARGV[4], ARGV[5], consumer)
 for i = first, last do
   if not mine[ARGV[i]] then
@@ -71,5 +73,13 @@ end
 local unique_at = round_at + 2 * rounds
 for u = unique_at, unique_at + uniques - 1 do
   unique_release(stream, ARGV[u])
+end
+local expiring_at = unique_at + uniques
+for e = 0, expiring - 1 do
+  local at = expiring_at + 3 * e
+  redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[at + 2])
+end
+if not_modified > 0 then
+  redis.call('HINCRBY', stats, 'not_modified', not_modified)
 end
 return jobs

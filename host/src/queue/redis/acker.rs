@@ -35,6 +35,8 @@ pub(super) struct PendingAck {
     pub(super) writes: Vec<KvWrite>,
     /// The schedule round the task counts in.
     pub(super) round: Option<Round>,
+    /// It ended on a 304 Not Modified (`--conditional`).
+    pub(super) not_modified: bool,
     pub(super) reply: oneshot::Sender<Result<usize, QueueError>>,
 }
 
@@ -139,6 +141,7 @@ impl RedisQueue {
                         invocation.arg("").arg("");
                     }
                 }
+                invocation.arg(if pending.not_modified { "1" } else { "0" });
                 for (url, json) in &pending.follow_ups {
                     invocation.arg(url).arg(json);
                 }
@@ -166,6 +169,9 @@ impl RedisQueue {
                         let _ = pending.reply.send(Ok(0));
                     } else {
                         self.done.fetch_add(1, Ordering::Relaxed);
+                        if pending.not_modified {
+                            self.not_modified.fetch_add(1, Ordering::Relaxed);
+                        }
                         let _ = pending.reply.send(Ok(accepted as usize));
                     }
                 }
@@ -215,6 +221,7 @@ impl RedisQueue {
         let mut ended = fast_ack::Ended::default();
         for pending in batch.iter() {
             fast_ack::count(&mut ended.plugins, &pending.plugin);
+            ended.not_modified += usize::from(pending.not_modified);
             if let Some(round) = &pending.round {
                 fast_ack::count(&mut ended.rounds, &round.id);
                 if round.unique {
@@ -238,6 +245,8 @@ impl RedisQueue {
             Ok(done) if done == batch.len() => {
                 self.forget_held(batch);
                 self.done.fetch_add(done as u64, Ordering::Relaxed);
+                self.not_modified
+                    .fetch_add(ended.not_modified as u64, Ordering::Relaxed);
                 for pending in batch.drain(..) {
                     let _ = pending.reply.send(Ok(0));
                 }

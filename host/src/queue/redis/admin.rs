@@ -30,6 +30,8 @@ pub struct RedisStats {
     pub dead: u64,
     /// Finished, ever.
     pub done: u64,
+    /// Of those, finished on a 304 to a conditional request, ever.
+    pub not_modified: u64,
     /// Retries scheduled, ever.
     pub retried: u64,
     /// Accepted, ever.
@@ -219,6 +221,7 @@ impl RedisAdmin {
             delayed,
             dead,
             done: counter("done"),
+            not_modified: counter("not_modified"),
             retried: counter("retried"),
             enqueued: counter("enqueued"),
             plugins,

@@ -32,6 +32,9 @@ pub struct MergedWrites<'w> {
     /// Keys only added to, with the sum of their deltas, in the order first
     /// written.
     pub adds: Vec<(&'w str, i64)>,
+    /// Keys only set with an expiry, with their last value and time to
+    /// live, in the order first written.
+    pub expiring: Vec<(&'w str, &'w [u8], u64)>,
 }
 
 /// What one key's writes reduce to so far: an index into `sets` or `adds`.
@@ -39,6 +42,7 @@ pub struct MergedWrites<'w> {
 enum Merged {
     Set(usize),
     Add(usize),
+    Expiring(usize),
 }
 
 /// Merge the writes of a batch's jobs, given in job order; `None` when they
@@ -55,7 +59,17 @@ pub fn merge_writes<'w>(jobs: impl IntoIterator<Item = &'w [KvWrite]>) -> Option
                 }
                 Entry::Occupied(slot) => match *slot.get() {
                     Merged::Set(at) => merged.sets[at].1 = value,
-                    Merged::Add(_) => return None,
+                    _ => return None,
+                },
+            },
+            KvWrite::Expiring { key, value, ttl_ms } => match seen.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(Merged::Expiring(merged.expiring.len()));
+                    merged.expiring.push((key, value, *ttl_ms));
+                }
+                Entry::Occupied(slot) => match *slot.get() {
+                    Merged::Expiring(at) => merged.expiring[at] = (key, value, *ttl_ms),
+                    _ => return None,
                 },
             },
             KvWrite::Add { key, delta } => match seen.entry(key) {
@@ -71,7 +85,7 @@ pub fn merge_writes<'w>(jobs: impl IntoIterator<Item = &'w [KvWrite]>) -> Option
                         }
                         *sum = sum.checked_add(*delta)?;
                     }
-                    Merged::Set(_) => return None,
+                    _ => return None,
                 },
             },
             KvWrite::Delete { .. } => return None,
@@ -90,6 +104,8 @@ pub struct Ended<'e> {
     pub rounds: Vec<(&'e str, usize)>,
     /// URLs whose unique entries the jobs held.
     pub uniques: Vec<&'e str>,
+    /// Jobs that ended on a 304 Not Modified.
+    pub not_modified: usize,
 }
 
 /// The `ack_fast.lua` call for a batch: `ids` are its entries (and `first`,
@@ -118,7 +134,9 @@ pub fn invocation<'s>(
         .arg(writes.sets.len())
         .arg(writes.adds.len())
         .arg(ended.rounds.len())
-        .arg(ended.uniques.len());
+        .arg(ended.uniques.len())
+        .arg(writes.expiring.len())
+        .arg(ended.not_modified);
     for id in ids {
         invocation.arg(*id);
     }
@@ -136,6 +154,9 @@ pub fn invocation<'s>(
     }
     for url in &ended.uniques {
         invocation.arg(*url);
+    }
+    for (key, value, ttl_ms) in &writes.expiring {
+        invocation.arg(kv_key(key)).arg(*value).arg(*ttl_ms);
     }
     invocation
 }
@@ -177,6 +198,28 @@ mod tests {
         let merged = merge_writes(jobs.iter().map(Vec::as_slice)).expect("merges");
         assert_eq!(merged.sets, vec![("a", &b"2"[..]), ("b", &b"x"[..])]);
         assert_eq!(merged.adds, vec![("n", 5), ("m", -4)]);
+        assert!(merged.expiring.is_empty());
+    }
+
+    #[test]
+    fn expiring_sets_keep_the_last_value_and_do_not_mix() {
+        let expiring = |key: &str, value: &str, ttl_ms| KvWrite::Expiring {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            ttl_ms,
+        };
+        let jobs = [
+            vec![expiring("v", "1", 10), set("a", "1")],
+            vec![expiring("v", "2", 20), expiring("w", "3", 30)],
+        ];
+        let merged = merge_writes(jobs.iter().map(Vec::as_slice)).expect("merges");
+        assert_eq!(
+            merged.expiring,
+            vec![("v", &b"2"[..], 20), ("w", &b"3"[..], 30)]
+        );
+        assert_eq!(merged.sets, vec![("a", &b"1"[..])]);
+        let mixed = [vec![expiring("v", "1", 10)], vec![set("v", "2")]];
+        assert_eq!(merge_writes(mixed.iter().map(Vec::as_slice)), None);
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub struct RedisQueue {
     closed: AtomicBool,
     stopping: AtomicBool,
     done: AtomicU64,
+    not_modified: AtomicU64,
     retried: AtomicU64,
     dead: AtomicU64,
     enqueued: AtomicU64,
@@ -179,6 +180,7 @@ impl RedisQueue {
             closed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             done: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             enqueued: AtomicU64::new(0),
@@ -418,6 +420,7 @@ impl Queue for RedisQueue {
             follow_ups,
             records: effects.records,
             writes: effects.writes,
+            not_modified: effects.not_modified,
             reply,
         };
         // In the next batch; the worker goes on while it is on the wire.
@@ -484,6 +487,7 @@ impl Queue for RedisQueue {
             retried: self.retried.load(Ordering::Relaxed),
             dead: self.dead.load(Ordering::Relaxed),
             duplicates: 0,
+            not_modified: self.not_modified.load(Ordering::Relaxed),
         }
     }
 
