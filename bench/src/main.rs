@@ -11,8 +11,14 @@
 //!   no epoch interruption, no fuel, stub `log`/`kv` imports. On T threads
 //!   sharing one engine.
 //!
+//! - `http1`: three clients for plain `http://` URLs (the host's lean one,
+//!   hyper's connection-level client, reqwest) fetching from a server, W
+//!   workers on one current-thread runtime; see src/http1.rs.
+//!
 //! Each subcommand prints one JSON object on stdout; bench/bench.py reads it.
 //! Usage: see `usage()` below.
+
+mod http1;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -31,7 +37,11 @@ fn usage() -> &'static str {
   jobhost-bench dispatch --plugin FILE [--body FILE | --body-text TEXT] [--content-type T]
                          [--url URL] [--iters N] [--warmup N] [--cache-dir DIR]
   jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
-                     [--engine best|jobhost] [--body-text TEXT]"
+                     [--engine best|jobhost] [--body-text TEXT]
+  jobhost-bench http1 --client lean|hyper-conn|reqwest --base http://HOST:PORT/PATH/
+                      [--first 100000] [--count 10000] [--requests 100000]
+                      [--workers 64] [--warmup 500]
+                      (URL i is BASE followed by FIRST + i % COUNT)"
 }
 
 /// `--key value` pairs after the subcommand.
@@ -78,6 +88,7 @@ fn main() {
     let result = match argv.first().map(String::as_str) {
         Some("dispatch") => Args::parse(&argv[1..]).and_then(|a| dispatch(&a)),
         Some("bare") => Args::parse(&argv[1..]).and_then(|a| bare(&a)),
+        Some("http1") => Args::parse(&argv[1..]).and_then(|a| http1::http1(&a)),
         _ => {
             eprintln!("{}", usage());
             std::process::exit(2);

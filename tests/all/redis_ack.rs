@@ -46,6 +46,8 @@ fn random_write(rng: &mut Rng) -> Write {
             ("s", key, value)
         }
         4 => ("d", key, String::new()),
+        // A set that expires (a URL's validators), on keys others write too.
+        5 => ("e600000", key, rng.pick(&["v1", "v2", "7"]).to_string()),
         _ => {
             let delta = rng
                 .pick(&[
@@ -67,13 +69,18 @@ fn random_write(rng: &mut Rng) -> Write {
 }
 
 /// A write that usually merges with the batch's others (see `fast_ack.rs`):
-/// sets to k3 and k4 only, adds to k1 and k2 with the key's sign for this
-/// batch (`signs`), so that Redis takes most sums and refuses some (k1 and
-/// k2 start next to the ends of the 64-bit range), and now and then an add
-/// to k0 (not an integer), to k5 (absent at first: undoing it deletes it)
-/// or of the other sign.
+/// sets to k3 and k4 only, expiring sets to k6 and k7 only, adds to k1 and
+/// k2 with the key's sign for this batch (`signs`), so that Redis takes most
+/// sums and refuses some (k1 and k2 start next to the ends of the 64-bit
+/// range), and now and then an add to k0 (not an integer), to k5 (absent at
+/// first: undoing it deletes it) or of the other sign.
 fn mergeable_write(rng: &mut Rng, signs: [i64; 2]) -> Write {
     if rng.next() % 2 == 0 {
+        if rng.next() % 3 == 0 {
+            // Only ever expiring sets on k6 and k7.
+            let key = format!("jobhost:kv:t:k{}", 6 + rng.next() % 2);
+            return ("e600000", key, rng.pick(&["v1", "v2"]).to_string());
+        }
         let key = format!("jobhost:kv:t:k{}", 3 + rng.next() % 2);
         let value = rng.pick(&["1", "-4", "text", "", "00"]).to_string();
         return ("s", key, value);
@@ -110,6 +117,11 @@ fn kv_write((op, key, value): &Write) -> KvWrite {
             value: value.as_bytes().to_vec(),
         },
         "d" => KvWrite::Delete { key: key.clone() },
+        op if op.starts_with('e') => KvWrite::Expiring {
+            key: key.clone(),
+            value: value.as_bytes().to_vec(),
+            ttl_ms: op[1..].parse().expect("milliseconds"),
+        },
         _ => KvWrite::Add {
             key: key.clone(),
             delta: value.parse().expect("deltas are integers"),
@@ -300,7 +312,7 @@ fn run_trials(fast: bool) {
             .arg(&ids[0])
             .arg(&ids[jobs - 1]);
         for (id, job) in ids.iter().zip(&writes) {
-            // No round, no unique URL.
+            // No round, no unique URL, not ended on a 304.
             invocation
                 .arg(id)
                 .arg("t")
@@ -308,7 +320,8 @@ fn run_trials(fast: bool) {
                 .arg(0)
                 .arg(job.len())
                 .arg("")
-                .arg("");
+                .arg("")
+                .arg("0");
             for (op, key, value) in job {
                 invocation.arg(*op).arg(key).arg(value);
             }

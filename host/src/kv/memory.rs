@@ -111,7 +111,7 @@ impl MemoryKv {
         let mut entries: Vec<_> = map
             .values
             .iter()
-            .filter(|(key, _)| !map.expires.get(*key).is_some_and(|&at| at <= now))
+            .filter(|(key, _)| map.expires.get(*key).is_none_or(|&at| at > now))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
