@@ -10,11 +10,15 @@
 //! every URL, when a proxy is configured) to reqwest.
 //!
 //! It speaks the protocol itself, in the worker's own task: one write of
-//! the request, `httparse` for the response head, and the message framing
-//! of RFC 9112 section 6 for the body (a `content-length`, `chunked`, or
-//! until the server closes). There is no connection task, no channel
-//! between the two and no header map. What that saves against hyper's
-//! client is in BENCHMARKS.md (Optimisations, the lean client).
+//! the request, then the response read through [`framing`], the sans-IO
+//! module that owns RFC 9112's rules for where a response ends (the head,
+//! a `content-length`, `chunked`, or until the server closes). This file
+//! only moves bytes between the socket and that module, and keeps the
+//! connections. There is no connection task, no channel between the two
+//! and no header map. What that saves against hyper's client is in
+//! BENCHMARKS.md (Optimisations, the lean client).
+
+pub mod framing;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,6 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::{Position, Url};
 
+use self::framing::{parse_head, BodyReader, Framing, FramingError, Head, Parsed};
 use super::policy::{resolve, Unresolved, UrlPolicy};
 
 /// Idle connections older than this are closed rather than reused
@@ -43,17 +48,6 @@ const READ_BUFFER: usize = 8 * 1024;
 
 /// A pooled connection whose buffer grew past this gets a new, small one.
 const KEEP_BUFFER: usize = 64 * 1024;
-
-/// The largest response head (status line and headers) accepted.
-const MAX_HEAD: usize = 64 * 1024;
-
-/// The most header fields in a response head.
-const MAX_HEADERS: usize = 128;
-
-/// The longest chunk-size line or trailer line of a chunked body, and the
-/// most bytes of trailers.
-const MAX_LINE: usize = 8 * 1024;
-const MAX_TRAILERS: usize = 64 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +80,9 @@ pub enum Http1Error {
     /// The server's answer is not valid HTTP/1.1.
     #[error("invalid HTTP response: {0}")]
     Protocol(String),
+    /// The server's answer breaks the message framing of RFC 9112.
+    #[error("invalid HTTP response: {0}")]
+    Framing(FramingError),
 }
 
 impl Http1Error {
@@ -113,6 +110,15 @@ pub enum BodyError {
     /// The connection failed, or the body is malformed.
     #[error(transparent)]
     Failed(#[from] Http1Error),
+}
+
+impl From<FramingError> for BodyError {
+    fn from(error: FramingError) -> Self {
+        match error {
+            FramingError::TooLarge(limit) => BodyError::TooLarge(limit),
+            other => BodyError::Failed(Http1Error::Framing(other)),
+        }
+    }
 }
 
 /// The client: settings only; the connections live in a per-thread pool.
@@ -145,19 +151,6 @@ pub struct Exchange<'u> {
     max_idle: usize,
 }
 
-/// How the body's end is known (RFC 9112 section 6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// No body (1xx, 204, 304), or a body already read.
-    Done,
-    /// This many bytes.
-    Length(u64),
-    /// `transfer-encoding: chunked`.
-    Chunked,
-    /// Everything until the server closes the connection.
-    UntilClose,
-}
-
 impl Exchange<'_> {
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -170,102 +163,37 @@ impl Exchange<'_> {
     /// Read the whole body, or fail with [`BodyError::TooLarge`] as soon as
     /// it is known to exceed `limit` bytes.
     pub async fn read_body(&mut self, limit: u64) -> Result<Vec<u8>, BodyError> {
-        let body = match self.framing {
-            Framing::Done => Vec::new(),
-            Framing::Length(length) => {
-                if length > limit {
-                    return Err(BodyError::TooLarge(limit));
-                }
-                self.read_length(length as usize).await?
-            }
-            Framing::Chunked => self.read_chunked(limit).await?,
-            Framing::UntilClose => self.read_until_close(limit).await?,
-        };
-        self.framing = Framing::Done;
-        Ok(body)
-    }
-
-    async fn read_length(&mut self, length: usize) -> Result<Vec<u8>, BodyError> {
-        let mut body = Vec::with_capacity(length);
-        let buffered = self.conn.buffered();
-        let take = buffered.len().min(length);
-        body.extend_from_slice(&buffered[..take]);
-        self.conn.consume(take);
-        // The rest straight from the socket into the body, never past its
-        // end (nothing else is owed on this connection).
-        while body.len() < length {
-            let want = (length - body.len()) as u64;
-            let read = (&mut self.conn.stream)
-                .take(want)
-                .read_buf(&mut body)
-                .await
-                .map_err(|error| Http1Error::io("reading the body", error))?;
-            if read == 0 {
-                return Err(Http1Error::Protocol(format!(
-                    "the connection closed after {} of the {length} bytes of the body",
-                    body.len()
-                ))
-                .into());
-            }
-        }
-        Ok(body)
-    }
-
-    async fn read_chunked(&mut self, limit: u64) -> Result<Vec<u8>, BodyError> {
-        let mut body = Vec::new();
+        let mut reader = BodyReader::new(self.framing, limit)?;
+        // A declared length is within the limit: one allocation for it.
+        let mut body = Vec::with_capacity(reader.declared().unwrap_or(0) as usize);
         loop {
-            let line = self.conn.line("a chunk size").await?;
-            let size = chunk_size(&line)?;
-            if size == 0 {
+            let progress = reader.read(self.conn.buffered(), &mut body)?;
+            self.conn.consume(progress.consumed);
+            if progress.done {
                 break;
             }
-            if body.len() as u64 + size > limit {
-                return Err(BodyError::TooLarge(limit));
-            }
-            let mut left = size as usize;
-            body.reserve(left);
-            while left > 0 {
-                if self.conn.buffered().is_empty() && self.conn.fill().await? == 0 {
-                    return Err(Http1Error::closed("reading a chunk").into());
+            let read = match reader.owed() {
+                // The rest of a length-framed body straight from the socket
+                // into the body, never past its end (nothing else is owed
+                // on this connection).
+                Some(owed) => {
+                    let read = (&mut self.conn.stream)
+                        .take(owed)
+                        .read_buf(&mut body)
+                        .await
+                        .map_err(|error| Http1Error::io("reading the body", error))?;
+                    reader.appended(read);
+                    read
                 }
-                let buffered = self.conn.buffered();
-                let take = buffered.len().min(left);
-                body.extend_from_slice(&buffered[..take]);
-                self.conn.consume(take);
-                left -= take;
-            }
-            if !self.conn.line("the end of a chunk").await?.is_empty() {
-                return Err(Http1Error::Protocol("a chunk is longer than its size".into()).into());
+                None => self.conn.fill().await?,
+            };
+            if read == 0 {
+                reader.closed()?;
+                break;
             }
         }
-        // Trailers, up to the empty line; they carry no body.
-        let mut trailers = 0;
-        loop {
-            let line = self.conn.line("the trailers").await?;
-            if line.is_empty() {
-                return Ok(body);
-            }
-            trailers += line.len();
-            if trailers > MAX_TRAILERS {
-                return Err(Http1Error::Protocol("trailers larger than 64 KiB".into()).into());
-            }
-        }
-    }
-
-    async fn read_until_close(&mut self, limit: u64) -> Result<Vec<u8>, BodyError> {
-        let mut body = Vec::new();
-        loop {
-            let buffered = self.conn.buffered();
-            if body.len() as u64 + buffered.len() as u64 > limit {
-                return Err(BodyError::TooLarge(limit));
-            }
-            body.extend_from_slice(buffered);
-            let all = buffered.len();
-            self.conn.consume(all);
-            if self.conn.fill().await? == 0 {
-                return Ok(body);
-            }
-        }
+        self.framing = Framing::Done;
+        Ok(body)
     }
 
     /// The body has been read to its end: keep the connection for the next
@@ -331,30 +259,6 @@ impl Connection {
             .map_err(|error| Http1Error::io("reading the response", error))
     }
 
-    /// The next line (CRLF or LF ended, without its ending), consumed.
-    async fn line(&mut self, what: &'static str) -> Result<Vec<u8>, Http1Error> {
-        let mut searched = 0;
-        loop {
-            let buffered = self.buffered();
-            if let Some(end) = buffered[searched..].iter().position(|&b| b == b'\n') {
-                let end = searched + end;
-                let mut line = buffered[..end].to_vec();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.consume(end + 1);
-                return Ok(line);
-            }
-            searched = buffered.len();
-            if searched > MAX_LINE {
-                return Err(Http1Error::Protocol(format!("{what}: a line over 8 KiB")));
-            }
-            if self.fill().await? == 0 {
-                return Err(Http1Error::closed(what));
-            }
-        }
-    }
-
     /// The server has closed (or sent something on) this idle connection,
     /// as far as the runtime has already seen; costs no system call while
     /// the socket has shown no sign of either.
@@ -371,117 +275,13 @@ impl Connection {
     }
 }
 
-/// The size on a chunk-size line (hex digits, then optional extensions).
-fn chunk_size(line: &[u8]) -> Result<u64, Http1Error> {
-    let digits = line
-        .iter()
-        .position(|&b| b == b';' || b == b' ' || b == b'\t')
-        .map_or(line, |end| &line[..end]);
-    let invalid = || {
-        Http1Error::Protocol(format!(
-            "invalid chunk size {:?}",
-            String::from_utf8_lossy(&line[..line.len().min(40)])
-        ))
-    };
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(invalid());
-    }
-    let text = std::str::from_utf8(digits).map_err(|_| invalid())?;
-    u64::from_str_radix(text, 16).map_err(|_| invalid())
-}
-
-/// A parsed response head.
-struct Head {
-    status: u16,
-    headers: Vec<(String, String)>,
-    framing: Framing,
-    reusable: bool,
-}
-
-/// Sort a complete head's fields into the framing and reuse of the message.
-fn head(response: &httparse::Response<'_, '_>) -> Result<Head, Http1Error> {
-    let status = response.code.unwrap_or(0);
-    let http10 = response.version == Some(0);
-    let mut headers = Vec::with_capacity(response.headers.len());
-    let mut length: Option<u64> = None;
-    let mut transfer_encoding: Option<String> = None;
-    let mut close = false;
-    let mut keep_alive = false;
-    for field in response.headers.iter() {
-        let name = field.name.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(field.value).into_owned();
-        match name.as_str() {
-            "content-length" => {
-                // A list of equal values is one value (RFC 9110 section 8.6).
-                for item in value.split(',') {
-                    let item = item.trim();
-                    let parsed = (!item.is_empty() && item.bytes().all(|b| b.is_ascii_digit()))
-                        .then(|| item.parse::<u64>().ok())
-                        .flatten()
-                        .ok_or_else(|| {
-                            Http1Error::Protocol(format!("invalid content-length {value:?}"))
-                        })?;
-                    if length.is_some_and(|seen| seen != parsed) {
-                        return Err(Http1Error::Protocol(
-                            "content-length fields that disagree".into(),
-                        ));
-                    }
-                    length = Some(parsed);
-                }
-            }
-            "transfer-encoding" => {
-                let all = transfer_encoding.get_or_insert_with(String::new);
-                if !all.is_empty() {
-                    all.push(',');
-                }
-                all.push_str(&value);
-            }
-            "connection" => {
-                for token in value.split(',') {
-                    let token = token.trim();
-                    close |= token.eq_ignore_ascii_case("close");
-                    keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                }
-            }
-            _ => {}
-        }
-        headers.push((name, value));
-    }
-    let mut reusable = !close && (!http10 || keep_alive);
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Done
-    } else if let Some(codings) = transfer_encoding {
-        // A length beside a transfer coding is ignored, and such a
-        // message never leaves its connection reusable (section 6.3).
-        reusable &= length.is_none();
-        let last = codings.rsplit(',').next().unwrap_or("").trim();
-        if last.eq_ignore_ascii_case("chunked") {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        }
-    } else if let Some(length) = length {
-        Framing::Length(length)
-    } else {
-        Framing::UntilClose
-    };
-    if framing == Framing::UntilClose {
-        reusable = false;
-    }
-    Ok(Head {
-        status,
-        headers,
-        framing,
-        reusable,
-    })
-}
-
 /// How an exchange on a connection failed.
 enum Failure {
-    /// Before any byte of an answer came: on a reused connection that the
-    /// server may have closed meanwhile, the request can go again on a new
-    /// one (a `GET` is safe to repeat).
-    BeforeAnswer(Http1Error),
+    /// The server closed the connection before any byte of an answer
+    /// came, or, on a connection from the pool, answered 408: it had timed
+    /// the idle connection out. On a pooled connection the request goes
+    /// again on a new one (a `GET` is safe to repeat).
+    Retry(Http1Error),
     /// Anything later, or on a new connection.
     Final(Http1Error),
 }
@@ -518,13 +318,16 @@ impl Http1Client {
             .ok_or_else(|| Http1Error::BadUrl("the URL has no host".into()))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let request = self.request(url, host, extra)?;
-        // A pooled connection first. The server may have closed it since:
-        // a GET that fails on a reused connection before any answer is sent
-        // again on a new one, as browsers and reqwest do.
-        while let Some(conn) = POOL.with(|pool| pool.borrow_mut().take(host, port)) {
-            match exchange(conn, &request).await {
+        // A pooled connection first. The server may have closed it, or
+        // timed it out with a 408, since: a GET that fails that way on a
+        // pooled connection is sent once more, on a new connection (as
+        // browsers do; reqwest does it for the close). That 408 is about
+        // the idle connection, not this request, so it never reaches the
+        // caller.
+        if let Some(conn) = POOL.with(|pool| pool.borrow_mut().take(host, port)) {
+            match exchange(conn, &request, Pooled::Yes).await {
                 Ok((conn, head)) => return Ok(self.exchange(conn, head, host, port)),
-                Err(Failure::BeforeAnswer(error)) => {
+                Err(Failure::Retry(error)) => {
                     tracing::debug!(
                         "a pooled connection to {host}:{port} failed ({error}); using a new one"
                     );
@@ -533,9 +336,9 @@ impl Http1Client {
             }
         }
         let conn = self.connect(url, host, port).await?;
-        match exchange(conn, &request).await {
+        match exchange(conn, &request, Pooled::No).await {
             Ok((conn, head)) => Ok(self.exchange(conn, head, host, port)),
-            Err(Failure::BeforeAnswer(error) | Failure::Final(error)) => Err(error),
+            Err(Failure::Retry(error) | Failure::Final(error)) => Err(error),
         }
     }
 
@@ -620,48 +423,46 @@ impl Http1Client {
     }
 }
 
+/// Whether a connection came from the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooled {
+    Yes,
+    No,
+}
+
 /// Send `request` on `conn` and read the answer's head (skipping interim
 /// 1xx answers).
-async fn exchange(mut conn: Connection, request: &[u8]) -> Result<(Connection, Head), Failure> {
+async fn exchange(
+    mut conn: Connection,
+    request: &[u8],
+    pooled: Pooled,
+) -> Result<(Connection, Head), Failure> {
     if let Err(error) = conn.stream.write_all(request).await {
-        return Err(Failure::BeforeAnswer(Http1Error::io(
-            "sending the request",
-            error,
-        )));
+        return Err(Failure::Retry(Http1Error::io("sending the request", error)));
     }
     let mut answered = false;
     loop {
         if !conn.buffered().is_empty() {
             answered = true;
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut fields);
-            match response.parse(conn.buffered()) {
-                Ok(httparse::Status::Complete(length)) => {
-                    let head = head(&response).map_err(Failure::Final)?;
+            match parse_head(conn.buffered()) {
+                Ok(Parsed::Interim(length)) => {
                     conn.consume(length);
-                    match head.status {
-                        101 => {
-                            return Err(Failure::Final(Http1Error::Protocol(
-                                "the server switched protocols, which was not asked for".into(),
-                            )))
-                        }
-                        // 100 Continue, 103 Early Hints: the answer follows.
-                        100..=199 => continue,
-                        _ => return Ok((conn, head)),
-                    }
+                    continue;
                 }
-                Ok(httparse::Status::Partial) => {
-                    if conn.buffered().len() > MAX_HEAD {
-                        return Err(Failure::Final(Http1Error::Protocol(
-                            "a response head larger than 64 KiB".into(),
+                Ok(Parsed::Final(head, length)) => {
+                    // RFC 9110 section 15.5.9: a server may send 408 on an
+                    // idle connection before closing it; the client may
+                    // then repeat the request on a new connection.
+                    if head.status == 408 && pooled == Pooled::Yes {
+                        return Err(Failure::Retry(Http1Error::Protocol(
+                            "the server timed out the idle connection (408)".into(),
                         )));
                     }
+                    conn.consume(length);
+                    return Ok((conn, head));
                 }
-                Err(error) => {
-                    return Err(Failure::Final(Http1Error::Protocol(format!(
-                        "{error} in the response head"
-                    ))))
-                }
+                Ok(Parsed::Partial) => {}
+                Err(error) => return Err(Failure::Final(Http1Error::Framing(error))),
             }
         }
         match conn.fill().await {
@@ -671,13 +472,13 @@ async fn exchange(mut conn: Connection, request: &[u8]) -> Result<(Connection, H
                 )))
             }
             Ok(0) => {
-                return Err(Failure::BeforeAnswer(Http1Error::closed(
+                return Err(Failure::Retry(Http1Error::closed(
                     "waiting for the response",
                 )))
             }
             Ok(_) => {}
             Err(error) if answered => return Err(Failure::Final(error)),
-            Err(error) => return Err(Failure::BeforeAnswer(error)),
+            Err(error) => return Err(Failure::Retry(error)),
         }
     }
 }
@@ -788,68 +589,8 @@ pub(crate) fn idle_connections() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(text: &str) -> Result<Head, Http1Error> {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        match response.parse(text.as_bytes()) {
-            Ok(httparse::Status::Complete(_)) => head(&response),
-            other => panic!("not a complete head: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn framing_follows_rfc_9112() {
-        let h = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Length(5), true));
-        // Equal repeated lengths are one; different ones are refused.
-        let h = parse("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
-        assert_eq!(h.unwrap().framing, Framing::Length(5));
-        assert!(
-            parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_err()
-        );
-        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n").is_err());
-        // Chunked wins over a length, and then the connection is not reused.
-        let h = parse(
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Chunked, false));
-        // A coding that is not chunked last: until close.
-        let h = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::UntilClose, false));
-        // No length at all: until close.
-        let h = parse("HTTP/1.1 200 OK\r\n\r\n").unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::UntilClose, false));
-        // No body whatever the fields say.
-        for status in ["204 No Content", "304 Not Modified"] {
-            let h = parse(&format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n")).unwrap();
-            assert_eq!((h.framing, h.reusable), (Framing::Done, true));
-        }
-        // Connection handling, HTTP/1.0 included.
-        let h = parse("HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n");
-        assert!(!h.unwrap().reusable);
-        let h = parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
-        assert!(!h.unwrap().reusable);
-        let h = parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
-        assert!(h.unwrap().reusable);
-        // Names in lower case, in the order received, values kept.
-        let h = parse("HTTP/1.1 200 OK\r\nX-B: 2\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        let names: Vec<&str> = h.headers.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["x-b", "content-type", "x-a", "content-length"]);
-        assert_eq!(h.headers[1].1, "text/plain");
-    }
-
-    #[test]
-    fn chunk_sizes_are_hex_with_optional_extensions() {
-        assert_eq!(chunk_size(b"1a").unwrap(), 26);
-        assert_eq!(chunk_size(b"A;name=value").unwrap(), 10);
-        assert_eq!(chunk_size(b"0").unwrap(), 0);
-        for bad in [&b""[..], b"x", b"-1", b";ext", b"1234567890abcdef0"] {
-            assert!(chunk_size(bad).is_err(), "{bad:?}");
-        }
-    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::net::TcpListener;
 
     #[test]
     fn requests_refuse_what_cannot_go_on_the_wire() {
@@ -858,5 +599,196 @@ mod tests {
         assert!(!valid_token(b"/a\r\nx: y"));
         assert!(valid_field(b"jobhost/0.1 (tab\tok)"));
         assert!(!valid_field(b"evil\r\nx: y"));
+    }
+
+    /// The fuzz target's invariants (`fuzz/`), over responses built from
+    /// the pieces that matter to framing and then damaged at random, so
+    /// that `cargo test` checks them too.
+    #[test]
+    fn generated_responses_keep_the_framing_invariants() {
+        const STARTS: &[&str] = &[
+            "HTTP/1.1 200 OK\r\n",
+            "HTTP/1.0 200 OK\r\n",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n",
+            "HTTP/1.1 204 No Content\r\n",
+            "HTTP/1.1 304 Not Modified\r\n",
+            "HTTP/1.1 408 Request Timeout\r\n",
+        ];
+        const FIELDS: &[&str] = &[
+            "Content-Length: 5\r\n",
+            "Content-Length: 5, 5\r\n",
+            "Content-Length: 7\r\n",
+            "Transfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: gzip\r\n",
+            "Connection: close\r\n",
+            "Connection: keep-alive\r\n",
+            "X-Other: value\r\n",
+        ];
+        const DAMAGE: &[u8] = b"+- \t;=\"\\\r\n0xaF:";
+        let mut rng = fastrand::Rng::with_seed(9112);
+        for _ in 0..20_000 {
+            let mode = rng.u8(..);
+            let limit = if rng.bool() {
+                rng.u16(..)
+            } else {
+                rng.u16(..40)
+            };
+            let mut data = vec![mode];
+            data.extend_from_slice(&limit.to_le_bytes());
+            data.push(rng.u8(..));
+            if mode % 3 == 0 {
+                data.extend_from_slice(STARTS[rng.usize(..STARTS.len())].as_bytes());
+                for _ in 0..rng.usize(..4) {
+                    data.extend_from_slice(FIELDS[rng.usize(..FIELDS.len())].as_bytes());
+                }
+                data.extend_from_slice(b"\r\n");
+            }
+            if mode % 3 != 2 {
+                // A chunked body, or plain bytes for the other framings.
+                let chunks = rng.usize(..4);
+                for _ in 0..chunks {
+                    let size = rng.usize(..12);
+                    data.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+                    data.extend(std::iter::repeat_n(b'b', size));
+                    data.extend_from_slice(b"\r\n");
+                }
+                data.extend_from_slice(b"0\r\n\r\n");
+            }
+            let junk = rng.usize(..8);
+            data.extend(std::iter::repeat_with(|| rng.u8(..)).take(junk));
+            for _ in 0..rng.usize(..3) {
+                let at = rng.usize(4..=data.len());
+                let byte = DAMAGE[rng.usize(..DAMAGE.len())];
+                match rng.u8(..3) {
+                    0 if at < data.len() => data[at] = byte,
+                    1 if at < data.len() => {
+                        data.remove(at);
+                    }
+                    _ => data.insert(at, byte),
+                }
+            }
+            framing::check_invariants(&data);
+        }
+    }
+
+    /// A raw server: connection `n` answers the requests it gets with
+    /// `script[n]` in order, `Some(answer)` written whole and `None` by
+    /// closing without a byte; after its script, it closes. Returns its
+    /// URL and the count of connections it accepted.
+    async fn serve(script: &'static [&'static [Option<&'static str>]]) -> (Url, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            for answers in script {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    for answer in answers.iter() {
+                        while !request.ends_with(b"\r\n\r\n") {
+                            let mut byte = [0u8; 1];
+                            if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            request.push(byte[0]);
+                        }
+                        request.clear();
+                        match answer {
+                            Some(answer) => socket.write_all(answer.as_bytes()).await.unwrap(),
+                            None => return,
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn client() -> Http1Client {
+        let policy = Arc::new(UrlPolicy::default());
+        Http1Client::new(policy, "jobhost-test", Duration::from_secs(5), 4).unwrap()
+    }
+
+    async fn fetch(client: &Http1Client, url: &Url) -> (u16, Vec<u8>) {
+        let mut exchange = client.get(url, &[]).await.unwrap();
+        let body = exchange.read_body(1024).await.unwrap();
+        let status = exchange.status;
+        exchange.finish();
+        (status, body)
+    }
+
+    const ONE: &str = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none";
+    const TWO: &str = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo";
+    const TIMED_OUT: &str =
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 7\r\n\r\ntimeout";
+
+    #[tokio::test]
+    async fn a_pooled_connections_408_sends_the_request_again_on_a_new_one() {
+        // RFC 9110 section 15.5.9: the server timed the idle connection
+        // out; the 408 answers no request of ours.
+        let (url, accepted) = serve(&[&[Some(ONE), Some(TIMED_OUT)], &[Some(TWO)]]).await;
+        let client = client();
+        assert_eq!(fetch(&client, &url).await, (200, b"one".to_vec()));
+        assert_eq!(idle_connections(), 1);
+        assert_eq!(fetch(&client, &url).await, (200, b"two".to_vec()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_new_connections_408_is_the_answer() {
+        let (url, accepted) = serve(&[&[Some(TIMED_OUT)], &[Some(TWO)]]).await;
+        assert_eq!(fetch(&client(), &url).await, (408, b"timeout".to_vec()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_closed_before_answering_is_replaced_once() {
+        let (url, accepted) = serve(&[&[Some(ONE), None], &[Some(TWO)]]).await;
+        let client = client();
+        assert_eq!(fetch(&client, &url).await, (200, b"one".to_vec()));
+        assert_eq!(fetch(&client, &url).await, (200, b"two".to_vec()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // A new connection that closes unanswered is an error: no retry.
+        let (url, accepted) = serve(&[&[None], &[Some(TWO)]]).await;
+        let error = client.get(&url, &[]).await.err().expect("no answer");
+        assert!(error.to_string().contains("closed"), "{error}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_framed_by_transfer_encoding_despite_a_length_spends_its_connection() {
+        // RFC 9112 section 6.3 item 3: the chunks frame the body, and the
+        // connection is not reused, even though the body ended cleanly.
+        const BOTH: &str = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let (url, accepted) = serve(&[&[Some(BOTH), Some(ONE)], &[Some(TWO)]]).await;
+        let client = client();
+        assert_eq!(fetch(&client, &url).await, (200, b"hello".to_vec()));
+        assert_eq!(idle_connections(), 0);
+        assert_eq!(fetch(&client, &url).await, (200, b"two".to_vec()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn malformed_bodies_fail_with_what_is_wrong() {
+        const PLUS: &str =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n";
+        const TWICE: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n";
+        let (url, _) = serve(&[&[Some(PLUS)], &[Some(TWICE)]]).await;
+        let client = client();
+        let mut exchange = client.get(&url, &[]).await.unwrap();
+        let error = exchange.read_body(1024).await.unwrap_err();
+        assert!(
+            error.to_string().contains("must start with a hex digit"),
+            "{error}"
+        );
+        let error = client.get(&url, &[]).await.err().expect("refused");
+        assert!(
+            error.to_string().contains("chunked more than once"),
+            "{error}"
+        );
     }
 }
