@@ -342,6 +342,7 @@ class Fixtures:
         # and again on a port that logs each request's connection, whether
         # its TLS session was resumed, and its status (handshakes, 304s).
         self.tls_port = free_port()
+        self.tls_h1_port = free_port()
         self.tls_log_port = free_port()
         conf_dir = os.path.join(WORK, "nginx")
         os.makedirs(os.path.join(conf_dir, "tmp"))
@@ -368,6 +369,7 @@ http {{
                           '$ssl_protocol $server_protocol $status';
     ssl_certificate {self.cert_file};
     ssl_certificate_key {self.key_file};
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m;
     ssl_session_timeout 1h;
     sendfile on;
@@ -393,8 +395,16 @@ http {{
         location /tracks/ {{ }}
     }}
     server {{
+        listen 127.0.0.1:{self.tls_h1_port} ssl backlog=4096;
+        root {WORK}/www;
+        location /tracks/ {{ }}
+    }}
+    server {{
         listen 127.0.0.1:{self.tls_log_port} ssl{h2_listen};
         {h2_directive}
+        # A connection ends after 1,000 requests, so that the clients must
+        # connect again: their later handshakes show session resumption.
+        keepalive_requests 1000;
         access_log {conf_dir}/tls.log handshakes;
         root {WORK}/www;
         location /tracks/ {{ }}
@@ -433,9 +443,9 @@ http {{
     def url(self, n, slow=False):
         return f"http://127.0.0.1:{self.nginx_port}{'/slow' if slow else ''}/tracks/{DOC_BASE + n % DOCS}"
 
-    def tls_url(self, n, logged=False):
-        port = self.tls_log_port if logged else self.tls_port
-        return f"https://127.0.0.1:{port}/tracks/{DOC_BASE + n % DOCS}"
+    def tls_url(self, n, logged=False, h1=False, wrap=True):
+        port = self.tls_log_port if logged else self.tls_h1_port if h1 else self.tls_port
+        return f"https://127.0.0.1:{port}/tracks/{DOC_BASE + (n % DOCS if wrap else n)}"
 
     def track_url(self, n):
         """Document n, without wrapping at DOCS (see ensure_documents)."""
@@ -1510,6 +1520,15 @@ end
             raise RuntimeError(f"music-sync counted {tracks} tracks in kv, expected {n}")
         out["defaults"] = res
         log(f"  jobhost, 1 host at default settings over TLS: {res['jobs_per_s']:.0f} jobs/s")
+        # The same on a port that offers HTTP/1.1 only (as wrk and the seed
+        # speak): a connection per request in flight instead of one per
+        # thread.
+        path = self.write_lines("https-h1-urls.txt", (fx.tls_url(i, h1=True) for i in range(n)))
+        self.flush()
+        self.enqueue(path)
+        res = self.drive_redis_hosts(1, n, "music-sync", None, ("--ca-cert", ca))
+        out["defaults_http1"] = res
+        log(f"  jobhost, the same over HTTP/1.1 only: {res['jobs_per_s']:.0f} jobs/s")
         seed = self.seed_run(self.s["https_seed_jobs"], 64, url=fx.tls_url, ca=ca)
         out["seed"] = seed
         log(f"  seed, 64 coroutines over TLS: {seed['jobs_per_s']:.0f} jobs/s")
@@ -1537,9 +1556,12 @@ end
 
         # Conditional requests: round 1 keeps the validators, round 2 gets
         # 304s and writes nothing.
+        # Distinct URLs: a URL seen twice in one round would be answered
+        # 304 the second time already.
         c = self.s["conditional_jobs"]
+        fx.ensure_documents(c)
         path = self.write_lines("conditional-urls.txt",
-                                (fx.tls_url(i, logged=True) for i in range(c)))
+                                (fx.tls_url(i, logged=True, wrap=False) for i in range(c)))
         self.flush()
         rounds = []
         for r in (1, 2):

@@ -220,12 +220,15 @@ time from spawning the processes to the last completion.
    one host at default settings, trusting the CA with `--ca-cert`; (b) the
    seed's design (`consumer.py --ca-cert`, aiohttp with an `ssl` context
    from the same CA, HTTP/1.1), 64 coroutines; (c) `wrk -t2 -c64` on the same
-   endpoint (HTTP/1.1 with keep-alive). Then 20,000 jobs (2,000 with
+   endpoint (HTTP/1.1 with keep-alive); (a) again against a port of the same
+   nginx that offers HTTP/1.1 only. Then 20,000 jobs (2,000 with
    `--quick`) through a second TLS port that logs each request's connection
-   serial, its request number on the connection and `$ssl_session_reused`:
-   the TLS connections (handshakes) they made, and how many resumed a
-   session. Then two rounds of 20,000 jobs with `--conditional` through that
-   port: the first fetches whole and keeps nginx's `ETag` and
+   serial, its request number on the connection and `$ssl_session_reused`,
+   and ends a connection after 1,000 requests (`keepalive_requests`) so that
+   clients must connect again: the TLS connections (handshakes) they made,
+   and how many resumed a session. Then two rounds of 20,000 jobs on
+   distinct URLs with `--conditional` through that port: the first fetches
+   whole and keeps nginx's `ETag` and
    `Last-Modified`, the second gets a `304` for each (counted in nginx's
    log) and writes no record (its `-o` file is checked empty).
 """
@@ -611,6 +614,10 @@ def main():
             f"{num(tls)} jobs/s" if tls else problem(items, "https"),
             f"seed design over the same TLS endpoint, 64 coroutines: {num(tls_seed)} jobs/s",
             num(r, 1, "×"), "≥ 8×", None if r is None else r >= 8)
+        h1 = get(https, "defaults_http1", "jobs_per_s")
+        if h1:
+            row("12", "… the same against a port offering HTTP/1.1 only", f"{num(h1)} jobs/s",
+                "", num(ratio(h1, tls_seed), 1, "×"), "", None)
         r = ratio(tls, tls_wrk)
         row("12", "… against the TLS fetch ceiling", f"{num(tls)} jobs/s" if tls else "—",
             f"wrk -t2 -c64 over TLS: {num(tls_wrk)} requests/s", num(r, 2, "×"), "≥ 0.40×",
