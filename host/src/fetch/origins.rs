@@ -10,9 +10,14 @@
 //! bounded by `--concurrency` and the per-host limits. Whatever the first
 //! request's fate (an answer, an error, a timeout), the origin is then
 //! open to all, so a dead server costs one wait, not a queue of them.
+//! The open origins remembered are bounded: past [`REMEMBERED`], they are
+//! forgotten (each then has one request go alone again).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// The most origins remembered before the open ones are forgotten.
+const REMEMBERED: usize = 10_000;
 
 /// The origins a client has spoken to, and those being tried.
 #[derive(Default)]
@@ -50,6 +55,11 @@ impl Origins {
             match known.get(origin) {
                 Some(gate) => gate.clone(),
                 None => {
+                    if known.len() >= REMEMBERED {
+                        // Keep the origins still being tried (locked, or
+                        // not yet open).
+                        known.retain(|_, gate| gate.try_lock().map_or(true, |open| !*open));
+                    }
                     let gate = Arc::new(tokio::sync::Mutex::new(false));
                     known.insert(origin.to_owned(), gate.clone());
                     gate
@@ -98,5 +108,19 @@ mod tests {
             "an open origin lets a second in while the first is out"
         );
         drop(a);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn open_origins_are_forgotten_past_the_bound_but_tried_ones_kept() {
+        let origins = Origins::default();
+        let held = origins.enter("https://held:443").await;
+        for n in 0..REMEMBERED + 10 {
+            drop(origins.enter(&format!("https://h{n}:443")).await);
+        }
+        let known = origins.known.lock().unwrap();
+        assert!(known.len() <= REMEMBERED, "{}", known.len());
+        assert!(known.contains_key("https://held:443"));
+        drop(known);
+        drop(held);
     }
 }
