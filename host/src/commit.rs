@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::db::DbSink;
 use crate::kv::{AnyKv, KvStore, KvWrite};
+use crate::metrics::Metrics;
 use crate::queue::{AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError};
 use crate::record::Record;
 use crate::sink::{Sink, SinkError};
@@ -155,6 +156,8 @@ pub struct Commit<Q: Queue> {
     retry: RetryPolicy,
     /// The records travel with the acknowledgement to the queue's stream.
     records_with_ack: bool,
+    /// Outcome counters for `--metrics-addr`.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<Q: Queue> Clone for Commit<Q> {
@@ -165,6 +168,7 @@ impl<Q: Queue> Clone for Commit<Q> {
             kv: self.kv.clone(),
             retry: self.retry,
             records_with_ack: self.records_with_ack,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -200,7 +204,14 @@ impl<Q: Queue> Commit<Q> {
             kv,
             retry,
             records_with_ack,
+            metrics: None,
         })
+    }
+
+    /// Count outcomes into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The queue.
@@ -364,6 +375,12 @@ impl<Q: Queue> Commit<Q> {
                 }
             }
         }
+        if let Some(metrics) = &self.metrics {
+            metrics.done.with_label_values(&[plugin]).inc();
+            if not_modified {
+                metrics.not_modified.with_label_values(&[plugin]).inc();
+            }
+        }
         let effects = Effects {
             plugin,
             follow_ups,
@@ -405,6 +422,19 @@ impl<Q: Queue> Commit<Q> {
                 failed
             }
         };
+        if let Some(metrics) = &self.metrics {
+            match &failed {
+                Failed::Retry { .. } => metrics
+                    .retried
+                    .with_label_values(&[plugin.unwrap_or("")])
+                    .inc(),
+                Failed::Defer { .. } => metrics.deferred.inc(),
+                Failed::Bury { plugin, .. } => metrics
+                    .dead
+                    .with_label_values(&[plugin.as_deref().unwrap_or("")])
+                    .inc(),
+            }
+        }
         self.queue.fail(delivery, failed).await
     }
 }

@@ -16,6 +16,7 @@
 //!   queue, kv and politeness use, each with its own scripts.
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
+//! - [`metrics`]: Prometheus metrics at `--metrics-addr`.
 //! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
 //! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
 //! - [`registry`]: the plugins folder, loaded and indexed by name.
@@ -36,6 +37,7 @@ pub mod commit;
 pub mod db;
 pub mod fetch;
 pub mod kv;
+pub mod metrics;
 pub mod politeness;
 pub mod queue;
 pub mod record;

@@ -110,6 +110,8 @@ pub struct RunConfig {
     pub cache_dir: Option<PathBuf>,
     /// How often to look for changed plugin files (`None`: never).
     pub reload_interval: Option<Duration>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What a run did.
@@ -343,6 +345,15 @@ async fn drive_loaded<Q: Queue>(
         let owner = format!("{}:{}", std::process::id(), crate::task::new_id());
         tokio::spawn(crate::schedule::ticker::Ticker::new(admin, owner).run())
     });
+    let metrics = config
+        .metrics_addr
+        .map(|_| Arc::new(crate::metrics::Metrics::new()));
+    let metrics_server = match (config.metrics_addr, &metrics) {
+        (Some(addr), Some(metrics)) => {
+            Some(crate::metrics::serve(addr, metrics.clone(), redis.clone()).await?)
+        }
+        _ => None,
+    };
     let shared = redis.map(|admin| SharedLimits::new(admin.redis().clone(), admin.name()));
     let politeness = Arc::new(Politeness::new(config.politeness.clone(), shared, slot_ttl));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -355,7 +366,8 @@ async fn drive_loaded<Q: Queue>(
         .map(|(shard, &concurrency)| {
             let queue = queues[shard % queues.len()].clone();
             let commit = Commit::new(queue, sink.clone(), kv.clone(), config.worker.retry)
-                .map_err(|message| anyhow::anyhow!("--output: {message}"))?;
+                .map_err(|message| anyhow::anyhow!("--output: {message}"))?
+                .with_metrics(metrics.clone());
             Ok(Arc::new(Workers {
                 commit,
                 router: router.clone(),
@@ -367,6 +379,7 @@ async fn drive_loaded<Q: Queue>(
                 },
                 stats: WorkerStats::default(),
                 stop: stop_rx.clone(),
+                metrics: metrics.clone(),
             }))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -445,6 +458,9 @@ async fn drive_loaded<Q: Queue>(
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     if let Some(ticker) = ticker {
         ticker.abort();
     }

@@ -14,6 +14,7 @@ use crate::commit::{Commit, Failure, Produced, RetryPolicy};
 use crate::fetch::conditional::{self, Validators};
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::kv::KvStore;
+use crate::metrics::Metrics;
 use crate::politeness::{url_host, Politeness};
 use crate::queue::{AckReceipt, Delivery, Queue, QueueError};
 use crate::record::Record;
@@ -71,6 +72,8 @@ pub struct Workers<Q: Queue> {
     pub stats: WorkerStats,
     /// Becomes true when the workers must stop taking jobs.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Counts and timings for `--metrics-addr`; `None`: nothing measured.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl From<FetchError> for Failure {
@@ -194,6 +197,10 @@ impl<Q: Queue> Workers<Q> {
         &self,
         delivery: Delivery<Q::Token>,
     ) -> Result<Option<AckReceipt>, QueueError> {
+        let timer = self.metrics.as_ref().map(|metrics| {
+            metrics.started.inc();
+            std::time::Instant::now()
+        });
         let (plugin, handled, validators) = match self.execute(delivery.task()).await {
             Ok(Executed::Handled {
                 plugin,
@@ -205,15 +212,15 @@ impl<Q: Queue> Workers<Q> {
                     not_modified: true,
                     ..Produced::default()
                 };
-                return self.commit.done(delivery, plugin.name(), produced).await;
+                let receipt = self.commit.done(delivery, plugin.name(), produced).await;
+                self.timed(timer, plugin.name());
+                return receipt;
             }
             Err(Failed { failure, plugin }) => {
                 let plugin = plugin.as_ref().map(|plugin| plugin.name());
-                return self
-                    .commit
-                    .fail(delivery, failure, plugin)
-                    .await
-                    .map(|()| None);
+                let failed = self.commit.fail(delivery, failure, plugin).await;
+                self.timed(timer, plugin.unwrap_or(""));
+                return failed.map(|()| None);
             }
         };
         let outcome = handled.outcome;
@@ -237,6 +244,7 @@ impl<Q: Queue> Workers<Q> {
             not_modified: false,
         };
         let receipt = self.commit.done(delivery, plugin.name(), produced).await;
+        self.timed(timer, plugin.name());
         // An idle host makes the next instance while it waits, so that the
         // next job starts at once; after the hand-in, so that making it
         // never delays the acknowledgement. Under load the next job is
@@ -245,6 +253,16 @@ impl<Q: Queue> Workers<Q> {
             plugin.prepare();
         }
         receipt
+    }
+
+    /// The job that started at `timer` was handed over, with `plugin`.
+    fn timed(&self, timer: Option<std::time::Instant>, plugin: &str) {
+        if let (Some(metrics), Some(started)) = (&self.metrics, timer) {
+            metrics
+                .job_seconds
+                .with_label_values(&[plugin])
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
 
     /// Fetch, route, run. Returns the plugin and what it produced, or that
@@ -295,7 +313,15 @@ impl<Q: Queue> Workers<Q> {
                 .after_fetch(task, content.content_type.as_deref())
                 .map_err(|e| Failure::Permanent(e.to_string()))?,
         };
-        match plugin.handle(task, content).await {
+        let called = self.metrics.as_ref().map(|_| std::time::Instant::now());
+        let result = plugin.handle(task, content).await;
+        if let (Some(metrics), Some(called)) = (&self.metrics, called) {
+            metrics
+                .plugin_seconds
+                .with_label_values(&[plugin.name()])
+                .observe(called.elapsed().as_secs_f64());
+        }
+        match result {
             Ok(handled) => Ok(Executed::Handled {
                 plugin,
                 handled,
@@ -329,6 +355,23 @@ impl<Q: Queue> Workers<Q> {
         }
     }
 
+    /// Fetch, timed for the metrics.
+    async fn timed_fetch(
+        &self,
+        url: &str,
+        kept: Option<&Validators>,
+    ) -> Result<Fetched, FetchError> {
+        let Some(metrics) = &self.metrics else {
+            return self.fetcher.fetch_if(url, kept).await;
+        };
+        let started = std::time::Instant::now();
+        let fetched = self.fetcher.fetch_if(url, kept).await;
+        metrics
+            .fetch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        fetched
+    }
+
     /// The validators kept for the task's URL, if any. A store that cannot
     /// answer only costs a whole fetch.
     async fn validators(&self, task: &Task) -> Option<Validators> {
@@ -357,7 +400,7 @@ impl<Q: Queue> Workers<Q> {
             None
         };
         let Some(host) = host else {
-            let fetched = self.fetcher.fetch_if(&task.url, kept).await;
+            let fetched = self.timed_fetch(&task.url, kept).await;
             if let Err(error) = &fetched {
                 if let (Some(hold), Some(host)) = (error.hold_back(), url_host(&task.url)) {
                     self.politeness.hold(&host, hold).await;
@@ -374,7 +417,7 @@ impl<Q: Queue> Workers<Q> {
                 })
             }
         };
-        let fetched = self.fetcher.fetch_if(&task.url, kept).await;
+        let fetched = self.timed_fetch(&task.url, kept).await;
         self.politeness.release(&host, permit).await;
         if let Err(error) = &fetched {
             if let Some(hold) = error.hold_back() {

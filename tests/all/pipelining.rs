@@ -152,6 +152,7 @@ async fn one_worker(jobs: usize) -> (Arc<HeldAcks>, Arc<Workers<HeldAcks>>, Plug
         },
         stats: WorkerStats::default(),
         stop,
+        metrics: None,
     });
     (queue, workers, plugins)
 }

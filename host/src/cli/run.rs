@@ -111,6 +111,11 @@ pub struct WorkArgs {
     /// Jobs running at once.
     #[arg(long, short = 'c', default_value_t = 128, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9464): this host's job counts and timings, and with Redis
+    /// the queue's sizes and latency.
+    #[arg(long, value_name = "ADDR", env = "JOBHOST_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Threads that run jobs (default: one per CPU core). Each runs its
     /// share of the --concurrency workers on a runtime of its own, so a job
     /// never changes threads.
@@ -514,6 +519,7 @@ impl RunArgs {
             dead_letters: self.work.dead_letters,
             queue,
             grace: self.work.grace,
+            metrics_addr: self.work.metrics_addr,
             reload_interval: (!self.reload.no_reload)
                 .then_some(self.reload.reload_interval.max(Duration::from_millis(10))),
             cache_dir,

@@ -173,6 +173,39 @@ impl RedisAdmin {
         Ok(accepted)
     }
 
+    /// How long the oldest ready task has been ready (the first entry the
+    /// consumer group has not delivered yet; its stream id holds the time
+    /// it was added); `None` when nothing is ready.
+    pub async fn oldest_ready_age(&self) -> Result<Option<Duration>, QueueError> {
+        let mut conn = self.redis.conn();
+        let k = &self.keys;
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&k.stream)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("reading the consumer group", e))?;
+        let last = groups
+            .groups
+            .iter()
+            .find(|group| group.name == GROUP)
+            .map_or_else(|| "0-0".to_owned(), |group| group.last_delivered_id.clone());
+        let next: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&k.stream)
+            .arg(format!("({last}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("reading the oldest ready task", e))?;
+        Ok(next.ids.first().and_then(|entry| {
+            let millis: u64 = entry.id.split_once('-')?.0.parse().ok()?;
+            let now = crate::task::now_millis();
+            Some(Duration::from_millis(now.saturating_sub(millis)))
+        }))
+    }
+
     /// Counts, read from Redis.
     pub async fn stats(&self) -> Result<RedisStats, QueueError> {
         let mut conn = self.redis.conn();
