@@ -375,6 +375,8 @@ fn open_connections(server: SocketAddr) -> Option<u64> {
     Some(count)
 }
 
+/// The subcommand: build the client, warm it up (its connections stay
+/// open), then time `--requests` requests and report one JSON object.
 pub fn http1(args: &Args) -> Result<Value> {
     let client = args
         .get("client")

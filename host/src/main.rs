@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use jobhost::cli::{Cli, Command};
+use jobhost::cli::{Cli, Command, LogFormat};
 use jobhost::commands;
 
 /// mimalloc rather than glibc's malloc: a job allocates many small, short
@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.verbose, cli.quiet, cli.log_format);
     // `run` spreads its workers over threads of its own (shards.rs); this
     // runtime carries shard 0 and the control tasks. The other commands
     // wait on Redis or the disk, one thread is plenty.
@@ -31,8 +31,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let json = cli.log_format == LogFormat::Json;
+    match runtime.block_on(dispatch(cli.command, json)) {
         Ok(code) => code,
+        Err(error) if json => {
+            tracing::error!("{error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
@@ -40,7 +45,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: u8) {
+fn init_tracing(verbose: u8, quiet: u8, format: LogFormat) {
     use std::io::IsTerminal as _;
     let level = match (verbose, quiet) {
         (0, 0) => "info",
@@ -54,20 +59,43 @@ fn init_tracing(verbose: u8, quiet: u8) {
     let default = format!("warn,jobhost={level},plugin={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("JOBHOST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+/// `json`: the summary and errors go out as log lines too, so that stderr
+/// holds nothing but JSON objects.
+async fn dispatch(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Run(args) => {
             let config = (*args).into_config()?;
             let summary = jobhost::run::run(config).await?;
-            eprintln!("jobhost: {summary}");
+            if json {
+                tracing::info!(
+                    done = summary.done,
+                    not_modified = summary.not_modified,
+                    retried = summary.retried,
+                    dead = summary.dead,
+                    invalid = summary.invalid,
+                    duplicates = summary.duplicates,
+                    too_deep = summary.too_deep,
+                    seconds = summary.elapsed.as_secs_f64(),
+                    "summary"
+                );
+            } else {
+                eprintln!("jobhost: {summary}");
+            }
             u8::from(!summary.all_ok())
         }
         Command::Plugins(args) => commands::plugins(args).await?,

@@ -17,6 +17,7 @@ mod failures;
 mod guest_errors;
 mod input;
 mod languages;
+mod logs;
 mod metrics;
 mod music_sync;
 mod pipelining;

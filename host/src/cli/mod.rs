@@ -34,9 +34,29 @@ pub struct Cli {
     /// Less log output on stderr (-q: warnings and errors, -qq: errors).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub quiet: u8,
+    /// How log lines look: `text` for people, `json` for one JSON object
+    /// per line (its fields at the top level: timestamp, level, message,
+    /// and the line's own, such as task and plugin).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        global = true,
+        env = "JOBHOST_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The form of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
