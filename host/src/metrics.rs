@@ -48,7 +48,21 @@ pub struct Metrics {
     pub plugin_seconds: HistogramVec,
     queue_size: IntGaugeVec,
     queue_latency: Gauge,
+    reclaimed: IntCounter,
+    schedule_fires: IntCounterVec,
+    schedule_missed: IntCounterVec,
+    schedule_overlapped: IntCounterVec,
     scrape_errors: IntCounter,
+}
+
+/// Bring a counter up to a total kept elsewhere (Redis). A total below
+/// the counter (the queue was emptied by hand) leaves it: counters only
+/// grow, and the next process starts from the new total.
+fn catch_up(counter: &IntCounter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -126,13 +140,38 @@ impl Metrics {
                 "jobhost_queue_latency_seconds",
                 "Age of the oldest ready task (since it became ready), read from Redis when scraped.",
             )),
+            reclaimed: counter(
+                "jobhost_leases_reclaimed_total",
+                "Jobs of the queue taken over after their lease lapsed (their host died or hung), read from Redis when scraped.",
+            ),
+            schedule_fires: made(IntCounterVec::new(
+                Opts::new(
+                    "jobhost_schedule_fires_total",
+                    "Rounds fired by a schedule's ticks, read from Redis when scraped.",
+                ),
+                &["schedule"],
+            )),
+            schedule_missed: made(IntCounterVec::new(
+                Opts::new(
+                    "jobhost_schedule_missed_total",
+                    "A schedule's ticks missed while no host ticked, read from Redis when scraped.",
+                ),
+                &["schedule"],
+            )),
+            schedule_overlapped: made(IntCounterVec::new(
+                Opts::new(
+                    "jobhost_schedule_overlapped_total",
+                    "A schedule's ticks not fired because its previous round was still running, read from Redis when scraped.",
+                ),
+                &["schedule"],
+            )),
             scrape_errors: counter(
                 "jobhost_metrics_queue_errors_total",
                 "Scrapes that could not read the queue's state.",
             ),
             registry,
         };
-        let all: [Box<dyn prometheus::core::Collector>; 12] = [
+        let all: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(metrics.started.clone()),
             Box::new(metrics.done.clone()),
             Box::new(metrics.not_modified.clone()),
@@ -144,6 +183,10 @@ impl Metrics {
             Box::new(metrics.plugin_seconds.clone()),
             Box::new(metrics.queue_size.clone()),
             Box::new(metrics.queue_latency.clone()),
+            Box::new(metrics.reclaimed.clone()),
+            Box::new(metrics.schedule_fires.clone()),
+            Box::new(metrics.schedule_missed.clone()),
+            Box::new(metrics.schedule_overlapped.clone()),
             Box::new(metrics.scrape_errors.clone()),
         ];
         for collector in all {
@@ -156,8 +199,29 @@ impl Metrics {
     async fn probe(&self, admin: &RedisAdmin) {
         let stats = admin.stats().await;
         let latency = admin.oldest_ready_age().await;
+        match crate::schedule::store::Store::new(admin.clone())
+            .all()
+            .await
+        {
+            Ok(schedules) => {
+                for (schedule, state) in schedules {
+                    let name = [schedule.name.as_str()];
+                    catch_up(&self.schedule_fires.with_label_values(&name), state.fires);
+                    catch_up(&self.schedule_missed.with_label_values(&name), state.missed);
+                    catch_up(
+                        &self.schedule_overlapped.with_label_values(&name),
+                        state.overlapped,
+                    );
+                }
+            }
+            Err(error) => {
+                self.scrape_errors.inc();
+                tracing::warn!("metrics: reading the schedules failed: {error}");
+            }
+        }
         match (stats, latency) {
             (Ok(stats), Ok(latency)) => {
+                catch_up(&self.reclaimed, stats.reclaimed);
                 let set = |state: &str, value: u64| {
                     self.queue_size
                         .with_label_values(&[state])

@@ -135,13 +135,44 @@ fn a_host_serves_its_counts_timings_and_the_queues_state() {
     first.signal("TERM");
     first.exits(1, MINUTE);
 
-    // Slow jobs, one at a time: tasks wait ready, and the oldest one's
-    // age shows.
+    // Slow jobs: a host that takes some and dies, so that their leases
+    // lapse; a schedule that fires every second; and a host that takes one
+    // job at a time, so that tasks wait ready.
     let slow: Vec<String> = (0..6)
         .map(|i| server.url(&format!("/slow/3000?{i}")))
         .collect();
     let queued = enqueue(&redis, &slow, &[]);
     assert_eq!(queued.code, 0, "{queued:?}");
+    let mut doomed = host(&redis, &plugins, "doomed")
+        .args(&[
+            "--plugin",
+            "music-sync",
+            "--lease",
+            "1s",
+            "--concurrency",
+            "1",
+        ])
+        .start();
+    wait_until(
+        MINUTE,
+        || stats(&redis)["in_flight"].as_u64() >= Some(1),
+        || format!("the doomed host took nothing: {}", doomed.log()),
+    );
+    doomed.signal("KILL");
+    let _ = doomed.wait(MINUTE);
+    let added = run(jobhost()
+        .args([
+            "schedule",
+            "add",
+            "tick",
+            "--every",
+            "1s",
+            "--plugin",
+            "music-sync",
+        ])
+        .args(["--task", &server.url("/slow/3000?tick")])
+        .args(["--queue", &redis.url()]));
+    assert_eq!(added.code, 0, "{added:?}");
     let mut busy = host(&redis, &plugins, "busy")
         .args(&[
             "--plugin",
@@ -150,14 +181,34 @@ fn a_host_serves_its_counts_timings_and_the_queues_state() {
             &addr,
             "--concurrency",
             "1",
+            "--lease",
+            "1s",
         ])
         .start();
-    std::thread::sleep(Duration::from_millis(1500));
-    let (_, scraped) = scrape(port);
-    let ready = value(&scraped, "jobhost_queue_size", &[("state", "ready")]).unwrap_or(0.0);
-    let latency = value(&scraped, "jobhost_queue_latency_seconds", &[]).unwrap_or(0.0);
-    assert!(ready >= 1.0, "{ready}");
-    assert!((1.0..60.0).contains(&latency), "{latency}");
+    let seen = std::cell::RefCell::new(Vec::new());
+    wait_until(
+        MINUTE,
+        || {
+            let Some(scraped) = std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| scrape(port).1)
+            else {
+                return false;
+            };
+            let number =
+                |name: &str, labels: &[(&str, &str)]| value(&scraped, name, labels).unwrap_or(0.0);
+            let now = (
+                number("jobhost_queue_size", &[("state", "ready")]),
+                number("jobhost_queue_latency_seconds", &[]),
+                number("jobhost_leases_reclaimed_total", &[]),
+                number("jobhost_schedule_fires_total", &[("schedule", "tick")]),
+            );
+            seen.borrow_mut().push(now);
+            let (ready, latency, reclaimed, fires) = now;
+            ready >= 1.0 && (1.0..60.0).contains(&latency) && reclaimed >= 1.0 && fires >= 1.0
+        },
+        || format!("never all at once: {:?}\n{}", seen.borrow(), busy.log()),
+    );
     // The running job finishes within the grace time, and dies: /slow/
     // answers text, not a track.
     busy.signal("TERM");

@@ -34,6 +34,9 @@ pub struct RedisStats {
     pub not_modified: u64,
     /// Retries scheduled, ever.
     pub retried: u64,
+    /// Jobs taken over after their lease lapsed (their host died or hung),
+    /// ever.
+    pub reclaimed: u64,
     /// Accepted, ever.
     pub enqueued: u64,
     /// Done and dead per plugin.
@@ -256,6 +259,7 @@ impl RedisAdmin {
             done: counter("done"),
             not_modified: counter("not_modified"),
             retried: counter("retried"),
+            reclaimed: counter("reclaimed"),
             enqueued: counter("enqueued"),
             plugins,
         })

@@ -3,6 +3,7 @@
 -- KEYS: 1 stream, 2 dead (hash), 3 dead index (zset), 4 stats
 -- ARGV: 1 group, 2 consumer, 3 min idle ms (the lease), 4 cursor, 5 count,
 --       6 maximum deliveries
+-- Counts the entries taken over in the stats hash (`reclaimed`).
 -- Returns {next cursor, {{id, field, body, deliveries}...}, buried count}
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local max = tonumber(ARGV[6])
@@ -52,5 +53,8 @@ for _, entry in ipairs(claimed[2]) do
       table.insert(out, {id, field, body, deliveries})
     end
   end
+end
+if #out > 0 then
+  redis.call('HINCRBY', KEYS[4], 'reclaimed', #out)
 end
 return {claimed[1], out, buried}
