@@ -17,6 +17,7 @@
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
 //! - [`metrics`]: Prometheus metrics at `--metrics-addr`.
+//! - [`progress`]: the live progress line of a run on a terminal.
 //! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
 //! - [`runtime`]: wasmtime engine, plugin loading, one instance per job.
 //! - [`registry`]: the plugins folder, loaded and indexed by name.
@@ -39,6 +40,7 @@ pub mod fetch;
 pub mod kv;
 pub mod metrics;
 pub mod politeness;
+pub mod progress;
 pub mod queue;
 pub mod record;
 pub mod redis;

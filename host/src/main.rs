@@ -61,11 +61,16 @@ fn init_tracing(verbose: u8, quiet: u8, format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
     match format {
-        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Through the progress line's writer, which lifts the bar out of
+        // the way of each line.
+        LogFormat::Text => lines
+            .with_writer(jobhost::progress::LogWriter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
         LogFormat::Json => lines
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -79,7 +84,9 @@ fn init_tracing(verbose: u8, quiet: u8, format: LogFormat) {
 async fn dispatch(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Run(args) => {
-            let config = (*args).into_config()?;
+            let mut config = (*args).into_config()?;
+            // A bar between JSON lines would spoil them.
+            config.progress &= !json;
             let summary = jobhost::run::run(config).await?;
             if json {
                 tracing::info!(

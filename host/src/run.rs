@@ -112,6 +112,8 @@ pub struct RunConfig {
     pub reload_interval: Option<Duration>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Show the live progress line when stderr is a terminal.
+    pub progress: bool,
 }
 
 /// What a run did.
@@ -354,6 +356,8 @@ async fn drive_loaded<Q: Queue>(
         }
         _ => None,
     };
+    // The in-memory queue ends when drained: what it accepted is the total.
+    let bounded = redis.is_none();
     let shared = redis.map(|admin| SharedLimits::new(admin.redis().clone(), admin.name()));
     let politeness = Arc::new(Politeness::new(config.politeness.clone(), shared, slot_ttl));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -384,6 +388,7 @@ async fn drive_loaded<Q: Queue>(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut running = Shards::start(pool, shard_workers.clone());
+    let progress = crate::progress::Progress::start(config.progress, queues.clone(), bounded);
     let flusher = tokio::spawn({
         let sink = sink.clone();
         async move {
@@ -458,6 +463,9 @@ async fn drive_loaded<Q: Queue>(
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     if let Some(server) = metrics_server {
         server.abort();
     }

@@ -23,6 +23,7 @@ mod music_sync;
 mod pipelining;
 mod plugins;
 mod politeness;
+mod progress;
 mod providers;
 mod redis_ack;
 mod redis_queue;

@@ -111,6 +111,10 @@ pub struct WorkArgs {
     /// Jobs running at once.
     #[arg(long, short = 'c', default_value_t = 128, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: usize,
+    /// No live progress line on stderr (there is none anyway when stderr
+    /// is not a terminal).
+    #[arg(long, env = "JOBHOST_NO_PROGRESS")]
+    pub no_progress: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
     /// 127.0.0.1:9464): this host's job counts and timings, and with Redis
     /// the queue's sizes and latency.
@@ -520,6 +524,7 @@ impl RunArgs {
             queue,
             grace: self.work.grace,
             metrics_addr: self.work.metrics_addr,
+            progress: !self.work.no_progress,
             reload_interval: (!self.reload.no_reload)
                 .then_some(self.reload.reload_interval.max(Duration::from_millis(10))),
             cache_dir,
