@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use jobhost::cli::{Cli, Command, LogFormat};
+use clap::{CommandFactory as _, FromArgMatches as _};
+use jobhost::cli::{config, Cli, Command, LogFormat};
 use jobhost::commands;
 
 /// mimalloc rather than glibc's malloc: a job allocates many small, short
@@ -16,7 +16,43 @@ use jobhost::commands;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The config file first: it sets the variables the environment has not
+    // set, before the command line is parsed (flags over variables over
+    // the file; cli/config.rs).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    command.build();
+    let applied = match config::locate(args.get(1..).unwrap_or_default())
+        .and_then(|file| file.map(|file| config::apply(&file, &command)).transpose())
+    {
+        Ok(applied) => applied.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // clap reads each argument's variable when the command is made: make
+    // it again, now that the file has set some.
+    let mut command = Cli::command();
+    command.build();
+    let matches = match command.clone().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(error) => match applied.blame(&error) {
+            Some(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+            None => error.exit(),
+        },
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if let Some(("config", run)) = matches.subcommand() {
+        println!("{}", config::describe(&command, run, &applied));
+        return ExitCode::SUCCESS;
+    }
     init_tracing(cli.verbose, cli.quiet, cli.log_format);
     // `run` spreads its workers over threads of its own (shards.rs); this
     // runtime carries shard 0 and the control tasks. The other commands
@@ -110,6 +146,8 @@ async fn dispatch(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Dead(args) => commands::dead(args).await?,
         Command::Stats(args) => commands::stats(args).await?,
         Command::Schedule(args) => commands::schedule(args).await?,
+        // Answered in main, where the parsed arguments are.
+        Command::Config(_) => 0,
         Command::New(args) => {
             let dir = jobhost::scaffold::create(&args.name, args.lang, &args.dir)?;
             println!(

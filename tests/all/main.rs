@@ -11,6 +11,7 @@ mod util;
 mod ahead;
 mod cache;
 mod compression;
+mod config;
 mod crawl;
 mod db_sink;
 mod failures;

@@ -7,6 +7,7 @@
 //! `parse.rs`; the groups shared by several commands (the plugins folder and
 //! cache, the queue) here.
 
+pub mod config;
 mod parse;
 mod run;
 mod schedule;
@@ -45,6 +46,11 @@ pub struct Cli {
         env = "JOBHOST_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// Read settings from this TOML file (default: ./jobhost.toml if there
+    /// is one); the environment and flags override it. `jobhost config`
+    /// shows the result.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -76,6 +82,10 @@ pub enum Command {
     /// Schedules that fire rounds of tasks onto a Redis queue, once per
     /// tick across every host (add, list, remove, pause, resume, trigger).
     Schedule(ScheduleArgs),
+    /// Print the settings `run` would use with these flags, the environment
+    /// and the config file, each with where it came from (passwords
+    /// redacted).
+    Config(Box<RunArgs>),
     /// Create a plugin project (WIT, sample handler, build and test
     /// scripts) that builds and passes its test as generated.
     New(NewArgs),
