@@ -49,6 +49,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    // One trust store for every rediss:// connection of this process.
+    if let Some(path) = redis_ca_cert(&matches) {
+        if let Err(error) = jobhost::redis::trust_ca_file(&path) {
+            eprintln!("error: --redis-ca-cert: {error}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(("config", run)) = matches.subcommand() {
         println!("{}", config::describe(&command, run, &applied));
         return ExitCode::SUCCESS;
@@ -79,6 +86,17 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--redis-ca-cert`, wherever in the subcommands it was given.
+fn redis_ca_cert(matches: &clap::ArgMatches) -> Option<std::path::PathBuf> {
+    let here = matches
+        .try_get_one::<std::path::PathBuf>("redis_ca_cert")
+        .ok()
+        .flatten()
+        .cloned();
+    let deeper = matches.subcommand().and_then(|(_, sub)| redis_ca_cert(sub));
+    deeper.or(here)
 }
 
 fn init_tracing(verbose: u8, quiet: u8, format: LogFormat) {

@@ -28,6 +28,7 @@ mod progress;
 mod providers;
 mod redis_ack;
 mod redis_queue;
+mod redis_tls;
 mod reload;
 mod routing;
 mod sandbox;

@@ -176,8 +176,53 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<ServerState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    /// A TLS server's directory and CA file.
-    tls: Option<(tempfile::TempDir, PathBuf)>,
+    /// A TLS server's certificates.
+    tls: Option<TlsFiles>,
+}
+
+/// A CA made for one test and a certificate it signed for `localhost` and
+/// 127.0.0.1, as PEM files in a directory of their own (and the DER forms
+/// a rustls server takes).
+pub struct TlsFiles {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub cert_der: Vec<u8>,
+    pub key_der: Vec<u8>,
+}
+
+impl TlsFiles {
+    pub fn make() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "jobhost test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("server params");
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .expect("server certificate");
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write PEM");
+            path
+        };
+        TlsFiles {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", cert.pem()),
+            key: write("server.key", key.serialize_pem()),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+            _dir: dir,
+        }
+    }
 }
 
 fn app(state: Arc<ServerState>) -> axum::Router {
@@ -242,32 +287,15 @@ impl TestServer {
     /// [`TestServer::ca_file`]). `alpn`: the protocols offered, e.g.
     /// `["h2", "http/1.1"]`; HTTP/2 and HTTP/1.1 are both served.
     pub fn start_tls(alpn: &[&str]) -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "jobhost test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-        let key = KeyPair::generate().expect("server key");
-        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("server params");
-        let cert = params
-            .signed_by(&key, &ca, &ca_key)
-            .expect("server certificate");
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).expect("write CA");
-
+        let files = TlsFiles::make();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_no_client_auth()
             .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                vec![files.cert_der.clone().into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(files.key_der.clone().into()),
             )
             .expect("server TLS config");
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
@@ -330,13 +358,13 @@ impl TestServer {
             addr,
             state,
             shutdown: Some(shutdown_tx),
-            tls: Some((dir, ca_file)),
+            tls: Some(files),
         }
     }
 
     /// The CA file of a TLS server.
     pub fn ca_file(&self) -> &Path {
-        &self.tls.as_ref().expect("a TLS server").1
+        &self.tls.as_ref().expect("a TLS server").ca
     }
 
     /// The ALPN protocol of each connection accepted so far (TLS server).

@@ -141,8 +141,8 @@ impl std::fmt::Debug for SecretUrl {
 #[command(next_help_heading = "Queue")]
 pub struct QueueArgs {
     /// The queue: redis://HOST:PORT/DB (redis://USER:PASSWORD@HOST:PORT/DB
-    /// with an ACL user); `run` also takes `memory` (this process only), its
-    /// default.
+    /// with an ACL user; rediss://… over TLS); `run` also takes `memory`
+    /// (this process only), its default.
     #[arg(long, value_name = "memory|URL", env = "JOBHOST_QUEUE", global = true)]
     pub queue: Option<SecretUrl>,
     /// Name of the Redis queue (keys jobhost:{NAME}:...).
@@ -153,17 +153,26 @@ pub struct QueueArgs {
         global = true
     )]
     pub queue_name: String,
+    /// For rediss:// URLs: trust only the certificate authorities of this
+    /// PEM file (default: the system's). Verification is never turned off.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "JOBHOST_REDIS_CA_CERT",
+        global = true
+    )]
+    pub redis_ca_cert: Option<std::path::PathBuf>,
 }
 
 impl QueueArgs {
     /// The Redis URL, which these commands need.
     pub fn url(&self) -> Result<&str, UsageError> {
         match self.queue.as_ref().map(SecretUrl::expose) {
-            Some(url) if url.starts_with("redis://") => Ok(url),
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(url),
             Some(other) => Err(UsageError {
                 flag: "--queue",
                 message: format!(
-                    "`{}` is not a Redis URL: write redis://HOST:PORT/DB",
+                    "`{}` is not a Redis URL: write redis://HOST:PORT/DB (rediss:// for TLS)",
                     crate::redis::redact(other)
                 ),
             }),

@@ -407,7 +407,7 @@ impl RunArgs {
                 }
                 QueueChoice::Memory
             }
-            Some(url) if url.starts_with("redis://") => {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 if !schedules.is_empty() {
                     return Err(usage(
                         "--schedule",

@@ -60,12 +60,51 @@ impl std::fmt::Debug for Redis {
     }
 }
 
+/// The certificate authorities trusted for `rediss://` URLs instead of the
+/// system's (`--redis-ca-cert`), set once at start-up.
+static TRUSTED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Trust only the CAs of the PEM file at `path` for every `rediss://`
+/// connection of this process. Fails if it cannot be read or holds no
+/// certificate.
+pub fn trust_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let pem = std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read the CA certificate file {}: {e}",
+            path.display()
+        )
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!(
+            "{} holds no PEM certificate (expected `-----BEGIN CERTIFICATE-----` blocks)",
+            path.display()
+        ));
+    }
+    let _ = TRUSTED.set(pem);
+    Ok(())
+}
+
 impl Redis {
     /// Connect to `url`; `response_timeout` bounds every command on this
     /// connection (a blocking read needs more than its block time).
+    /// `rediss://` is TLS, verified against the system's CAs or those of
+    /// [`trust_ca_file`].
     pub async fn connect(url: &str, response_timeout: Duration) -> Result<Self, ConnectError> {
         let shown = redact(url);
-        let client = redis::Client::open(url).map_err(|e| ConnectError::InvalidUrl {
+        let opened = match TRUSTED.get() {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        };
+        let client = opened.map_err(|e| ConnectError::InvalidUrl {
             url: shown.clone(),
             reason: scrub(&e.to_string(), url),
         })?;
