@@ -209,6 +209,20 @@ pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// `jobhost dashboard`: serve until stopped.
+pub async fn dashboard(args: crate::cli::DashboardArgs) -> anyhow::Result<u8> {
+    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
+    crate::dashboard::serve(
+        admin,
+        crate::dashboard::DashboardConfig {
+            addr: args.addr,
+            token: args.token.map(|token| token.0),
+        },
+    )
+    .await?;
+    Ok(0)
+}
+
 /// `jobhost stats`.
 pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;

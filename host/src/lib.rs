@@ -16,6 +16,7 @@
 //!   queue, kv and politeness use, each with its own scripts.
 //! - [`task`]: the task model and the input line formats.
 //! - [`fetch`]: HTTP(S) and `file://` fetching with limits.
+//! - [`dashboard`]: `jobhost dashboard`, a web page over a Redis queue.
 //! - [`metrics`]: Prometheus metrics at `--metrics-addr`.
 //! - [`progress`]: the live progress line of a run on a terminal.
 //! - [`politeness`]: per URL host rate and concurrency limits, hold-backs.
@@ -35,6 +36,7 @@
 pub mod cli;
 pub mod commands;
 pub mod commit;
+pub mod dashboard;
 pub mod db;
 pub mod fetch;
 pub mod kv;

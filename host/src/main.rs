@@ -163,6 +163,7 @@ async fn dispatch(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Enqueue(args) => commands::enqueue(args).await?,
         Command::Dead(args) => commands::dead(args).await?,
         Command::Stats(args) => commands::stats(args).await?,
+        Command::Dashboard(args) => commands::dashboard(args).await?,
         Command::Schedule(args) => commands::schedule(args).await?,
         // Answered in main, where the parsed arguments are.
         Command::Config(_) => 0,

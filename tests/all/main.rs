@@ -13,6 +13,7 @@ mod cache;
 mod compression;
 mod config;
 mod crawl;
+mod dashboard;
 mod db_sink;
 mod failures;
 mod guest_errors;

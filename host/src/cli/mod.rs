@@ -82,6 +82,9 @@ pub enum Command {
     /// Schedules that fire rounds of tasks onto a Redis queue, once per
     /// tick across every host (add, list, remove, pause, resume, trigger).
     Schedule(ScheduleArgs),
+    /// A web page over a Redis queue and its hosts: counts, rates, hosts,
+    /// plugins, schedules, and dead letters to retry or delete.
+    Dashboard(DashboardArgs),
     /// Print the settings `run` would use with these flags, the environment
     /// and the config file, each with where it came from (passwords
     /// redacted).
@@ -247,6 +250,38 @@ pub struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `jobhost dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Queue to show.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Where to listen. Anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1:9465", env = "JOBHOST_DASHBOARD_ADDR")]
+    pub addr: std::net::SocketAddr,
+    /// Required of every request (basic auth password, or `Authorization:
+    /// Bearer TOKEN`); at least 16 characters.
+    #[arg(long, env = "JOBHOST_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<SecretToken>,
+}
+
+/// A token that `Debug` never prints.
+#[derive(Clone)]
+pub struct SecretToken(pub String);
+
+impl std::str::FromStr for SecretToken {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(SecretToken(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Where plugins come from (shared by `run` and `plugins`).

@@ -43,6 +43,17 @@ pub struct RedisStats {
     pub plugins: BTreeMap<String, PluginCounts>,
 }
 
+/// A consumer of the queue: `HOST-PID-SHARD` as the hosts name them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Consumer {
+    /// Its name.
+    pub name: String,
+    /// Jobs delivered to it and not yet finished.
+    pub pending: u64,
+    /// Milliseconds since it last read or acknowledged.
+    pub idle_ms: u64,
+}
+
 /// Counts of one plugin.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct PluginCounts {
@@ -337,6 +348,48 @@ impl RedisAdmin {
             }
         }
         Ok(total)
+    }
+
+    /// Delete the given dead letters. Returns how many there were.
+    pub async fn dead_delete(&self, ids: &[String]) -> Result<u64, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.redis.conn();
+        let (count, _): (u64, ()) = redis::pipe()
+            .atomic()
+            .cmd("HDEL")
+            .arg(&self.keys.dead)
+            .arg(ids)
+            .cmd("ZREM")
+            .arg(&self.keys.dead_index)
+            .arg(ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("deleting dead letters", e))?;
+        Ok(count)
+    }
+
+    /// The consumers of the queue (one per thread of each host), with the
+    /// jobs each holds and how long since it was last seen.
+    pub async fn consumers(&self) -> Result<Vec<Consumer>, QueueError> {
+        let mut conn = self.redis.conn();
+        let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&self.keys.stream)
+            .arg(GROUP)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("listing the queue's consumers", e))?;
+        Ok(reply
+            .consumers
+            .into_iter()
+            .map(|consumer| Consumer {
+                name: consumer.name,
+                pending: consumer.pending as u64,
+                idle_ms: consumer.idle as u64,
+            })
+            .collect())
     }
 
     /// Delete every dead letter. Returns how many there were.

@@ -1,0 +1,64 @@
+// The dashboard in a real browser (Debian's chromium, driven by
+// playwright-core): called by tests/all/dashboard.rs with the page's URL,
+// its token, the dead letter to retry and where to save a screenshot.
+// Prints one JSON line of what it saw; exits non-zero on any failure.
+import { chromium } from "playwright-core";
+
+const [url, token, deadId, screenshot] = process.argv.slice(2);
+const seen = {};
+const check = (ok, what) => {
+  if (!ok) throw new Error(`${what}: ${JSON.stringify(seen)}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  // Without the token: the page and every change are refused.
+  const stranger = await browser.newContext();
+  seen.anonymous_page = (await stranger.request.get(url)).status();
+  seen.anonymous_retry = (await stranger.request.post(url + "api/dead/retry", { data: { all: true } })).status();
+  check(seen.anonymous_page === 401 && seen.anonymous_retry === 401, "no token, no entry");
+
+  const context = await browser.newContext({
+    httpCredentials: { username: "ops", password: token },
+    viewport: { width: 1280, height: 900 },
+  });
+  // With the token but not from the page (no CSRF value): refused.
+  seen.no_csrf = (await context.request.post(url + "api/dead/delete", { data: { all: true } })).status();
+  check(seen.no_csrf === 403, "a change without the page's CSRF value is refused");
+
+  const page = await context.newPage();
+  await page.goto(url);
+  const count = async (label) =>
+    Number(await page.locator(`[data-count="${label}"] .n`).textContent({ timeout: 10000 }));
+  await page.locator('[data-count="done"]').waitFor({ timeout: 10000 });
+  seen.done_first = await count("done");
+  // Jobs are running: the count moves while the page is open.
+  await page.waitForFunction(
+    (before) => Number(document.querySelector('[data-count="done"] .n')?.textContent) > before,
+    seen.done_first,
+    { timeout: 20000 },
+  );
+  seen.done_later = await count("done");
+  seen.hosts = await page.locator("#hosts tr").count();
+  check(seen.hosts >= 2, "a live host is listed");
+
+  // Retry the dead letter from its row; it leaves the list.
+  const row = page.locator(`tr[data-dead-id="${deadId}"]`);
+  await row.waitFor({ timeout: 10000 });
+  await row.getByRole("button", { name: "Retry" }).click();
+  await row.waitFor({ state: "detached", timeout: 10000 });
+  seen.retried = true;
+  await page.waitForFunction(
+    () => document.getElementById("dead-total").textContent === "(0)",
+    null,
+    { timeout: 20000 },
+  );
+  seen.dead_after = await count("dead");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ ok: true, ...seen }));
+} finally {
+  await browser.close();
+}
