@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::queue::redis::RedisAdmin;
@@ -46,6 +46,11 @@ pub struct Metrics {
     pub fetch_seconds: Histogram,
     /// One plugin call (instantiation included), per plugin.
     pub plugin_seconds: HistogramVec,
+    /// Calls stopped by a limit, per plugin and limit (deadline, fuel,
+    /// memory, table, output).
+    pub limit_hits: IntCounterVec,
+    /// Time spent waiting for a URL host's politeness limits, per host.
+    pub politeness_wait: CounterVec,
     queue_size: IntGaugeVec,
     queue_latency: Gauge,
     reclaimed: IntCounter,
@@ -129,6 +134,20 @@ impl Metrics {
                 ),
                 &["plugin"],
             )),
+            limit_hits: made(IntCounterVec::new(
+                Opts::new(
+                    "jobhost_plugin_limit_hits_total",
+                    "Plugin calls stopped by a limit (deadline, fuel, memory, table, output).",
+                ),
+                &["plugin", "limit"],
+            )),
+            politeness_wait: made(CounterVec::new(
+                Opts::new(
+                    "jobhost_politeness_wait_seconds_total",
+                    "Time jobs waited for a URL host's rate and concurrency limits.",
+                ),
+                &["host"],
+            )),
             queue_size: made(IntGaugeVec::new(
                 Opts::new(
                     "jobhost_queue_size",
@@ -171,7 +190,7 @@ impl Metrics {
             ),
             registry,
         };
-        let all: [Box<dyn prometheus::core::Collector>; 16] = [
+        let all: [Box<dyn prometheus::core::Collector>; 18] = [
             Box::new(metrics.started.clone()),
             Box::new(metrics.done.clone()),
             Box::new(metrics.not_modified.clone()),
@@ -181,6 +200,8 @@ impl Metrics {
             Box::new(metrics.job_seconds.clone()),
             Box::new(metrics.fetch_seconds.clone()),
             Box::new(metrics.plugin_seconds.clone()),
+            Box::new(metrics.limit_hits.clone()),
+            Box::new(metrics.politeness_wait.clone()),
             Box::new(metrics.queue_size.clone()),
             Box::new(metrics.queue_latency.clone()),
             Box::new(metrics.reclaimed.clone()),
@@ -238,6 +259,23 @@ impl Metrics {
                 self.scrape_errors.inc();
                 tracing::warn!("metrics: reading the queue's state failed: {error}");
             }
+        }
+    }
+
+    /// Count a plugin call that a limit stopped, read from its message (the
+    /// runtime's messages start with the limit's name).
+    pub fn limit_hit(&self, plugin: &str, message: &str) {
+        let limit = [
+            ("deadline exceeded", "deadline"),
+            ("fuel exhausted", "fuel"),
+            ("memory limit exceeded", "memory"),
+            ("table limit exceeded", "table"),
+        ]
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, limit)| *limit);
+        if let Some(limit) = limit {
+            self.limit_hits.with_label_values(&[plugin, limit]).inc();
         }
     }
 
@@ -325,6 +363,30 @@ mod tests {
         assert!(
             text.contains("# TYPE jobhost_fetch_duration_seconds histogram"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn limit_hits_are_told_apart_by_the_runtime_messages() {
+        let metrics = Metrics::new();
+        for message in [
+            "deadline exceeded: the call ran longer than 5s",
+            "fuel exhausted: the call used more than 10 units (--fuel)",
+            "memory limit exceeded: the plugin asked for 80 MiB, the limit is 64 MiB",
+            "memory limit exceeded: again",
+            "wasm trap: wasm `unreachable` instruction executed",
+        ] {
+            metrics.limit_hit("p", message);
+        }
+        let count = |limit: &str| metrics.limit_hits.with_label_values(&["p", limit]).get();
+        assert_eq!(
+            (
+                count("deadline"),
+                count("fuel"),
+                count("memory"),
+                count("table")
+            ),
+            (1, 1, 2, 0)
         );
     }
 }

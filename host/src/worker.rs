@@ -338,9 +338,18 @@ impl<Q: Queue> Workers<Q> {
                         Failure::Permanent(format!("plugin {name} failed: {message}"))
                     }
                     CallError::Trap(message) => {
+                        if let Some(metrics) = &self.metrics {
+                            metrics.limit_hit(name, &message);
+                        }
                         Failure::Permanent(format!("plugin {name} trapped: {message}"))
                     }
                     CallError::Limit(message) => {
+                        if let Some(metrics) = &self.metrics {
+                            metrics
+                                .limit_hits
+                                .with_label_values(&[name, "output"])
+                                .inc();
+                        }
                         Failure::Permanent(format!("plugin {name} broke a limit: {message}"))
                     }
                     CallError::Instantiate(message) => {
@@ -408,7 +417,15 @@ impl<Q: Queue> Workers<Q> {
             }
             return Ok(fetched?);
         };
-        let permit = match self.politeness.acquire(&host).await {
+        let asked = self.metrics.as_ref().map(|_| std::time::Instant::now());
+        let acquired = self.politeness.acquire(&host).await;
+        if let (Some(metrics), Some(asked)) = (&self.metrics, asked) {
+            metrics
+                .politeness_wait
+                .with_label_values(&[host.as_str()])
+                .inc_by(asked.elapsed().as_secs_f64());
+        }
+        let permit = match acquired {
             Ok(permit) => permit,
             Err(wait) => {
                 return Err(Failure::HeldBack {

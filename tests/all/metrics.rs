@@ -75,7 +75,14 @@ fn a_host_serves_its_counts_timings_and_the_queues_state() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut first = host(&redis, &plugins, "metrics")
-        .args(&["--plugin", "music-sync", "--metrics-addr", &addr])
+        .args(&[
+            "--plugin",
+            "music-sync",
+            "--metrics-addr",
+            &addr,
+            "--host-rate",
+            "10000",
+        ])
         .start();
     wait_until(
         MINUTE,
@@ -113,6 +120,17 @@ fn a_host_serves_its_counts_timings_and_the_queues_state() {
     assert_eq!(
         value(&scraped, "jobhost_plugin_call_duration_seconds", &plugin),
         Some(25.0)
+    );
+    // Politeness was on (--host-rate): its waits are counted per host.
+    let fetched = format!("127.0.0.1:{}", server.addr.port());
+    assert!(
+        value(
+            &scraped,
+            "jobhost_politeness_wait_seconds_total",
+            &[("host", fetched.as_str())]
+        )
+        .is_some(),
+        "a politeness series for {fetched}"
     );
     // The queue's state, read from Redis at the scrape.
     for (state, want) in [
