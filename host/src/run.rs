@@ -358,6 +358,26 @@ async fn drive_loaded<Q: Queue>(
     };
     // The in-memory queue ends when drained: what it accepted is the total.
     let bounded = redis.is_none();
+    // Every 30 s, the plugins this host runs, for the dashboard.
+    let publisher = redis.clone().map(|admin| {
+        let registry = router.registry().clone();
+        let host = format!("{}-{}", crate::queue::redis::hostname(), std::process::id());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let plugins: Vec<serde_json::Value> = registry
+                    .load()
+                    .plugins()
+                    .iter()
+                    .filter_map(|plugin| serde_json::to_value(plugin.info()).ok())
+                    .collect();
+                if let Err(error) = admin.publish_plugins(&host, &plugins).await {
+                    tracing::debug!("publishing the plugins for the dashboard: {error}");
+                }
+            }
+        })
+    });
     let shared = redis.map(|admin| SharedLimits::new(admin.redis().clone(), admin.name()));
     let politeness = Arc::new(Politeness::new(config.politeness.clone(), shared, slot_ttl));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -463,6 +483,9 @@ async fn drive_loaded<Q: Queue>(
         Err(join) => anyhow::bail!("reading the input failed: {join}"),
     };
     flusher.abort();
+    if let Some(publisher) = publisher {
+        publisher.abort();
+    }
     if let Some(progress) = progress {
         progress.finish();
     }

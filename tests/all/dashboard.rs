@@ -49,7 +49,7 @@ fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
     let queued = enqueue(&redis, &lines, &[]);
     assert_eq!(queued.code, 0, "{queued:?}");
     let mut worker = host(&redis, &plugins, "worker")
-        .args(&["--host-rate", "50"])
+        .args(&["--host-rate", "50", "--host-concurrency", "4"])
         .start();
 
     let port = free_port();

@@ -44,6 +44,13 @@ try {
   seen.done_later = await count("done");
   seen.hosts = await page.locator("#hosts tr").count();
   check(seen.hosts >= 2, "a live host is listed");
+  // The plugin the host runs, with its describe() answer and version.
+  await page.locator("#plugins", { hasText: "0.1.0" }).waitFor({ timeout: 10000 });
+  seen.plugins = await page.locator("#plugins").textContent();
+  check(seen.plugins.includes("music-sync") && seen.plugins.includes("*/tracks/*"), "plugins");
+  // The URL host under a concurrency limit has slots taken.
+  await page.locator("#politeness", { hasText: "127.0.0.1" }).waitFor({ timeout: 10000 });
+  seen.politeness = await page.locator("#politeness").textContent();
 
   // Retry the dead letter from its row; it leaves the list.
   const row = page.locator(`tr[data-dead-id="${deadId}"]`);

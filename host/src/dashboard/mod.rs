@@ -223,6 +223,31 @@ async fn gather(shared: &Shared) -> Result<serde_json::Value, String> {
         .await
         .unwrap_or_default();
     let latency = admin.oldest_ready_age().await.ok().flatten();
+    let loaded = admin
+        .plugins(Duration::from_secs(120))
+        .await
+        .unwrap_or_default();
+    let politeness = admin.politeness(100).await.unwrap_or_default();
+    // One line per plugin: its describe() answer, and the hosts and
+    // versions it runs as.
+    let mut plugins: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    for entry in loaded {
+        let name = entry["name"].as_str().unwrap_or_default().to_owned();
+        let line = plugins.entry(name).or_insert_with(|| {
+            let mut line = entry.clone();
+            line["hosts"] = 0.into();
+            line["versions"] = serde_json::json!([]);
+            line
+        });
+        line["hosts"] = (line["hosts"].as_u64().unwrap_or(0) + 1).into();
+        if let (Some(versions), Some(version)) =
+            (line["versions"].as_array_mut(), entry["version"].as_str())
+        {
+            if !versions.iter().any(|v| v == version) {
+                versions.push(version.into());
+            }
+        }
+    }
     // Hosts: consumers named HOST-PID-RANDOM, one per thread.
     let mut hosts: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
     for consumer in consumers.iter().filter(|c| c.idle_ms < LIVE_IDLE_MS) {
@@ -266,6 +291,8 @@ async fn gather(shared: &Shared) -> Result<serde_json::Value, String> {
         "schedules": schedules.iter().map(|(schedule, state)| serde_json::json!({
             "name": schedule.name, "state": state,
         })).collect::<Vec<_>>(),
+        "plugins": plugins.into_values().collect::<Vec<_>>(),
+        "politeness": politeness,
         "dead_total": dead.len(),
         "dead": newest_dead,
     }))

@@ -39,6 +39,10 @@ pub struct QueueKeys {
     /// ZSET of the rounds still being produced (member: round id, score:
     /// fire time in ms): what hosts look through for rounds to adopt.
     pub producing: String,
+    /// HASH of the plugins the hosts run (field: `HOST-PID:PLUGIN`, value:
+    /// its `describe()` answer as JSON with `host` and `seen_at`), written
+    /// by each host every 30 s, for the dashboard.
+    pub plugins: String,
 }
 
 impl QueueKeys {
@@ -55,6 +59,7 @@ impl QueueKeys {
             schedules: queue_key(name, "schedules"),
             rounds: queue_key(name, "rounds"),
             producing: queue_key(name, "producing"),
+            plugins: queue_key(name, "plugins"),
             name: name.to_owned(),
         }
     }
@@ -102,6 +107,11 @@ impl UrlHostKeys {
             slots: key("slots"),
         }
     }
+}
+
+/// A `SCAN` pattern for every URL host key of `queue` ([`UrlHostKeys`]).
+pub fn url_hosts_pattern(queue: &str) -> String {
+    queue_key(queue, "host:*")
 }
 
 /// The key under which the key-value store keeps `namespaced`

@@ -392,6 +392,122 @@ impl RedisAdmin {
             .collect())
     }
 
+    /// Say which plugins this host runs (`host`: `HOST-PID`), for the
+    /// dashboard: one field per host and plugin, stamped now.
+    pub async fn publish_plugins(
+        &self,
+        host: &str,
+        plugins: &[serde_json::Value],
+    ) -> Result<(), QueueError> {
+        let mut conn = self.redis.conn();
+        let now = crate::task::now_millis();
+        let mut pipe = redis::pipe();
+        for plugin in plugins {
+            let name = plugin["name"].as_str().unwrap_or_default();
+            let mut entry = plugin.clone();
+            entry["host"] = host.into();
+            entry["seen_at"] = now.into();
+            pipe.cmd("HSET")
+                .arg(&self.keys.plugins)
+                .arg(format!("{host}:{name}"))
+                .arg(entry.to_string())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| backend("publishing the plugins", e))
+    }
+
+    /// The plugins hosts said they run within `fresh`, each as its
+    /// `describe()` answer with `host` and `seen_at`; older entries (hosts
+    /// gone) are deleted.
+    pub async fn plugins(&self, fresh: Duration) -> Result<Vec<serde_json::Value>, QueueError> {
+        let mut conn = self.redis.conn();
+        let all: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(&self.keys.plugins)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("listing the plugins", e))?;
+        let oldest = crate::task::now_millis().saturating_sub(fresh.as_millis() as u64);
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (field, text) in all {
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(entry) if entry["seen_at"].as_u64().unwrap_or(0) >= oldest => live.push(entry),
+                _ => gone.push(field),
+            }
+        }
+        if !gone.is_empty() {
+            let _: Result<(), _> = redis::cmd("HDEL")
+                .arg(&self.keys.plugins)
+                .arg(&gone)
+                .query_async(&mut conn)
+                .await;
+        }
+        Ok(live)
+    }
+
+    /// The URL hosts under politeness limits right now: held back (for how
+    /// many ms more) or with fetch slots taken. At most `most` hosts.
+    pub async fn politeness(&self, most: usize) -> Result<Vec<serde_json::Value>, QueueError> {
+        let mut conn = self.redis.conn();
+        let pattern = crate::redis::keys::url_hosts_pattern(self.name());
+        let mut hosts: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend("reading politeness state", e))?;
+            for key in keys {
+                let Some(rest) = key.strip_prefix(&pattern[..pattern.len() - 1]) else {
+                    continue;
+                };
+                let Some((host, kind)) = rest.rsplit_once(':') else {
+                    continue;
+                };
+                if hosts.len() >= most && !hosts.contains_key(host) {
+                    continue;
+                }
+                let entry = hosts.entry(host.to_owned()).or_insert((0, 0));
+                match kind {
+                    "hold" => {
+                        entry.0 = redis::cmd("PTTL")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or(0);
+                    }
+                    "slots" => {
+                        entry.1 = redis::cmd("ZCOUNT")
+                            .arg(&key)
+                            .arg(crate::task::now_millis())
+                            .arg("+inf")
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        Ok(hosts
+            .into_iter()
+            .map(|(host, (held_ms, slots))| {
+                serde_json::json!({"host": host, "held_for_ms": held_ms.max(0), "slots_taken": slots})
+            })
+            .collect())
+    }
+
     /// Delete every dead letter. Returns how many there were.
     pub async fn dead_purge(&self) -> Result<u64, QueueError> {
         let mut conn = self.redis.conn();

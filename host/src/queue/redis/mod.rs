@@ -519,7 +519,8 @@ pub(super) fn is_no_group(error: &redis::RedisError) -> bool {
     error.code() == Some("NOGROUP")
 }
 
-fn hostname() -> String {
+/// This machine's name, as consumer names and the plugins hash use it.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
