@@ -149,6 +149,28 @@ fn inline_sample_tasks_produce_exactly_the_expected_records() {
 }
 
 #[test]
+fn the_readmes_first_command_ends_with_every_job_done() {
+    // README, Try it: eight sample documents by file:// URL.
+    let plugins = PluginDir::with(&["music-sync"]);
+    let urls: Vec<String> = (1..=8)
+        .map(|n| {
+            let path = std::fs::canonicalize(samples().join(format!("tracks/100{n}.json")))
+                .expect("sample track");
+            format!("file://{}", path.display())
+        })
+        .collect();
+    let run = run(jobhost()
+        .args(["run", "--plugin", "music-sync", "--allow-files"])
+        .arg(samples())
+        .arg("--plugins")
+        .arg(plugins.path())
+        .args(&urls));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.record_values().len(), 8, "{run:?}");
+    assert!(run.stderr.contains("done 8, retried 0, dead 0"), "{run:?}");
+}
+
+#[test]
 fn file_urls_need_an_allowed_root() {
     let plugins = PluginDir::with(&["music-sync"]);
     let track = std::fs::canonicalize(samples().join("tracks/1001.json")).unwrap();
