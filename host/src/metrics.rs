@@ -46,6 +46,9 @@ pub struct Metrics {
     pub fetch_seconds: Histogram,
     /// One plugin call (instantiation included), per plugin.
     pub plugin_seconds: HistogramVec,
+    /// Making a fresh plugin instance, per plugin (before its job or ahead
+    /// of it).
+    pub instantiation_seconds: HistogramVec,
     /// Calls stopped by a limit, per plugin and limit (deadline, fuel,
     /// memory, table, output).
     pub limit_hits: IntCounterVec,
@@ -134,6 +137,13 @@ impl Metrics {
                 ),
                 &["plugin"],
             )),
+            instantiation_seconds: made(HistogramVec::new(
+                histogram(
+                    "jobhost_plugin_instantiation_seconds",
+                    "Making a fresh plugin instance (for its job, or ahead of the next).",
+                ),
+                &["plugin"],
+            )),
             limit_hits: made(IntCounterVec::new(
                 Opts::new(
                     "jobhost_plugin_limit_hits_total",
@@ -190,7 +200,7 @@ impl Metrics {
             ),
             registry,
         };
-        let all: [Box<dyn prometheus::core::Collector>; 18] = [
+        let all: [Box<dyn prometheus::core::Collector>; 19] = [
             Box::new(metrics.started.clone()),
             Box::new(metrics.done.clone()),
             Box::new(metrics.not_modified.clone()),
@@ -200,6 +210,7 @@ impl Metrics {
             Box::new(metrics.job_seconds.clone()),
             Box::new(metrics.fetch_seconds.clone()),
             Box::new(metrics.plugin_seconds.clone()),
+            Box::new(metrics.instantiation_seconds.clone()),
             Box::new(metrics.limit_hits.clone()),
             Box::new(metrics.politeness_wait.clone()),
             Box::new(metrics.queue_size.clone()),
@@ -286,6 +297,31 @@ impl Metrics {
             tracing::warn!("metrics: encoding failed: {error}");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The metrics of this process, for the code that has no handle on them
+/// (the runtime's instantiations); set once by `run` with --metrics-addr.
+static INSTALLED: std::sync::OnceLock<Arc<Metrics>> = std::sync::OnceLock::new();
+
+/// Make `metrics` the process's own for [`instantiating`].
+pub fn install(metrics: Arc<Metrics>) {
+    let _ = INSTALLED.set(metrics);
+}
+
+/// A timer for a plugin instantiation, `None` (free) when nothing is
+/// measured; hand it back to [`instantiated`].
+pub fn instantiating() -> Option<std::time::Instant> {
+    INSTALLED.get().map(|_| std::time::Instant::now())
+}
+
+/// `plugin` finished making an instance started at `timer`.
+pub fn instantiated(plugin: &str, timer: Option<std::time::Instant>) {
+    if let (Some(metrics), Some(started)) = (INSTALLED.get(), timer) {
+        metrics
+            .instantiation_seconds
+            .with_label_values(&[plugin])
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 

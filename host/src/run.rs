@@ -347,9 +347,11 @@ async fn drive_loaded<Q: Queue>(
         let owner = format!("{}:{}", std::process::id(), crate::task::new_id());
         tokio::spawn(crate::schedule::ticker::Ticker::new(admin, owner).run())
     });
-    let metrics = config
-        .metrics_addr
-        .map(|_| Arc::new(crate::metrics::Metrics::new()));
+    let metrics = config.metrics_addr.map(|_| {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        crate::metrics::install(metrics.clone());
+        metrics
+    });
     let metrics_server = match (config.metrics_addr, &metrics) {
         (Some(addr), Some(metrics)) => {
             Some(crate::metrics::serve(addr, metrics.clone(), redis.clone()).await?)

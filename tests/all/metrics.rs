@@ -121,6 +121,12 @@ fn a_host_serves_its_counts_timings_and_the_queues_state() {
         value(&scraped, "jobhost_plugin_call_duration_seconds", &plugin),
         Some(25.0)
     );
+    // Every job of this host made a fresh instance (or had one made ahead).
+    assert!(
+        value(&scraped, "jobhost_plugin_instantiation_seconds", &plugin)
+            .is_some_and(|count| count >= 25.0),
+        "instantiations counted"
+    );
     // Politeness was on (--host-rate): its waits are counted per host.
     let fetched = format!("127.0.0.1:{}", server.addr.port());
     assert!(

@@ -800,7 +800,10 @@ impl Plugin {
         let plugin = self.clone();
         runtime.spawn(async move {
             let mut store = plugin.fresh_store("");
-            match plugin.pre.instantiate_async(&mut store).await {
+            let timer = crate::metrics::instantiating();
+            let made = plugin.pre.instantiate_async(&mut store).await;
+            crate::metrics::instantiated(plugin.name(), timer);
+            match made {
                 Ok(instance) => {
                     let old = plugin
                         .ready
@@ -870,11 +873,10 @@ impl Plugin {
             Some(warm) => warm,
             None => {
                 let mut store = self.fresh_store(&task.id);
-                let instance = self
-                    .pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                let timer = crate::metrics::instantiating();
+                let made = self.pre.instantiate_async(&mut store).await;
+                crate::metrics::instantiated(self.name(), timer);
+                let instance = made.map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
                 (store, instance, 0)
             }
         };
