@@ -271,8 +271,25 @@ each on the Intel Xeon machine of the table above:
 | jobhost's own (default) | 44,137 / 43,508 / 43,020 | 29.3–31.0 µs | 8.9–9.1 µs | 6.0–6.3 µs |
 | reqwest (`--lean-http1 false`) | 32,949 / 33,975 / 33,991 | 40.3–40.6 µs | 9.7–9.8 µs | 7.1–7.3 µs |
 
-The own client does 28% more jobs per second for a quarter less host CPU
-per job, so it stays, on these terms: its framing (head, length, chunked,
+The replacement the issue proposed, hyper's connection-level client driven
+in the worker's own task (no pool task, no channel), is measured by
+`jobhost-bench http1` (`bench/src/http1.rs`): 64 workers on one
+current-thread runtime fetching 100,000 documents of about 900 bytes from
+one nginx worker, the three clients alternating, medians of the runs made
+while nothing else ran (8 to 11 each), same Intel machine:
+
+| client | requests/s | client CPU per request (range) |
+|---|---|---|
+| jobhost's own | 115,285 | 6.92 µs (6.68–7.45) |
+| hyper `client::conn::http1` in the worker's task | 124,645 | 7.80 µs (7.62–8.01) |
+| reqwest | 79,973 | 12.34 µs (12.24–12.77) |
+
+(Requests/s is nginx's limit here, about 8 µs per request of its own; CPU per
+request is the client's cost.) Most of reqwest's cost is its pool and
+connection tasks: driven in the worker's task, hyper costs 0.9 µs (13%) per
+request more than the own client. The own client does 28% more jobs per
+second than reqwest in the whole host for a quarter less host CPU per job,
+and saves hyper's 0.9 µs on top, so it stays, on these terms: its framing (head, length, chunked,
 close-delimited bodies) is a sans-IO module with a cargo-fuzz target
 (`fuzz/`; 1,141,800 executions in 361 s, no findings) whose invariants also
 run over 20,000 generated responses in `cargo test`; it enforces RFC 9112's
