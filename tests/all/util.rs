@@ -180,6 +180,35 @@ pub struct TestServer {
     tls: Option<TlsFiles>,
 }
 
+/// Run `serve` on a listener bound to a free loopback port, on a thread
+/// and runtime of its own; it gets a receiver that fires when the returned
+/// sender is used or dropped.
+fn on_its_own_thread<F, Fut>(serve: F) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            serve(listener, shutdown_rx).await;
+        });
+    });
+    (addr_rx.recv().expect("server address"), shutdown_tx)
+}
+
 /// A CA made for one test and a certificate it signed for `localhost` and
 /// 127.0.0.1, as PEM files in a directory of their own (and the DER forms
 /// a rustls server takes).
@@ -250,34 +279,18 @@ impl TestServer {
     pub fn start() -> Self {
         let state = Arc::new(ServerState::default());
         let app = app(state.clone());
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = shutdown_rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
+        let (addr, shutdown) = on_its_own_thread(move |listener, shutdown| async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = shutdown.await;
+                })
+                .await
+                .expect("serve");
         });
-        let addr = addr_rx.recv().expect("server address");
         TestServer {
             addr,
             state,
-            shutdown: Some(shutdown_tx),
+            shutdown: Some(shutdown),
             tls: None,
         }
     }
@@ -303,61 +316,45 @@ impl TestServer {
 
         let state = Arc::new(ServerState::default());
         let app = app(state.clone());
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                loop {
-                    let (tcp, _) = tokio::select! {
-                        accepted = listener.accept() => match accepted {
-                            Ok(accepted) => accepted,
-                            Err(_) => continue,
-                        },
-                        _ = &mut shutdown_rx => return,
+        let (addr, shutdown) = on_its_own_thread(move |listener, mut shutdown| async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(_) => continue,
+                    },
+                    _ = &mut shutdown => return,
+                };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                let state = server_state.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        state.connections.lock().unwrap().push("failed".into());
+                        return;
                     };
-                    let acceptor = acceptor.clone();
-                    let app = app.clone();
-                    let state = server_state.clone();
-                    tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else {
-                            state.connections.lock().unwrap().push("failed".into());
-                            return;
-                        };
-                        let protocol = tls
-                            .get_ref()
-                            .1
-                            .alpn_protocol()
-                            .map_or("none".to_owned(), |p| {
-                                String::from_utf8_lossy(p).into_owned()
-                            });
-                        state.connections.lock().unwrap().push(protocol);
-                        let service = hyper_util::service::TowerToHyperService::new(app);
-                        let _ = hyper_util::server::conn::auto::Builder::new(
-                            hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                    });
-                }
-            });
+                    let protocol = tls
+                        .get_ref()
+                        .1
+                        .alpn_protocol()
+                        .map_or("none".to_owned(), |p| {
+                            String::from_utf8_lossy(p).into_owned()
+                        });
+                    state.connections.lock().unwrap().push(protocol);
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
         });
-        let addr = addr_rx.recv().expect("server address");
         TestServer {
             addr,
             state,
-            shutdown: Some(shutdown_tx),
+            shutdown: Some(shutdown),
             tls: Some(files),
         }
     }
