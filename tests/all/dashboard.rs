@@ -48,6 +48,26 @@ fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
         .collect();
     let queued = enqueue(&redis, &lines, &[]);
     assert_eq!(queued.code, 0, "{queued:?}");
+    // A schedule with one round fired by hand: its progress shows.
+    for args in [
+        vec![
+            "add".to_owned(),
+            "nightly".to_owned(),
+            "--every".to_owned(),
+            "24h".to_owned(),
+            "--plugin".to_owned(),
+            "music-sync".to_owned(),
+            "--task".to_owned(),
+            server.url("/tracks/7"),
+        ],
+        vec!["trigger".to_owned(), "nightly".to_owned()],
+    ] {
+        let done = run(jobhost()
+            .arg("schedule")
+            .args(&args)
+            .args(["--queue", &redis.url()]));
+        assert_eq!(done.code, 0, "{done:?}");
+    }
     let mut worker = host(&redis, &plugins, "worker")
         .args(&["--host-rate", "50", "--host-concurrency", "4"])
         .start();

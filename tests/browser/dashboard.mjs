@@ -48,6 +48,9 @@ try {
   await page.locator("#plugins", { hasText: "0.1.0" }).waitFor({ timeout: 10000 });
   seen.plugins = await page.locator("#plugins").textContent();
   check(seen.plugins.includes("music-sync") && seen.plugins.includes("*/tracks/*"), "plugins");
+  // The schedule's round and its progress.
+  await page.locator("#schedules", { hasText: "1 done, 0 dead of 1" }).waitFor({ timeout: 20000 });
+  seen.schedules = await page.locator("#schedules").textContent();
   // The URL host under a concurrency limit has slots taken.
   await page.locator("#politeness", { hasText: "127.0.0.1" }).waitFor({ timeout: 10000 });
   seen.politeness = await page.locator("#politeness").textContent();

@@ -218,10 +218,17 @@ async fn gather(shared: &Shared) -> Result<serde_json::Value, String> {
     let stats = admin.stats().await.map_err(|e| e.to_string())?;
     let consumers = admin.consumers().await.unwrap_or_default();
     let dead = admin.dead_list().await.map_err(|e| e.to_string())?;
-    let schedules = crate::schedule::store::Store::new(admin.clone())
-        .all()
-        .await
-        .unwrap_or_default();
+    let store = crate::schedule::store::Store::new(admin.clone());
+    let schedules = store.all().await.unwrap_or_default();
+    // Each schedule's latest round, with its progress.
+    let mut rounds = Vec::new();
+    for (_, state) in &schedules {
+        if let Some(id) = &state.current {
+            if let Ok(Some(round)) = store.round(id).await {
+                rounds.push(round);
+            }
+        }
+    }
     let latency = admin.oldest_ready_age().await.ok().flatten();
     let loaded = admin
         .plugins(Duration::from_secs(120))
@@ -289,7 +296,9 @@ async fn gather(shared: &Shared) -> Result<serde_json::Value, String> {
             "name": name, "threads": threads, "in_flight": in_flight, "seen_ms_ago": seen,
         })).collect::<Vec<_>>(),
         "schedules": schedules.iter().map(|(schedule, state)| serde_json::json!({
-            "name": schedule.name, "state": state,
+            "name": schedule.name,
+            "state": state,
+            "round": rounds.iter().find(|round| Some(&round.id) == state.current.as_ref()),
         })).collect::<Vec<_>>(),
         "plugins": plugins.into_values().collect::<Vec<_>>(),
         "politeness": politeness,
