@@ -13,7 +13,7 @@ use crate::util::*;
 const TOKEN: &str = "dashboard-token-0123456789";
 
 #[test]
-fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
+fn the_dashboard_shows_live_counts_and_retries_and_deletes_dead_letters_in_a_browser() {
     let server = TestServer::start();
     let track = std::fs::read(root().join("plugins/music-sync/samples/tracks/1001.json"))
         .expect("sample track");
@@ -25,16 +25,23 @@ fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
     server.add_track("fixme", b"{not json");
     let redis = RedisServer::start(false);
     let plugins = PluginDir::with(&["music-sync"]);
-    let broken = format!(
-        r#"{{"id":"fixme-1","url":"{}","plugin":"music-sync"}}"#,
-        server.url("/tracks/fixme")
-    );
-    let queued = enqueue(&redis, &[broken], &[]);
+    // Two more that stay broken: one deleted from its row, the other by
+    // "Delete all".
+    let broken: Vec<String> = ["fixme-1", "gone-1", "gone-2"]
+        .iter()
+        .map(|id| {
+            format!(
+                r#"{{"id":"{id}","url":"{}?{id}","plugin":"music-sync"}}"#,
+                server.url("/tracks/fixme")
+            )
+        })
+        .collect();
+    let queued = enqueue(&redis, &broken, &[]);
     assert_eq!(queued.code, 0, "{queued:?}");
     host(&redis, &plugins, "first")
         .args(&["--until-empty"])
         .finish(1);
-    assert_eq!(dead_list(&redis).len(), 1);
+    assert_eq!(dead_list(&redis).len(), 3);
     server.add_track("fixme", &track);
 
     // Slow work for a host that keeps running: 300 jobs at 50 a second.
@@ -108,6 +115,13 @@ fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
     let took = started.elapsed();
     let _ = dashboard.kill();
     let _ = dashboard.wait();
+    // The retried job went to the back of the queue: it runs once the
+    // jobs before it have.
+    wait_until(
+        MINUTE,
+        || worker.task_ids().iter().any(|id| id == "fixme-1"),
+        || format!("the retried job left no record: {}", worker.log()),
+    );
     worker.signal("TERM");
     let _ = worker.wait(MINUTE);
     let out = String::from_utf8_lossy(&browser.stdout);
@@ -125,7 +139,7 @@ fn the_dashboard_shows_live_counts_and_retries_a_dead_letter_in_a_browser() {
         "{seen}"
     );
     assert_eq!(seen["dead_after"], 0, "{seen}");
-    // The retried job ran again, this time to done.
+    // The retried job ran again, this time to done; the others are gone.
     assert!(dead_list(&redis).is_empty());
     assert!(std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 10_000));
     eprintln!("browser part took {took:?}");

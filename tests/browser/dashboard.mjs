@@ -61,6 +61,14 @@ try {
   await row.getByRole("button", { name: "Retry" }).click();
   await row.waitFor({ state: "detached", timeout: 10000 });
   seen.retried = true;
+  // Delete one from its row, then the rest with "Delete all" (confirmed).
+  const gone = page.locator('tr[data-dead-id="gone-1"]');
+  await gone.getByRole("button", { name: "Delete" }).click();
+  await gone.waitFor({ state: "detached", timeout: 10000 });
+  await page.locator('tr[data-dead-id="gone-2"]').waitFor({ timeout: 10000 });
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Delete all" }).click();
+  seen.deleted = true;
   await page.waitForFunction(
     () => document.getElementById("dead-total").textContent === "(0)",
     null,
