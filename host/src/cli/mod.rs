@@ -378,7 +378,7 @@ mod tests {
             "{shown}"
         );
         // A URL that is not a queue is named in the error, redacted.
-        let Command::Run(args) = parse("rediss://worker:s3cret@host/0").command else {
+        let Command::Run(args) = parse("amqp://worker:s3cret@host/0").command else {
             panic!("not a run")
         };
         let error = (*args).into_config().expect_err("not a queue").to_string();
