@@ -316,6 +316,26 @@ struct Which {
     all: bool,
 }
 
+impl Which {
+    /// `Ok(None)` for all of them, `Ok(Some(ids))` for some, or why a
+    /// request that named none is refused.
+    fn targets(self) -> Result<Option<Vec<String>>, &'static str> {
+        match (self.all, self.ids.is_empty()) {
+            (true, _) => Ok(None),
+            (false, false) => Ok(Some(self.ids)),
+            (false, true) => Err("name the ids, or all"),
+        }
+    }
+}
+
+/// The answer to a change: `{field: how many}`, or why Redis could not.
+fn changed(field: &str, result: Result<u64, crate::queue::QueueError>) -> Response {
+    match result {
+        Ok(n) => Json(serde_json::json!({ field: n })).into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
 async fn retry(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -324,14 +344,13 @@ async fn retry(
     if let Some(refused) = refuse_change(&shared, &headers) {
         return refused;
     }
-    if which.ids.is_empty() && !which.all {
-        return (StatusCode::BAD_REQUEST, "name the ids, or all").into_response();
-    }
-    let ids = if which.all { Vec::new() } else { which.ids };
-    match shared.admin.dead_retry(&ids).await {
-        Ok(n) => Json(serde_json::json!({"retried": n})).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
-    }
+    let ids = match which.targets() {
+        Ok(targets) => targets.unwrap_or_default(),
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    // No ids: every dead letter.
+    let retried = shared.admin.dead_retry(&ids).await.map(|n| n as u64);
+    changed("retried", retried)
 }
 
 async fn delete(
@@ -342,15 +361,10 @@ async fn delete(
     if let Some(refused) = refuse_change(&shared, &headers) {
         return refused;
     }
-    let deleted = if which.all {
-        shared.admin.dead_purge().await
-    } else if which.ids.is_empty() {
-        return (StatusCode::BAD_REQUEST, "name the ids, or all").into_response();
-    } else {
-        shared.admin.dead_delete(&which.ids).await
+    let deleted = match which.targets() {
+        Ok(None) => shared.admin.dead_purge().await,
+        Ok(Some(ids)) => shared.admin.dead_delete(&ids).await,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    match deleted {
-        Ok(n) => Json(serde_json::json!({"deleted": n})).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
-    }
+    changed("deleted", deleted)
 }
