@@ -87,7 +87,7 @@ def scale(quick):
         startup_runs=7, redis_noop_jobs=100_000, latency_seconds=20,
         db_tracks=20_000, db_seed_concurrency=[16, 64], db_rounds=3, schedule_urls=1_000_000,
         https_jobs=100_000, https_seed_jobs=20_000, https_handshake_jobs=20_000,
-        conditional_jobs=20_000,
+        conditional_jobs=20_000, lang_jobs=20_000, lang_reuse=100,
     )
     if not quick:
         return full
@@ -99,7 +99,7 @@ def scale(quick):
         startup_runs=3, redis_noop_jobs=10_000, latency_seconds=3,
         db_tracks=2_000, db_seed_concurrency=[16, 64], db_rounds=1, schedule_urls=100_000,
         https_jobs=3_000, https_seed_jobs=2_000, https_handshake_jobs=2_000,
-        conditional_jobs=2_000,
+        conditional_jobs=2_000, lang_jobs=2_000, lang_reuse=100,
     )
 
 
@@ -216,6 +216,8 @@ def wait_cpu(p, timeout):
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid == p.pid:
             p.returncode = os.waitstatus_to_exitcode(status)
+            # The kernel's share, for the items that report it (item 13).
+            p.system_s = usage.ru_stime
             return usage.ru_utime + usage.ru_stime
         if time.monotonic() > deadline:
             p.terminate()
@@ -648,9 +650,10 @@ class Suite:
                     p.wait()
             raise
         cpu1 = self.fixture_cpu()
-        host_cpu = 0.0
+        host_cpu = host_sys = 0.0
         for p, _ in procs:
             host_cpu += wait_cpu(p, timeout=30)
+            host_sys += p.system_s
         t_exit = time.perf_counter()
         codes = [p.returncode for p, _ in procs]
         dead = self.r.hlen(DEAD_KEY)
@@ -668,6 +671,7 @@ class Suite:
             # the machine's two cores went.
             cpu_us_per_job=dict(
                 jobhost=host_cpu / jobs * 1e6,
+                jobhost_system=host_sys / jobs * 1e6,
                 nginx=(cpu1["nginx"] - cpu0["nginx"]) / jobs * 1e6,
                 redis=(cpu1["redis"] - cpu0["redis"]) / jobs * 1e6,
             ),
@@ -1585,6 +1589,79 @@ end
         out["conditional"] = rounds
         return out
 
+    def item13_languages(self):
+        """JavaScript and Python plugins (issue 25): dispatch of a trivial
+        plugin in each on a fresh instance, and music-sync in each through
+        Redis, one host at default settings, fresh and with bounded reuse,
+        against the seed design in the same run; peak RSS and kernel time
+        per job with 64 JavaScript jobs in flight."""
+        s = self.s
+        out = {}
+        for name in ("trivial-js", "trivial-py"):
+            path = os.path.join(BENCH, "plugins", f"{name}.wasm")
+            if not os.path.isfile(path):
+                raise RuntimeError(f"{path} is missing: run bench/plugins/build-trivial.sh")
+            p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters",
+                        str(s["dispatch_iters_slow"]), "--warmup", str(s["dispatch_warmup"]),
+                        "--cache-dir", self.cache, "--body-text", "x"])
+            out[name] = json.loads(p.stdout)
+            lat = out[name]["latency"]
+            log(f"  {name} dispatch, fresh instance: p50 {lat['p50_us']:.1f} µs, "
+                f"p99 {lat['p99_us']:.1f} µs")
+        n = s["lang_jobs"]
+        out["seed"] = self.seed_run(n, 64)
+        log(f"  seed, 64 coroutines: {out['seed']['jobs_per_s']:.0f} jobs/s")
+        path = self.write_lines("lang-urls.txt", (self.fx.url(i) for i in range(n)))
+        for name in ("music-sync-js", "music-sync-py"):
+            src = os.path.join(ROOT, "plugins", f"{name}.wasm")
+            if not os.path.isfile(src):
+                raise RuntimeError(f"{src} is missing: build the plugins (plugins/build.sh)")
+            d = os.path.join(WORK, f"plugins-{name}")
+            os.makedirs(d, exist_ok=True)
+            shutil.copy(src, d)
+            out[name] = {}
+            for mode, extra in (("fresh", ()),
+                                ("reuse", ("--reuse-instances", f"{name}={s['lang_reuse']}"))):
+                self.flush()
+                self.enqueue(path)
+                res = self.drive_redis_hosts(1, n, d, None, ("--plugin", name, *extra))
+                tracks = int(self.r.get(f"jobhost:kv:{name}:stats:tracks") or 0)
+                if tracks < n:
+                    raise RuntimeError(f"{name} counted {tracks} tracks in kv, expected {n}")
+                res["flags"] = list(extra)
+                out[name][mode] = res
+                log(f"  {name}, 1 host at defaults, {mode}: {res['jobs_per_s']:.0f} jobs/s, "
+                    f"host CPU {res['cpu_us_per_job']['jobhost']:.0f} µs/job "
+                    f"({res['cpu_us_per_job']['jobhost_system']:.0f} in the kernel)")
+        # 64 JavaScript jobs in flight: one host with 64 workers (with
+        # reuse, each may keep an idle instance), its peak RSS from wait4.
+        d = os.path.join(WORK, "plugins-music-sync-js")
+        rss = {}
+        for mode, extra in (("fresh", ()),
+                            ("reuse", ("--reuse-instances", f"music-sync-js={s['lang_reuse']}"))):
+            self.flush()
+            self.enqueue(path)
+            cmd = self.jobhost_args(d, "--queue", self.fx.redis_url, "--until-empty",
+                                    "--plugin", "music-sync-js", "--concurrency", "64",
+                                    "-o", "/dev/null", *extra)
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env=child_env(), preexec_fn=raise_nofile)
+            t0 = time.perf_counter()
+            _, status, usage = os.wait4(p.pid, 0)
+            wall = time.perf_counter() - t0
+            err = p.stderr.read().decode(errors="replace")
+            if os.waitstatus_to_exitcode(status) != 0 or self.redis_done() < n:
+                raise RuntimeError(f"64 in flight ({mode}): exit {status}, "
+                                   f"{self.redis_done()} done: {err[-1500:]}")
+            rss[mode] = dict(concurrency=64, jobs=n, peak_rss_mib=usage.ru_maxrss / 1024,
+                             user_us_per_job=usage.ru_utime / n * 1e6,
+                             system_us_per_job=usage.ru_stime / n * 1e6,
+                             wall_s=wall, flags=list(extra))
+            log(f"  music-sync-js, 64 in flight, {mode}: peak RSS {usage.ru_maxrss / 1024:.1f} MiB, "
+                f"{usage.ru_stime / n * 1e6:.0f} µs/job in the kernel")
+        out["in_flight_64_js"] = rss
+        return out
+
 
 ITEMS = [
     ("1", "dispatch", Suite.item1_dispatch),
@@ -1600,6 +1677,7 @@ ITEMS = [
     ("10", "db", Suite.item10_db),
     ("11", "schedule", Suite.item11_schedule),
     ("12", "https", Suite.item12_https),
+    ("13", "languages", Suite.item13_languages),
 ]
 
 

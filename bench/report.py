@@ -685,6 +685,37 @@ def main():
                 "all 304, no records",
                 second.get("status_304") == second.get("jobs") and second.get("records") == 0)
 
+    langs = items.get("languages")
+    if langs is not None:
+        if "error" in langs:
+            row("13", "JavaScript and Python plugins", problem(items, "languages"), "", "", "", None)
+        for name, label in (("trivial-js", "JavaScript"), ("trivial-py", "Python")):
+            trivial = get(langs, name, "latency")
+            if trivial:
+                row("13", f"dispatch per job, a trivial {label} plugin (`bench/plugins/{name}`), "
+                          "fresh instance, p50 (p99)",
+                    f"{num(trivial['p50_us'], 1)} µs ({num(trivial['p99_us'], 1)} µs)", "", "",
+                    "≤ 300 µs", trivial["p50_us"] <= 300)
+        lang_seed = get(langs, "seed", "jobs_per_s")
+        for name, label in (("music-sync-js", "JavaScript"), ("music-sync-py", "Python")):
+            for mode, what, target in (("fresh", "fresh instance per job", 3),
+                                       ("reuse", "`--reuse-instances PLUGIN=100`", 8)):
+                res = get(langs, name, mode)
+                if not res:
+                    continue
+                cpu = res.get("cpu_us_per_job", {})
+                r = ratio(res.get("jobs_per_s"), lang_seed)
+                row("13", f"music-sync in {label} via Redis, 1 host at default settings, {what}; "
+                          "host CPU µs per job (in the kernel)",
+                    f"{num(res.get('jobs_per_s'))} jobs/s; {num(cpu.get('jobhost'))} µs "
+                    f"({num(cpu.get('jobhost_system'))})",
+                    f"seed design, 64 coroutines, same run: {num(lang_seed)} jobs/s",
+                    num(r, 2, "×"), f"≥ {target}×", None if r is None else r >= target)
+        for mode, res in (get(langs, "in_flight_64_js") or {}).items():
+            row("13", f"peak RSS, 64 JavaScript jobs in flight ({mode}); kernel µs per job",
+                f"{num(res.get('peak_rss_mib'), 1, 'MiB')}; {num(res.get('system_us_per_job'))} µs",
+                "", "", "< 512 MiB", res.get("peak_rss_mib", 1e9) < 512)
+
     # -- details -----------------------------------------------------------
     details = []
     if bare1:

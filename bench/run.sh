@@ -114,6 +114,11 @@ if [ "$build" = 1 ]; then
     say "building the ports of music-sync (plugins/build.sh c js python)"
     plugins/build.sh c js python
   fi
+  if [ "$ports" != 0 ] && { [ ! -f bench/plugins/trivial-js.wasm ] || [ ! -f bench/plugins/trivial-py.wasm ] ||
+      [ "$ports" = 2 ]; }; then
+    say "building the trivial JavaScript and Python plugins for item 13 (bench/plugins/build-trivial.sh)"
+    bench/plugins/build-trivial.sh
+  fi
   say "cargo build --release -p jobhost"
   cargo build --release -p jobhost
   # The bench package resolves against a copy of the root's lock file, so it

@@ -38,6 +38,10 @@ fn usage() -> &'static str {
                          [--url URL] [--iters N] [--warmup N] [--cache-dir DIR]
   jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
                      [--engine best|jobhost] [--body-text TEXT]
+  jobhost-bench phases --plugin FILE [--iters N] [--warmup N] [--body FILE | --body-text TEXT]
+                       [--content-type T] [--url URL]
+                       (jobhost's engine settings, one thread: each job's instantiation,
+                        first call, a second call on the same instance, and drop, timed apart)
   jobhost-bench http1 --client lean|hyper-conn|reqwest --base http://HOST:PORT/PATH/
                       [--first 100000] [--count 10000] [--requests 100000]
                       [--workers 64] [--warmup 500]
@@ -88,6 +92,7 @@ fn main() {
     let result = match argv.first().map(String::as_str) {
         Some("dispatch") => Args::parse(&argv[1..]).and_then(|a| dispatch(&a)),
         Some("bare") => Args::parse(&argv[1..]).and_then(|a| bare(&a)),
+        Some("phases") => Args::parse(&argv[1..]).and_then(|a| phases(&a)),
         Some("http1") => Args::parse(&argv[1..]).and_then(|a| http1::http1(&a)),
         _ => {
             eprintln!("{}", usage());
@@ -438,4 +443,195 @@ fn bare(args: &Args) -> Result<Value> {
         "wall_s": wall.as_secs_f64(),
         "latency": summarise(all),
     }))
+}
+
+// ---------------------------------------------------------------------------
+// phases: where a fresh instance's time goes
+
+/// Time the phases of a fresh-instance job apart, with jobhost's engine
+/// settings on one thread: instantiation, the first `handle` call, a second
+/// call on the same instance (what `--reuse-instances` pays), and the drop
+/// that resets the instance's memory for the next one; with each phase's
+/// minor page faults, and the pages the last job wrote.
+fn phases(args: &Args) -> Result<Value> {
+    let path = plugin_path(args)?;
+    let iters = args.num("iters", 2_000)?;
+    let warmup = args.num("warmup", 200)?;
+    let body = body_of(args)?;
+    let content_type = args.get("content-type").unwrap_or("text/plain").to_owned();
+    let url = args.get("url").unwrap_or("inline:bench-phases").to_owned();
+    let limits = jobhost::runtime::engine::EngineLimits {
+        max_instances: 4,
+        ..Default::default()
+    };
+    let engine =
+        jobhost::runtime::engine::build_engine(&limits).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let mut linker: Linker<Bare> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let bytes = std::fs::read(&path)?;
+    let component = Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let pre = wit::PluginPre::new(
+        linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let task = wit::Task {
+        id: "phases".into(),
+        url: url.clone(),
+        attempt: 1,
+        metadata: Vec::new(),
+        enqueued_at: 0,
+    };
+    let content = wit::jobhost::plugin::types::Content {
+        status: 200,
+        final_url: url.clone(),
+        headers: Vec::new(),
+        content_type: Some(content_type),
+        body,
+    };
+    let mut times: [Vec<u64>; 4] = Default::default();
+    let mut faults = [0u64; 4];
+    let mut written = None;
+    for n in 0..warmup + iters {
+        let f0 = minor_faults();
+        let t0 = Instant::now();
+        let mut store = Store::new(
+            &engine,
+            Bare {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(1 << 40);
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let t1 = Instant::now();
+        let f1 = minor_faults();
+        for _ in 0..2 {
+            if let Err(e) = instance
+                .call_handle(&mut store, &task, &content)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+            {
+                bail!("the plugin refused the job: {e:?}");
+            }
+        }
+        let t2 = Instant::now();
+        let f2 = minor_faults();
+        // A third call timed alone is a warm call; the first call's cost is
+        // the two calls above less this one.
+        instance
+            .call_handle(&mut store, &task, &content)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?
+            .map_err(|e| anyhow::anyhow!("the plugin refused the job: {e:?}"))?;
+        let t3 = Instant::now();
+        let f3 = minor_faults();
+        if n + 1 == warmup + iters {
+            written = written_runs();
+        }
+        drop(store);
+        let t4 = Instant::now();
+        let f4 = minor_faults();
+        if n >= warmup {
+            let warm = f3 - f2;
+            for (total, add) in
+                faults
+                    .iter_mut()
+                    .zip([f1 - f0, (f2 - f1).saturating_sub(warm), warm, f4 - f3])
+            {
+                *total += add;
+            }
+            let warm = (t3 - t2).as_nanos() as u64;
+            times[0].push((t1 - t0).as_nanos() as u64);
+            times[1].push(((t2 - t1).as_nanos() as u64).saturating_sub(warm));
+            times[2].push(warm);
+            times[3].push((t4 - t3).as_nanos() as u64);
+        }
+    }
+    let [instantiate, first_call, warm_call, drop_reset] = times;
+    let per_job = |n: u64| n as f64 / iters.max(1) as f64;
+    Ok(json!({
+        "slot_after_last_call": written,
+        "minor_faults_per_job": {
+            "instantiate": per_job(faults[0]),
+            "first_call": per_job(faults[1]),
+            "warm_call": per_job(faults[2]),
+            "drop": per_job(faults[3]),
+        },
+        "what": "phases",
+        "file": path.display().to_string(),
+        "iters": iters,
+        "instantiate": summarise(instantiate),
+        "first_call": summarise(first_call),
+        "warm_call": summarise(warm_call),
+        "drop": summarise(drop_reset),
+    }))
+}
+
+/// This thread's minor page faults so far (getrusage RUSAGE_THREAD).
+fn minor_faults() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage.ru_minflt as u64
+    }
+}
+
+/// The private (written) pages of the plugin memories mapped from a memory
+/// image (`/proc/self/maps` entries named `memfd:wasm-memory-image`, with
+/// the mappings right after them), and how many separate runs they form:
+/// wasmtime's reset keeps written pages resident run by run.
+fn written_runs() -> Option<Value> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let mut pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+    // Writable mappings, adjacent ones merged (a slot is the image mapping
+    // followed by anonymous memory), kept when one of them is the image.
+    let mut slots: Vec<(u64, u64, bool)> = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next()?, fields.next()?);
+        let image = line.contains("memfd:wasm-memory-image");
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            u64::from_str_radix(a, 16).ok()?,
+            u64::from_str_radix(b, 16).ok()?,
+        );
+        if !perms.starts_with("rw") {
+            continue;
+        }
+        match slots.last_mut() {
+            Some(last) if last.1 == a => {
+                last.1 = b;
+                last.2 |= image;
+            }
+            _ => slots.push((a, b, image)),
+        }
+    }
+    let (mut written, mut runs) = (0u64, 0u64);
+    for (a, b, image) in slots {
+        if !image {
+            continue;
+        }
+        let pages = ((b - a) / 4096) as usize;
+        let mut entries = vec![0u8; pages * 8];
+        pagemap.seek(SeekFrom::Start(a / 4096 * 8)).ok()?;
+        pagemap.read_exact(&mut entries).ok()?;
+        let mut previous = false;
+        for entry in entries.chunks_exact(8) {
+            let bits = u64::from_le_bytes(entry.try_into().ok()?);
+            // Present and not file-backed: a private copy the guest wrote.
+            let private = bits >> 63 & 1 == 1 && bits >> 61 & 1 == 0;
+            if private {
+                written += 1;
+                runs += u64::from(!previous);
+            }
+            previous = private;
+        }
+    }
+    Some(json!({ "private_pages": written, "runs": runs }))
 }
