@@ -115,6 +115,16 @@ fn the_dashboard_shows_live_counts_and_retries_and_deletes_dead_letters_in_a_bro
     let took = started.elapsed();
     let _ = dashboard.kill();
     let _ = dashboard.wait();
+    let out = String::from_utf8_lossy(&browser.stdout);
+    let err = String::from_utf8_lossy(&browser.stderr);
+    if !browser.status.success() {
+        // Said first: without the browser's clicks nothing is retried.
+        worker.signal("TERM");
+        let _ = worker.wait(MINUTE);
+        panic!(
+            "the browser run failed (is chromium installed? .ci/run installs it):\n{out}\n{err}"
+        );
+    }
     // The retried job went to the back of the queue: it runs once the
     // jobs before it have.
     wait_until(
@@ -124,12 +134,6 @@ fn the_dashboard_shows_live_counts_and_retries_and_deletes_dead_letters_in_a_bro
     );
     worker.signal("TERM");
     let _ = worker.wait(MINUTE);
-    let out = String::from_utf8_lossy(&browser.stdout);
-    let err = String::from_utf8_lossy(&browser.stderr);
-    assert!(
-        browser.status.success(),
-        "the browser run failed:\n{out}\n{err}"
-    );
     let seen: serde_json::Value =
         serde_json::from_str(out.lines().last().unwrap_or_default()).expect("the script's JSON");
     assert_eq!(seen["anonymous_page"], 401, "{seen}");
