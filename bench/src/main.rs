@@ -35,13 +35,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn usage() -> &'static str {
     "usage:
   jobhost-bench dispatch --plugin FILE [--body FILE | --body-text TEXT] [--content-type T]
-                         [--url URL] [--iters N] [--warmup N] [--cache-dir DIR]
+                         [--url URL] [--iters N] [--warmup N] [--cache-dir DIR] [--reuse N]
   jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
                      [--engine best|jobhost] [--body-text TEXT]
   jobhost-bench phases --plugin FILE [--iters N] [--warmup N] [--body FILE | --body-text TEXT]
-                       [--content-type T] [--url URL]
+                       [--content-type T] [--url URL] [--calls N]
                        (jobhost's engine settings, one thread: each job's instantiation,
-                        first call, a second call on the same instance, and drop, timed apart)
+                        first call, a second call on the same instance, and drop, timed apart;
+                        with --calls, one instance serving N calls in a row)
   jobhost-bench http1 --client lean|hyper-conn|reqwest --base http://HOST:PORT/PATH/
                       [--first 100000] [--count 10000] [--requests 100000]
                       [--workers 64] [--warmup 500]
@@ -169,13 +170,21 @@ fn dispatch(args: &Args) -> Result<Value> {
         use jobhost::task::Task;
 
         let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
-        let engine_limits = EngineLimits::default();
-        let runtime = Runtime::new(
-            &engine_limits,
-            CallLimits::default(),
-            kv,
-            cache_dir.as_deref(),
-        )?;
+        // --reuse N: one instance serves N jobs in a row, as
+        // `--reuse-instances PLUGIN=N` has it (the plugin named by the
+        // file's stem).
+        let reuse = args.num("reuse", 0)? as u32;
+        let mut engine_limits = EngineLimits::default();
+        let mut call_limits = CallLimits::default();
+        if reuse >= 2 {
+            engine_limits.warm_instances = 4;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            call_limits.reuse.insert(stem.to_owned(), reuse);
+        }
+        let runtime = Runtime::new(&engine_limits, call_limits, kv, cache_dir.as_deref())?;
         let load_started = Instant::now();
         let plugin = runtime
             .load_file(&path)
@@ -552,9 +561,44 @@ fn phases(args: &Args) -> Result<Value> {
         }
     }
     let [instantiate, first_call, warm_call, drop_reset] = times;
+    // With --calls N: one instance serving N calls in a row, as
+    // `--reuse-instances PLUGIN=N` has it, each call timed (the first
+    // left out), by tenths of the run.
+    let calls = args.num("calls", 0)?;
+    let mut reused = Vec::with_capacity(calls as usize);
+    if calls > 1 {
+        let mut store = Store::new(
+            &engine,
+            Bare {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(1 << 40);
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        for _ in 0..calls {
+            let started = Instant::now();
+            instance
+                .call_handle(&mut store, &task, &content)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+                .map_err(|e| anyhow::anyhow!("the plugin refused the job: {e:?}"))?;
+            reused.push(started.elapsed().as_nanos() as u64);
+        }
+    }
+    let tenth = (reused.len().saturating_sub(1) / 10).max(1);
+    let by_tenth: Vec<f64> = reused
+        .get(1..)
+        .unwrap_or_default()
+        .chunks(tenth)
+        .map(|c| c.iter().sum::<u64>() as f64 / c.len() as f64 / 1000.0)
+        .collect();
     let per_job = |n: u64| n as f64 / iters.max(1) as f64;
     Ok(json!({
         "slot_after_last_call": written,
+        "reused_calls": calls,
+        "reused_call_mean_us_by_tenth": by_tenth,
         "minor_faults_per_job": {
             "instantiate": per_job(faults[0]),
             "first_call": per_job(faults[1]),

@@ -244,11 +244,13 @@ pub struct Plugin {
 /// Most recycled store data kept per plugin.
 const SPARE_STATES: usize = 64;
 
-/// An idle instance kept for reuse, with the jobs it served.
+/// An idle instance kept for reuse, with the jobs it served and the thread
+/// that ran its last job.
 struct Warm {
     store: Store<HostState>,
     instance: bindings::Plugin,
     uses: u32,
+    thread: std::thread::ThreadId,
 }
 
 impl Drop for Plugin {
@@ -695,7 +697,16 @@ impl Plugin {
             self.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
             ready
         } else {
-            let warm = self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            // The instance this thread ran last, if one is idle: its memory
+            // is still in this core's caches. Else the last one put back.
+            let mut idle = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+            let here = std::thread::current().id();
+            let index = idle
+                .iter()
+                .rposition(|warm| warm.thread == here)
+                .or_else(|| idle.len().checked_sub(1))?;
+            let warm = idle.remove(index);
+            drop(idle);
             self.shared.idle_warm.fetch_sub(1, Ordering::Relaxed);
             warm
         };
@@ -703,6 +714,7 @@ impl Plugin {
             mut store,
             instance,
             uses,
+            thread: _,
         } = warm;
         let data = store.data_mut();
         data.task_id.clone_from(&task.id);
@@ -767,6 +779,7 @@ impl Plugin {
                 store,
                 instance,
                 uses,
+                thread: std::thread::current().id(),
             });
     }
 
@@ -813,6 +826,7 @@ impl Plugin {
                             store,
                             instance,
                             uses: 0,
+                            thread: std::thread::current().id(),
                         });
                     if old.is_some() {
                         plugin.shared.ready_count.fetch_sub(1, Ordering::Relaxed);
