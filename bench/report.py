@@ -285,7 +285,11 @@ exits to the hypervisor. In a host with two threads that was 37% of all
 CPU samples of a music-sync-py run (`native_write_msr` and
 `smp_call_function_many_cond`, `perf record`); the same run with
 `--threads 1` spent a third of the kernel time and took the same wall
-time. Single-threaded benchmarks (item 1) hardly show it.
+time. Single-threaded benchmarks (item 1) hardly show it. Item 13 on
+this machine, before → after: kernel time per job 2,542 → 110 µs
+(music-sync-py, fresh) and 576 → 65 µs (music-sync-js); jobs per second
+493 → 1,499 and 1,232 → 2,294, against a seed of 3,309 and 3,103 jobs/s
+in the two runs.
 
 **What remains, and why.**
 - Python: instantiation, about 650 µs. componentize-py links CPython as
@@ -306,7 +310,17 @@ time. Single-threaded benchmarks (item 1) hardly show it.
   ComponentizeJS's `--aot` (weval) is meant for that, and was not tried:
   its npm package downloads the weval binary from GitHub at build time.
 - With `--reuse-instances`, a JavaScript job cost more host CPU than a
-  warm call in `phases` (item 13): not profiled yet.
+  warm call: 462 µs against 230. One reused instance costs 221 to 237 µs
+  per call over 1,000 calls (`phases --calls 1000`), so it is not garbage
+  piling up in the guest. Part of it was instances moving between the two
+  cores: an idle instance now goes back to the thread that ran it last
+  (16,000 jobs from a file, 3 interleaved pairs: 3.50–3.90 s → 3.06–3.31 s
+  wall, 12 to 15% less CPU); item 13 then gave 351 µs per job. The rest
+  is not profiled yet.
+- Before these changes, item 13's CPU per job (2,207 µs for JavaScript,
+  4,623 µs for Python, fresh) also held compiling the plugin, as the
+  compiled cache was cold; item 13 now compiles first. The kernel time
+  and the job rates were not affected.
 """
 
 
