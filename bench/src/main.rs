@@ -501,12 +501,8 @@ fn phases(args: &Args) -> Result<Value> {
         content_type: Some(content_type),
         body,
     };
-    let mut times: [Vec<u64>; 4] = Default::default();
-    let mut faults = [0u64; 4];
-    let mut written = None;
-    for n in 0..warmup + iters {
-        let f0 = minor_faults();
-        let t0 = Instant::now();
+    // A fresh instance in a store of its own.
+    let fresh = || -> Result<(Store<Bare>, wit::Plugin)> {
         let mut store = Store::new(
             &engine,
             Bare {
@@ -518,6 +514,15 @@ fn phases(args: &Args) -> Result<Value> {
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok((store, instance))
+    };
+    let mut times: [Vec<u64>; 4] = Default::default();
+    let mut faults = [0u64; 4];
+    let mut written = None;
+    for n in 0..warmup + iters {
+        let f0 = minor_faults();
+        let t0 = Instant::now();
+        let (mut store, instance) = fresh()?;
         let t1 = Instant::now();
         let f1 = minor_faults();
         for _ in 0..2 {
@@ -567,17 +572,7 @@ fn phases(args: &Args) -> Result<Value> {
     let calls = args.num("calls", 0)?;
     let mut reused = Vec::with_capacity(calls as usize);
     if calls > 1 {
-        let mut store = Store::new(
-            &engine,
-            Bare {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            },
-        );
-        store.set_epoch_deadline(1 << 40);
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let (mut store, instance) = fresh()?;
         for _ in 0..calls {
             let started = Instant::now();
             instance
