@@ -56,6 +56,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let wait_replicas = deepest::<u32>(&matches, "redis_wait_replicas").unwrap_or(0);
+    if wait_replicas > 0 {
+        let timeout = deepest::<std::time::Duration>(&matches, "redis_wait_timeout")
+            .unwrap_or(std::time::Duration::from_secs(1));
+        jobhost::redis::wait_for_replicas(wait_replicas, timeout);
+    }
     if let Some(("config", run)) = matches.subcommand() {
         println!("{}", config::describe(&command, run, &applied));
         return ExitCode::SUCCESS;
@@ -96,6 +102,13 @@ fn redis_ca_cert(matches: &clap::ArgMatches) -> Option<std::path::PathBuf> {
         .flatten()
         .cloned();
     let deeper = matches.subcommand().and_then(|(_, sub)| redis_ca_cert(sub));
+    deeper.or(here)
+}
+
+/// A global flag's value, wherever in the subcommands it was given.
+fn deepest<T: Clone + Send + Sync + 'static>(matches: &clap::ArgMatches, id: &str) -> Option<T> {
+    let here = matches.try_get_one::<T>(id).ok().flatten().cloned();
+    let deeper = matches.subcommand().and_then(|(_, sub)| deepest(sub, id));
     deeper.or(here)
 }
 

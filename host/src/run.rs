@@ -222,7 +222,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
                 );
             }
             let kv_redis = Redis::connect(&options.url, Duration::from_secs(30)).await?;
-            let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_redis.conn())));
+            let kv_keys =
+                crate::redis::keys::QueueKeys::on(&options.name, kv_redis.is_cluster()).kv;
+            let kv = Arc::new(AnyKv::Redis(RedisKv::new(kv_redis.conn(), kv_keys)));
             // Plugins load before the queue starts taking jobs.
             let (runtime, router) = prepare(&config, kv).await?;
             // The queue outlives this process: records reach the output

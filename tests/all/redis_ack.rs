@@ -12,7 +12,7 @@ use jobhost::kv::redis::apply_script;
 use jobhost::kv::KvWrite;
 use jobhost::queue::redis::fast_ack;
 use jobhost::queue::redis::scripts::Scripts;
-use jobhost::redis::keys::GROUP;
+use jobhost::redis::keys::{QueueKeys, GROUP};
 use redis::Value;
 
 use crate::redis_util::RedisServer;
@@ -271,8 +271,7 @@ fn run_trials(fast: bool) {
             };
             let done: usize = fast_ack::invocation(
                 &scripts.ack_fast,
-                stream,
-                "jobhost:{t}:stats",
+                &QueueKeys::new("t"),
                 "me",
                 &id_refs,
                 (&ids[0], &ids[jobs - 1]),

@@ -129,11 +129,16 @@ impl Worker {
         name: &str,
         extra: &[&str],
     ) -> Self {
+        Self::start_on(&redis.url(), plugins, dir, name, extra)
+    }
+
+    /// [`Worker::start`] on the queue at `url`.
+    pub fn start_on(url: &str, plugins: &Path, dir: &Path, name: &str, extra: &[&str]) -> Self {
         let out = dir.join(format!("{name}.jsonl"));
         let err = dir.join(format!("{name}.log"));
         let mut command = jobhost();
         command
-            .args(["run", "--queue", &redis.url(), "--plugins"])
+            .args(["run", "--queue", url, "--plugins"])
             .arg(plugins);
         if !extra.contains(&"--output") {
             command.arg("--output").arg(&out);
@@ -212,7 +217,7 @@ impl Drop for Worker {
 /// Records go to `DIR/NAME.jsonl` and the log to `DIR/NAME.log`, where DIR
 /// is the plugins folder unless [`Host::dir`] names another.
 pub struct Host<'a> {
-    redis: &'a RedisServer,
+    url: String,
     plugins: &'a Path,
     dir: &'a Path,
     name: String,
@@ -225,8 +230,13 @@ pub fn host<'a>(
     plugins: &'a crate::util::PluginDir,
     name: &str,
 ) -> Host<'a> {
+    host_on(&redis.url(), plugins, name)
+}
+
+/// [`host`] on the queue at `url`.
+pub fn host_on<'a>(url: &str, plugins: &'a crate::util::PluginDir, name: &str) -> Host<'a> {
     Host {
-        redis,
+        url: url.to_owned(),
         plugins: plugins.path(),
         dir: plugins.path(),
         name: name.to_owned(),
@@ -255,7 +265,7 @@ impl<'a> Host<'a> {
     /// Start the host.
     pub fn start(self) -> Worker {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        Worker::start(self.redis, self.plugins, self.dir, &self.name, &args)
+        Worker::start_on(&self.url, self.plugins, self.dir, &self.name, &args)
     }
 
     /// Start the host, wait until it exits (60 s at most) and check that it

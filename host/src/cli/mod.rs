@@ -144,8 +144,9 @@ impl std::fmt::Debug for SecretUrl {
 #[command(next_help_heading = "Queue")]
 pub struct QueueArgs {
     /// The queue: redis://HOST:PORT/DB (redis://USER:PASSWORD@HOST:PORT/DB
-    /// with an ACL user; rediss://… over TLS); `run` also takes `memory`
-    /// (this process only), its default.
+    /// with an ACL user; rediss://… over TLS;
+    /// redis+sentinel://SENTINEL[,SENTINEL…]/MASTER[/DB] behind Sentinel);
+    /// `run` also takes `memory` (this process only), its default.
     #[arg(long, value_name = "memory|URL", env = "JOBHOST_QUEUE", global = true)]
     pub queue: Option<SecretUrl>,
     /// Name of the Redis queue (keys jobhost:{NAME}:...).
@@ -165,17 +166,38 @@ pub struct QueueArgs {
         global = true
     )]
     pub redis_ca_cert: Option<std::path::PathBuf>,
+    /// Redis with replicas: tell a producer its tasks are accepted only
+    /// once N replicas have them too (`WAIT`), so that a failover cannot
+    /// lose them (docs/redis.md, Sentinel). 0: the master's word suffices.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        env = "JOBHOST_REDIS_WAIT_REPLICAS",
+        global = true
+    )]
+    pub redis_wait_replicas: u32,
+    /// How long `--redis-wait-replicas` waits for the replicas before it
+    /// warns and goes on.
+    #[arg(
+        long,
+        default_value = "1s",
+        value_parser = parse_duration,
+        env = "JOBHOST_REDIS_WAIT_TIMEOUT",
+        global = true
+    )]
+    pub redis_wait_timeout: Duration,
 }
 
 impl QueueArgs {
     /// The Redis URL, which these commands need.
     pub fn url(&self) -> Result<&str, UsageError> {
         match self.queue.as_ref().map(SecretUrl::expose) {
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(url),
+            Some(url) if crate::redis::is_redis_url(url) => Ok(url),
             Some(other) => Err(UsageError {
                 flag: "--queue",
                 message: format!(
-                    "`{}` is not a Redis URL: write redis://HOST:PORT/DB (rediss:// for TLS)",
+                    "`{}` is not a Redis URL: write redis://HOST:PORT/DB (rediss:// for TLS; redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/DB] behind Sentinel)",
                     crate::redis::redact(other)
                 ),
             }),

@@ -407,7 +407,7 @@ impl RunArgs {
                 }
                 QueueChoice::Memory
             }
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Some(url) if crate::redis::is_redis_url(url) => {
                 if !schedules.is_empty() {
                     return Err(usage(
                         "--schedule",
@@ -443,7 +443,7 @@ impl RunArgs {
                 return Err(UsageError {
                     flag: "--queue",
                     message: format!(
-                        "`{}` is not a queue: use `memory` or redis://HOST:PORT/DB",
+                        "`{}` is not a queue: use `memory`, redis://HOST:PORT/DB or redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/DB]",
                         crate::redis::redact(other)
                     ),
                 });

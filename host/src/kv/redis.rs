@@ -9,11 +9,11 @@
 //! to apply a job's writes atomically with its acknowledgement) and their
 //! argument encoding ([`push_kv_writes`], [`push_kv_triples`]).
 
-use redis::aio::ConnectionManager;
+use crate::redis::Conn;
 use redis::AsyncCommands;
 
 use super::{own_key, KvError, KvStore, KvWrite};
-use crate::redis::keys::kv_key;
+use crate::redis::keys::KvKeys;
 
 /// Lua functions that apply writes inside a script (`kv_write`,
 /// `kv_writes`, `kv_batch`), for scripts of other owners to include.
@@ -26,23 +26,31 @@ pub fn apply_script() -> redis::Script {
 
 /// Add a job's key-value writes to a script call, as `kv_writes` in
 /// `kv_writes.lua` reads them: a count, then (op, key, value) triples.
-pub fn push_kv_writes(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
+pub fn push_kv_writes(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    keys: &KvKeys,
+    writes: &[KvWrite],
+) {
     invocation.arg(writes.len());
-    push_kv_triples(invocation, writes);
+    push_kv_triples(invocation, keys, writes);
 }
 
 /// Add the (op, key, value) triples of `writes` to a script call, without
 /// their count (a script that takes the count elsewhere, as `ack.lua` does
 /// in each job's header).
-pub fn push_kv_triples(invocation: &mut redis::ScriptInvocation<'_>, writes: &[KvWrite]) {
+pub fn push_kv_triples(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    keys: &KvKeys,
+    writes: &[KvWrite],
+) {
     for write in writes {
         match write {
-            KvWrite::Set { key, value } => invocation.arg("s").arg(kv_key(key)).arg(&value[..]),
-            KvWrite::Delete { key } => invocation.arg("d").arg(kv_key(key)).arg(""),
-            KvWrite::Add { key, delta } => invocation.arg("a").arg(kv_key(key)).arg(*delta),
+            KvWrite::Set { key, value } => invocation.arg("s").arg(keys.key(key)).arg(&value[..]),
+            KvWrite::Delete { key } => invocation.arg("d").arg(keys.key(key)).arg(""),
+            KvWrite::Add { key, delta } => invocation.arg("a").arg(keys.key(key)).arg(*delta),
             KvWrite::Expiring { key, value, ttl_ms } => invocation
                 .arg(format!("e{ttl_ms}"))
-                .arg(kv_key(key))
+                .arg(keys.key(key))
                 .arg(&value[..]),
         };
     }
@@ -51,7 +59,8 @@ pub fn push_kv_triples(invocation: &mut redis::ScriptInvocation<'_>, writes: &[K
 /// A [`KvStore`] on Redis.
 #[derive(Clone)]
 pub struct RedisKv {
-    conn: ConnectionManager,
+    conn: Conn,
+    keys: KvKeys,
     apply: redis::Script,
 }
 
@@ -62,10 +71,11 @@ impl std::fmt::Debug for RedisKv {
 }
 
 impl RedisKv {
-    /// Use an existing connection.
-    pub fn new(conn: ConnectionManager) -> Self {
+    /// Use an existing connection, with keys laid out as `keys` says.
+    pub fn new(conn: Conn, keys: KvKeys) -> Self {
         RedisKv {
             conn,
+            keys,
             apply: apply_script(),
         }
     }
@@ -78,23 +88,23 @@ fn failed(e: redis::RedisError) -> KvError {
 impl KvStore for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let mut conn = self.conn.clone();
-        conn.get(kv_key(key)).await.map_err(failed)
+        conn.get(self.keys.key(key)).await.map_err(failed)
     }
 
     async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         let mut conn = self.conn.clone();
-        conn.set(kv_key(key), value).await.map_err(failed)
+        conn.set(self.keys.key(key), value).await.map_err(failed)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
         let mut conn = self.conn.clone();
-        let removed: u64 = conn.del(kv_key(key)).await.map_err(failed)?;
+        let removed: u64 = conn.del(self.keys.key(key)).await.map_err(failed)?;
         Ok(removed > 0)
     }
 
     async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         let mut conn = self.conn.clone();
-        conn.incr(kv_key(key), delta).await.map_err(|e| {
+        conn.incr(self.keys.key(key), delta).await.map_err(|e| {
             let text = e.to_string();
             if text.contains("overflow") {
                 KvError::Overflow {
@@ -116,7 +126,10 @@ impl KvStore for RedisKv {
         }
         let mut conn = self.conn.clone();
         let mut invocation = self.apply.prepare_invoke();
-        push_kv_writes(&mut invocation, &writes);
+        // Declared for routing only (a Redis Cluster sends the script to
+        // the node of its first key; all of a queue's keys share its slot).
+        invocation.key(self.keys.key(writes[0].key()));
+        push_kv_writes(&mut invocation, &self.keys, &writes);
         let skipped: u64 = invocation.invoke_async(&mut conn).await.map_err(failed)?;
         Ok(skipped_warning(skipped).into_iter().collect())
     }

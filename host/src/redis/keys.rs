@@ -1,10 +1,10 @@
 //! Every Redis key jobhost uses, in one place, so that an operator can find
 //! each with redis-cli (docs/redis.md describes what each holds).
 //!
-//! All keys of a queue share the hash tag `{NAME}`. The key-value store's
-//! keys are shared by every queue on the server. Redis Cluster is not
-//! supported yet (the client is single-node, and the seed list and record
-//! stream named by the user carry no hash tag).
+//! All keys of a queue share the hash tag `{NAME}`, so that in a Redis
+//! Cluster they live in one hash slot and every script stays atomic. The
+//! key-value store's keys are shared by every queue on one server; in a
+//! Redis Cluster each queue has its own, in its slot ([`KvKeys`]).
 
 /// The consumer group every host joins.
 pub const GROUP: &str = "workers";
@@ -27,6 +27,11 @@ pub struct QueueKeys {
     pub seen: String,
     /// The queue's name.
     name: String,
+    /// STRING never written: what `ack.lua` declares as its record stream
+    /// when records go elsewhere (a key of the queue's slot).
+    pub unused: String,
+    /// Where the key-value store keeps plugins' keys.
+    pub kv: KvKeys,
     /// SET of the URLs of unique schedule tasks still queued or running
     /// (`schedule add --unique`); an entry is removed when its task ends
     /// done or dead.
@@ -46,9 +51,20 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
-    /// Keys of the queue called `name`.
+    /// Keys of the queue called `name` on one server (or behind Sentinel).
     pub fn new(name: &str) -> Self {
+        Self::on(name, false)
+    }
+
+    /// Keys of the queue called `name`, in a Redis Cluster if `cluster`.
+    pub fn on(name: &str, cluster: bool) -> Self {
         QueueKeys {
+            unused: queue_key(name, "unused"),
+            kv: if cluster {
+                KvKeys::in_queue_slot(name)
+            } else {
+                KvKeys::shared()
+            },
             stream: queue_key(name, "stream"),
             delayed: queue_key(name, "delayed"),
             dead: queue_key(name, "dead"),
@@ -114,10 +130,42 @@ pub fn url_hosts_pattern(queue: &str) -> String {
     queue_key(queue, "host:*")
 }
 
-/// The key under which the key-value store keeps `namespaced`
-/// (`PLUGIN:KEY`).
-pub fn kv_key(namespaced: &str) -> String {
-    format!("jobhost:kv:{namespaced}")
+/// Where the key-value store keeps plugins' keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvKeys {
+    prefix: String,
+}
+
+impl KvKeys {
+    /// `jobhost:kv:PLUGIN:KEY`, shared by every queue on one server.
+    pub fn shared() -> Self {
+        KvKeys {
+            prefix: "jobhost:kv:".into(),
+        }
+    }
+
+    /// `jobhost:{QUEUE}:kv:PLUGIN:KEY`, in the hash slot of queue `queue`:
+    /// in a Redis Cluster an acknowledgement can apply a job's writes
+    /// atomically only to keys of its queue's slot, so each queue has its
+    /// own store there.
+    pub fn in_queue_slot(queue: &str) -> Self {
+        KvKeys {
+            prefix: queue_key(queue, "kv:"),
+        }
+    }
+
+    /// The key under which the store keeps `namespaced` (`PLUGIN:KEY`).
+    pub fn key(&self, namespaced: &str) -> String {
+        format!("{}{namespaced}", self.prefix)
+    }
+}
+
+/// The hash tag of `key` (the text between its first `{` and the next `}`,
+/// if not empty), which decides its slot in a Redis Cluster.
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = open + 1 + key[open + 1..].find('}')?;
+    (close > open + 1).then(|| &key[open + 1..close])
 }
 
 #[cfg(test)]
@@ -142,8 +190,25 @@ mod tests {
         assert_eq!(host.hold, "jobhost:{jobs}:host:api.example.com:8080:hold");
         assert_eq!(host.slots, "jobhost:{jobs}:host:api.example.com:8080:slots");
         assert_eq!(
-            kv_key("music-sync:music:1"),
+            KvKeys::shared().key("music-sync:music:1"),
             "jobhost:kv:music-sync:music:1"
         );
+        let clustered = QueueKeys::on("jobs", true);
+        assert_eq!(
+            clustered.kv.key("music-sync:music:1"),
+            "jobhost:{jobs}:kv:music-sync:music:1"
+        );
+        assert_eq!(clustered.stream, keys.stream);
+        assert_eq!(keys.unused, "jobhost:{jobs}:unused");
+    }
+
+    #[test]
+    fn hash_tags_are_found_as_redis_cluster_finds_them() {
+        assert_eq!(hash_tag("jobhost:{jobs}:stream"), Some("jobs"));
+        assert_eq!(hash_tag("{jobs}:records"), Some("jobs"));
+        assert_eq!(hash_tag("a{}{jobs}"), None);
+        assert_eq!(hash_tag("records"), None);
+        assert_eq!(hash_tag("x{open"), None);
+        assert_eq!(hash_tag("{a}{b}"), Some("a"));
     }
 }

@@ -6,14 +6,22 @@
 //! their scripts; this module knows nothing of tasks, plugins or URL hosts,
 //! and imports nothing from them.
 
+pub mod cluster;
+mod conn;
+mod hosts;
 pub mod keys;
 mod outage;
+pub mod sentinel;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use cluster::ClusterUrl;
+pub use conn::Conn;
 pub use outage::Outage;
+use sentinel::{Sentinel, SentinelUrl};
 
 /// Lua shared by every script (prepended when a script is loaded): `now_ms`.
 pub const LUA_PRELUDE: &str = include_str!("prelude.lua");
@@ -23,7 +31,7 @@ pub const LUA_PRELUDE: &str = include_str!("prelude.lua");
 pub enum ConnectError {
     /// The URL does not parse as a Redis URL.
     #[error(
-        "invalid Redis URL `{url}`: {reason}; write it as redis://[USER:PASSWORD@]HOST:PORT/DB"
+        "invalid Redis URL `{url}`: {reason}; write it as redis://[USER:PASSWORD@]HOST:PORT/DB, or redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/DB] behind Sentinel, or redis+cluster://NODE[,NODE...]"
     )]
     InvalidUrl {
         /// The URL, password redacted.
@@ -41,16 +49,71 @@ pub enum ConnectError {
     },
 }
 
-/// A client for one Redis server and a connection to it that reconnects on
-/// its own. Clones share the connection; [`Redis::another`] opens a second
-/// one (for a blocking reader that must not hold up the others).
+/// A client for one Redis server (or the master a set of sentinels names)
+/// and a connection to it that reconnects on its own. Clones share the
+/// connection; [`Redis::another`] opens a second one (for a blocking reader
+/// that must not hold up the others).
 #[derive(Clone)]
 pub struct Redis {
-    client: redis::Client,
-    conn: ConnectionManager,
+    target: Target,
+    conn: Conn,
     /// The URL with its password replaced by `***`: the only form kept for
     /// messages.
     shown: String,
+}
+
+/// Where the connections go.
+#[derive(Clone)]
+enum Target {
+    /// One server.
+    Direct(Arc<redis::Client>),
+    /// The master the sentinels of this URL name, followed across failovers.
+    Sentinel(Arc<SentinelUrl>),
+    /// A Redis Cluster.
+    Cluster(Arc<ClusterUrl>),
+}
+
+impl Target {
+    /// Where `url` points; the error is the client library's or ours, and
+    /// may quote the URL (scrub it).
+    fn parse(url: &str) -> Result<Self, String> {
+        if sentinel::is_sentinel_url(url) {
+            return Ok(Target::Sentinel(Arc::new(SentinelUrl::parse(url)?)));
+        }
+        if cluster::is_cluster_url(url) {
+            return Ok(Target::Cluster(Arc::new(ClusterUrl::parse(url)?)));
+        }
+        let opened = match TRUSTED.get() {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        };
+        opened
+            .map(|client| Target::Direct(Arc::new(client)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// A new connection; `url` (possibly empty) is only for scrubbing the
+    /// password out of the client library's messages.
+    async fn open(
+        &self,
+        shown: &str,
+        url: &str,
+        response_timeout: Duration,
+    ) -> Result<Conn, ConnectError> {
+        match self {
+            Target::Direct(client) => Ok(Conn::direct(
+                manager(client, shown, url, response_timeout).await?,
+            )),
+            Target::Sentinel(parsed) => follow(parsed, shown, url, response_timeout).await,
+            Target::Cluster(parsed) => clustered(parsed, shown, url, response_timeout).await,
+        }
+    }
 }
 
 /// Never prints the password (the client's own `Debug` would).
@@ -87,58 +150,96 @@ pub fn trust_ca_file(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `--redis-wait-replicas` and its timeout, set once at start-up.
+static WAIT: std::sync::OnceLock<(u32, Duration)> = std::sync::OnceLock::new();
+
+/// Make every [`Redis::invoke_replicated`] of this process wait until
+/// `replicas` replicas have its writes, for at most `timeout`.
+pub fn wait_for_replicas(replicas: u32, timeout: Duration) {
+    let _ = WAIT.set((replicas, timeout));
+}
+
 impl Redis {
     /// Connect to `url`; `response_timeout` bounds every command on this
     /// connection (a blocking read needs more than its block time).
     /// `rediss://` is TLS, verified against the system's CAs or those of
-    /// [`trust_ca_file`].
+    /// [`trust_ca_file`]; `redis+sentinel://` asks the sentinels for the
+    /// master ([`sentinel`]); `redis+cluster://` is a Redis Cluster
+    /// ([`cluster`]).
     pub async fn connect(url: &str, response_timeout: Duration) -> Result<Self, ConnectError> {
         let shown = redact(url);
-        let opened = match TRUSTED.get() {
-            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            _ => redis::Client::open(url),
-        };
-        let client = opened.map_err(|e| ConnectError::InvalidUrl {
+        let target = Target::parse(url).map_err(|reason| ConnectError::InvalidUrl {
             url: shown.clone(),
-            reason: scrub(&e.to_string(), url),
+            reason: scrub(&reason, url),
         })?;
-        let conn = manager(&client, &shown, url, response_timeout).await?;
+        let conn = target.open(&shown, url, response_timeout).await?;
         Ok(Redis {
-            client,
+            target,
             conn,
             shown,
         })
     }
 
-    /// A second connection to the same server.
+    /// A second connection to the same server (behind Sentinel: to the
+    /// master, followed on its own).
     pub async fn another(&self, response_timeout: Duration) -> Result<Self, ConnectError> {
-        let info = self.client.get_connection_info().clone();
-        let client = redis::Client::open(info).map_err(|e| ConnectError::InvalidUrl {
-            url: self.shown.clone(),
-            reason: e.to_string(),
-        })?;
-        let conn = manager(&client, &self.shown, "", response_timeout).await?;
+        let conn = self.target.open(&self.shown, "", response_timeout).await?;
         Ok(Redis {
-            client,
+            target: self.target.clone(),
             conn,
             shown: self.shown.clone(),
         })
     }
 
+    /// Whether this is a Redis Cluster (where every key one script touches
+    /// must share a hash slot).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
     /// The connection (cheap to clone; clones share it).
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
     /// The URL for messages, password redacted.
     pub fn url(&self) -> &str {
         &self.shown
+    }
+
+    /// Run a write script whose success is reported outside Redis (a
+    /// producer told its tasks are accepted). With [`wait_for_replicas`],
+    /// a `WAIT` follows the script in one pipeline on one connection, so it
+    /// covers the script's writes; if fewer replicas confirm in time, a
+    /// warning says so (the writes stay: the master has them).
+    pub async fn invoke_replicated<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, redis::RedisError> {
+        let Some(&(replicas, timeout)) = WAIT.get() else {
+            return invocation.invoke_async(conn).await;
+        };
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let (value, confirmed): (T, u32) = match pipe.query_async(conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                invocation.load_async(conn).await?;
+                pipe.query_async(conn).await?
+            }
+            other => other?,
+        };
+        if confirmed < replicas {
+            tracing::warn!(
+                "Redis at {}: only {confirmed} of {replicas} replicas confirmed a write within {timeout:?} \
+                 (--redis-wait-replicas); it is on the master, but a failover now could lose it",
+                self.shown
+            );
+        }
+        Ok(value)
     }
 
     /// Run a script until Redis answers, waiting out outages (logged once
@@ -164,23 +265,75 @@ impl Redis {
     }
 }
 
+/// A reconnecting connection to the server of `client`.
+async fn open_manager(
+    client: &redis::Client,
+    response_timeout: Duration,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client.clone(), config).await
+}
+
 async fn manager(
     client: &redis::Client,
     shown: &str,
     url: &str,
     response_timeout: Duration,
 ) -> Result<ConnectionManager, ConnectError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(2));
-    ConnectionManager::new_with_config(client.clone(), config)
+    open_manager(client, response_timeout)
         .await
         .map_err(|e| ConnectError::Unreachable {
             url: shown.to_owned(),
             reason: scrub(&e.to_string(), url),
         })
+}
+
+/// A connection to the Redis Cluster of `parsed`.
+async fn clustered(
+    parsed: &ClusterUrl,
+    shown: &str,
+    url: &str,
+    response_timeout: Duration,
+) -> Result<Conn, ConnectError> {
+    let connection =
+        parsed
+            .connect(response_timeout)
+            .await
+            .map_err(|reason| ConnectError::Unreachable {
+                url: shown.to_owned(),
+                reason: scrub(&reason, url),
+            })?;
+    Ok(Conn::cluster(connection))
+}
+
+/// A connection to the master the sentinels of `parsed` name now, that
+/// follows it across failovers.
+async fn follow(
+    parsed: &SentinelUrl,
+    shown: &str,
+    url: &str,
+    response_timeout: Duration,
+) -> Result<Conn, ConnectError> {
+    let unreachable = |reason: String| ConnectError::Unreachable {
+        url: shown.to_owned(),
+        reason: scrub(&reason, url),
+    };
+    let mut sentinel = Sentinel::new(parsed, response_timeout).map_err(unreachable)?;
+    let (address, client) = sentinel.master().await.map_err(|reason| {
+        unreachable(format!(
+            "no sentinel named a reachable master `{}`: {reason}",
+            sentinel.master_name()
+        ))
+    })?;
+    let manager = sentinel
+        .connect(client)
+        .await
+        .map_err(|reason| unreachable(format!("the master at {address}: {reason}")))?;
+    Ok(Conn::following(sentinel, manager, address))
 }
 
 /// `text` with the password of `url` (if it has one) replaced by `***`:
@@ -223,6 +376,16 @@ pub fn redact(url: &str) -> String {
     let at = url[..authority_end].rfind('@').unwrap_or(start);
     let secret_start = at - secret.len();
     format!("{}***{}", &url[..secret_start], &url[at..])
+}
+
+/// Whether `url` names a Redis server: `redis://`, `rediss://` (TLS), the
+/// same behind Sentinel (`redis+sentinel://`, `rediss+sentinel://`), or a
+/// Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
+pub fn is_redis_url(url: &str) -> bool {
+    url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || sentinel::is_sentinel_url(url)
+        || cluster::is_cluster_url(url)
 }
 
 /// Whether a Redis error is an outage to wait out (connection trouble, a

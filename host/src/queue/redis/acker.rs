@@ -107,11 +107,7 @@ impl RedisQueue {
             return;
         }
         let k = &self.admin.keys;
-        let sink = self
-            .options
-            .sink_stream
-            .as_deref()
-            .unwrap_or("jobhost:unused");
+        let sink = self.options.sink_stream.as_deref().unwrap_or(&k.unused);
         let result: Result<Vec<i64>, QueueError> = {
             let mut invocation = self.admin.scripts.ack.prepare_invoke();
             invocation
@@ -152,7 +148,7 @@ impl RedisQueue {
                         invocation.arg(&record.content_type).arg(&record.data[..]);
                     }
                 }
-                push_kv_triples(&mut invocation, &pending.writes);
+                push_kv_triples(&mut invocation, &k.kv, &pending.writes);
             }
             self.eval("acknowledging jobs", &invocation).await
         };
@@ -232,8 +228,7 @@ impl RedisQueue {
         let k = &self.admin.keys;
         let invocation = fast_ack::invocation(
             &self.admin.scripts.ack_fast,
-            &k.stream,
-            &k.stats,
+            k,
             &self.consumer,
             &ids,
             id_range(ids.iter().copied()),

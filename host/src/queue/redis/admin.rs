@@ -93,10 +93,11 @@ impl RedisAdmin {
         let redis = Redis::connect(url, Duration::from_secs(30))
             .await
             .map_err(|e| QueueError::Config(e.to_string()))?;
+        let keys = QueueKeys::on(name, redis.is_cluster());
         let admin = RedisAdmin {
             redis,
             name: name.to_owned(),
-            keys: QueueKeys::new(name),
+            keys,
             scripts: std::sync::Arc::new(Scripts::new()),
         };
         admin.ensure_group().await?;
@@ -169,7 +170,7 @@ impl RedisAdmin {
             }
             let mut delay = Duration::from_millis(50);
             let n: usize = loop {
-                match invocation.invoke_async(&mut conn).await {
+                match self.redis.invoke_replicated(&mut conn, &invocation).await {
                     Ok(n) => break n,
                     Err(e) if wait_out_outages && is_outage(&e) => {
                         tracing::warn!(
@@ -455,13 +456,15 @@ impl RedisAdmin {
         let mut hosts: BTreeMap<String, (i64, u64)> = BTreeMap::new();
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
+                .arg(1000);
+            // In a Redis Cluster, on the node of the queue's slot.
+            let (next, keys): (u64, Vec<String>) = conn
+                .query_beside(&self.keys.stream, &scan)
                 .await
                 .map_err(|e| backend("reading politeness state", e))?;
             for key in keys {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use redis::{Script, ScriptInvocation};
 
 use crate::kv::KvWrite;
-use crate::redis::keys::{kv_key, GROUP};
+use crate::redis::keys::{QueueKeys, GROUP};
 
 /// A batch's key-value writes, merged; keys as the plugins' namespaced
 /// ones ([`KvWrite::key`]), to which [`invocation`] adds the `jobhost:kv:`
@@ -113,8 +113,7 @@ pub struct Ended<'e> {
 #[allow(clippy::too_many_arguments)]
 pub fn invocation<'s>(
     script: &'s Script,
-    stream: &str,
-    stats: &str,
+    keys: &QueueKeys,
     consumer: &str,
     ids: &[&str],
     (first, last): (&str, &str),
@@ -123,8 +122,8 @@ pub fn invocation<'s>(
 ) -> ScriptInvocation<'s> {
     let mut invocation = script.prepare_invoke();
     invocation
-        .key(stream)
-        .key(stats)
+        .key(&keys.stream)
+        .key(&keys.stats)
         .arg(GROUP)
         .arg(consumer)
         .arg(ids.len())
@@ -144,10 +143,10 @@ pub fn invocation<'s>(
         invocation.arg(*plugin).arg(*jobs);
     }
     for (key, value) in &writes.sets {
-        invocation.arg(kv_key(key)).arg(*value);
+        invocation.arg(keys.kv.key(key)).arg(*value);
     }
     for (key, sum) in &writes.adds {
-        invocation.arg(kv_key(key)).arg(*sum);
+        invocation.arg(keys.kv.key(key)).arg(*sum);
     }
     for (round, jobs) in &ended.rounds {
         invocation.arg(*round).arg(*jobs);
@@ -156,7 +155,7 @@ pub fn invocation<'s>(
         invocation.arg(*url);
     }
     for (key, value, ttl_ms) in &writes.expiring {
-        invocation.arg(kv_key(key)).arg(*value).arg(*ttl_ms);
+        invocation.arg(keys.kv.key(key)).arg(*value).arg(*ttl_ms);
     }
     invocation
 }

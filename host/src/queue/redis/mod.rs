@@ -153,6 +153,9 @@ impl RedisQueue {
         before_ack: Option<Arc<dyn BeforeAck>>,
     ) -> Result<Arc<Self>, QueueError> {
         let admin = RedisAdmin::connect(&options.url, &options.name).await?;
+        if admin.redis.is_cluster() {
+            same_slot(&options)?;
+        }
         // The reader blocks for up to half a second at a time (50 ms in batch
         // runs): its own connection, so that acks never wait behind it.
         let reader = admin
@@ -517,6 +520,26 @@ impl Queue for RedisQueue {
 /// Whether the consumer group is missing (a Redis that lost its data).
 pub(super) fn is_no_group(error: &redis::RedisError) -> bool {
     error.code() == Some("NOGROUP")
+}
+
+/// In a Redis Cluster, the keys the user names (the seed list, the record
+/// stream) must share the queue's hash slot: the scripts that move tasks
+/// and records touch them together with the queue's keys, atomically.
+fn same_slot(options: &RedisOptions) -> Result<(), QueueError> {
+    let name = &options.name;
+    for (flag, key) in [
+        ("--redis-list", options.seed_list.as_deref()),
+        ("--output redis-stream:", options.sink_stream.as_deref()),
+    ] {
+        let Some(key) = key else { continue };
+        if crate::redis::keys::hash_tag(key) != Some(name.as_str()) {
+            return Err(QueueError::Config(format!(
+                "{flag} `{key}`: in a Redis Cluster it must be in the hash slot of queue `{name}`; \
+                 give it the queue's hash tag, e.g. `{{{name}}}:{key}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// This machine's name, as consumer names and the plugins hash use it.
