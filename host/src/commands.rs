@@ -13,6 +13,7 @@ use crate::cli::{
     StatsArgs,
 };
 use crate::kv::{AnyKv, MemoryKv};
+use crate::queue::amqp::{is_amqp_url, AmqpAdmin};
 use crate::queue::redis::RedisAdmin;
 use crate::runtime::engine::EngineLimits;
 use crate::runtime::{CallLimits, PluginInfo, Runtime};
@@ -102,7 +103,10 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
     if args.tasks.is_empty() && args.input.is_none() {
         anyhow::bail!("nothing to enqueue: give task URLs as arguments, or --input FILE (or - for standard input)");
     }
-    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
+    let admin = AnyAdmin::connect(&args.queue).await?;
+    if args.dedupe && matches!(admin, AnyAdmin::Amqp(_)) {
+        anyhow::bail!("--dedupe needs a Redis queue: RabbitMQ keeps no set of URLs seen");
+    }
     let due = args
         .at
         .or_else(|| args.delay.map(|d| now_millis() + d.as_millis() as u64));
@@ -167,13 +171,13 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
             // block, so a slow producer's tasks go out as they come.
             if batch.len() >= 10_000 || (!batch.is_empty() && lines.buffer().is_empty()) {
                 total += batch.len();
-                accepted += admin.enqueue(&batch, due, args.dedupe, false).await?;
+                accepted += admin.enqueue(&batch, due, args.dedupe).await?;
                 batch.clear();
             }
         }
     }
     total += batch.len();
-    accepted += admin.enqueue(&batch, due, args.dedupe, false).await?;
+    accepted += admin.enqueue(&batch, due, args.dedupe).await?;
     let invalid = invalid.get();
     eprintln!(
         "jobhost: enqueued {accepted} of {total} tasks on {} ({} duplicates skipped, {invalid} invalid lines)",
@@ -183,9 +187,59 @@ pub async fn enqueue(args: EnqueueArgs) -> anyhow::Result<u8> {
     Ok(if invalid > 0 { 1 } else { 0 })
 }
 
+/// The queue of an admin command: Redis or RabbitMQ.
+enum AnyAdmin {
+    Redis(RedisAdmin),
+    Amqp(AmqpAdmin),
+}
+
+impl AnyAdmin {
+    async fn connect(queue: &crate::cli::QueueArgs) -> anyhow::Result<Self> {
+        let url = queue.any_url()?;
+        Ok(if is_amqp_url(url) {
+            AnyAdmin::Amqp(AmqpAdmin::connect(url, &queue.queue_name).await?)
+        } else {
+            AnyAdmin::Redis(RedisAdmin::connect(url, &queue.queue_name).await?)
+        })
+    }
+
+    async fn enqueue(
+        &self,
+        tasks: &[Task],
+        due: Option<u64>,
+        dedupe: bool,
+    ) -> anyhow::Result<usize> {
+        Ok(match self {
+            AnyAdmin::Redis(admin) => admin.enqueue(tasks, due, dedupe, false).await?,
+            AnyAdmin::Amqp(admin) => admin.enqueue(tasks, due).await?,
+        })
+    }
+
+    async fn dead_list(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        Ok(match self {
+            AnyAdmin::Redis(admin) => admin.dead_list().await?,
+            AnyAdmin::Amqp(admin) => admin.dead_list().await?,
+        })
+    }
+
+    async fn dead_retry(&self, ids: &[String]) -> anyhow::Result<usize> {
+        Ok(match self {
+            AnyAdmin::Redis(admin) => admin.dead_retry(ids).await?,
+            AnyAdmin::Amqp(admin) => admin.dead_retry(ids).await?,
+        })
+    }
+
+    async fn dead_purge(&self) -> anyhow::Result<u64> {
+        Ok(match self {
+            AnyAdmin::Redis(admin) => admin.dead_purge().await?,
+            AnyAdmin::Amqp(admin) => admin.dead_purge().await?,
+        })
+    }
+}
+
 /// `jobhost dead list | retry | purge`.
 pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
-    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
+    let admin = AnyAdmin::connect(&args.queue).await?;
     match args.action {
         DeadAction::List => {
             for letter in admin.dead_list().await? {
@@ -209,6 +263,21 @@ pub async fn dead(args: DeadArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// `jobhost stats` of a RabbitMQ queue.
+async fn amqp_stats(admin: &AmqpAdmin, args: &StatsArgs) -> anyhow::Result<u8> {
+    let stats = admin.stats().await?;
+    if args.json {
+        println!("{}", serde_json::to_value(&stats)?);
+    } else {
+        println!("queue     {}", args.queue.queue_name);
+        println!("ready     {}", stats.ready);
+        println!("delayed   {}", stats.delayed);
+        println!("dead      {}", stats.dead);
+        println!("consumers {}", stats.consumers);
+    }
+    Ok(0)
+}
+
 /// `jobhost dashboard`: serve until stopped.
 pub async fn dashboard(args: crate::cli::DashboardArgs) -> anyhow::Result<u8> {
     let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
@@ -225,7 +294,10 @@ pub async fn dashboard(args: crate::cli::DashboardArgs) -> anyhow::Result<u8> {
 
 /// `jobhost stats`.
 pub async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
-    let admin = RedisAdmin::connect(args.queue.url()?, &args.queue.queue_name).await?;
+    let admin = match AnyAdmin::connect(&args.queue).await? {
+        AnyAdmin::Redis(admin) => admin,
+        AnyAdmin::Amqp(admin) => return amqp_stats(&admin, &args).await,
+    };
     let stats = admin.stats().await?;
     // Each schedule's current round.
     let store = Store::new(admin);

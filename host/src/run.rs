@@ -25,6 +25,7 @@ use crate::db::{DbOptions, DbSink};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::kv::{AnyKv, MemoryKv, RedisKv};
 use crate::politeness::{Politeness, PolitenessConfig, SharedLimits};
+use crate::queue::amqp::{AmqpOptions, AmqpQueue};
 use crate::queue::memory::MemoryQueueOptions;
 use crate::queue::redis::{RedisAdmin, RedisOptions};
 use crate::queue::{BeforeAck, MemoryQueue, Queue, QueueStats, RedisQueue};
@@ -56,6 +57,8 @@ pub enum QueueChoice {
     Memory,
     /// Shared through Redis.
     Redis(RedisOptions),
+    /// Shared through RabbitMQ.
+    Amqp(AmqpOptions),
 }
 
 /// Where records go.
@@ -215,6 +218,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             summary.elapsed = started.elapsed();
             Ok(summary)
         }
+        QueueChoice::Amqp(options) => run_amqp(&config, options, started).await,
         QueueChoice::Redis(options) => {
             if config.dead_letters.is_some() {
                 anyhow::bail!(
@@ -254,6 +258,38 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunSummary> {
             Ok(summary)
         }
     }
+}
+
+/// Run on a RabbitMQ queue: one consumer per shard, as with Redis; the
+/// plugins' key-value store is this process's own.
+async fn run_amqp(
+    config: &RunConfig,
+    options: AmqpOptions,
+    started: Instant,
+) -> anyhow::Result<RunSummary> {
+    if config.dead_letters.is_some() {
+        anyhow::bail!(
+            "--dead-letters is for the in-memory queue; with RabbitMQ the dead letters stay in the broker: see `jobhost dead list`"
+        );
+    }
+    let kv = Arc::new(AnyKv::Memory(MemoryKv::new()));
+    let sink = Arc::new(open_sink(config, true).await?);
+    let pool = shard_pool(config)?;
+    let mut queues = Vec::new();
+    for (handle, &share) in pool.handles().iter().zip(pool.shares()) {
+        let options = AmqpOptions {
+            prefetch: options.prefetch.min(share.saturating_mul(2)),
+            ..options.clone()
+        };
+        let before_ack: Arc<dyn BeforeAck> = sink.clone();
+        let started = handle
+            .spawn(AmqpQueue::start(options, Some(before_ack)))
+            .await;
+        queues.push(started.context("starting a queue consumer")??);
+    }
+    let mut summary = drive(config, queues, sink, &pool, kv).await?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
 }
 
 /// The sink `--output` names; `durable`: the queue outlives this process,

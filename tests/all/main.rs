@@ -27,6 +27,7 @@ mod plugins;
 mod politeness;
 mod progress;
 mod providers;
+mod queue_suite;
 mod redis_ack;
 mod redis_cluster;
 mod redis_queue;

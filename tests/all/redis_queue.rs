@@ -167,57 +167,6 @@ fn a_redis_restart_mid_run_loses_nothing() {
     }
 }
 
-#[test]
-fn retries_then_dead_letters_then_dead_retry() {
-    let queue = ChaosQueue::with(&[
-        r#"{"id":"flaky","payload":"x","plugin":"chaos","metadata":{"action":"retry-until","succeed_at":"2"}}"#.to_owned(),
-        r#"{"id":"hopeless","payload":"x","plugin":"chaos","metadata":{"action":"retry","message":"still broken"}}"#.to_owned(),
-    ]);
-    let base = [&UNTIL_EMPTY[..], &["--retry-delay", "20ms"]].concat();
-    // Dead jobs make the exit status 1.
-    queue
-        .host("first")
-        .args(&base)
-        .args(&["--max-attempts", "1"])
-        .finish(1);
-    let dead = queue.dead();
-    assert_eq!(dead.len(), 2, "{dead:?}");
-    let hopeless = dead
-        .iter()
-        .find(|d| d["id"] == "hopeless")
-        .expect("hopeless is dead");
-    assert_eq!(hopeless["attempts"], 1);
-    assert!(
-        hopeless["error"].as_str().unwrap().contains("still broken"),
-        "{hopeless}"
-    );
-
-    let retried = queue.cli(&["dead", "retry", "flaky"]);
-    assert!(
-        retried.code == 0 && retried.stderr.contains("1 dead letters back on the queue"),
-        "{retried:?}"
-    );
-    assert_eq!(queue.counts(&["dead", "ready"]), [Some(1), Some(1)]);
-
-    let second = queue
-        .host("second")
-        .args(&base)
-        .args(&["--max-attempts", "3"])
-        .finish(0);
-    let records = second.records();
-    assert_eq!(records.len(), 1, "{}", second.log());
-    assert_eq!(records[0]["task_id"], "flaky");
-    // Attempts were reset by `dead retry`: it failed once more, then succeeded.
-    assert_eq!(records[0]["record"]["attempt"], 2);
-
-    let purged = queue.cli(&["dead", "purge"]);
-    assert!(
-        purged.stderr.contains("purged 1 dead letters"),
-        "{purged:?}"
-    );
-    assert!(queue.dead().is_empty());
-}
-
 /// `dead:PLUGIN` counts the plugin a job was routed to, not only the one a
 /// task named (a task routed by `--plugin` used to count nowhere).
 #[test]
@@ -238,25 +187,6 @@ fn dead_jobs_count_for_the_plugin_they_were_routed_to() {
         "{s}\n{}",
         host.log()
     );
-}
-
-#[test]
-fn delayed_jobs_are_not_run_early() {
-    let queue = ChaosQueue::with(&[]);
-    let enqueued_at = Instant::now();
-    let queued = enqueue(
-        &queue.redis,
-        &chaos_tasks("later", 1, "{}"),
-        &["--delay", "1500ms"],
-    );
-    assert_eq!(queued.code, 0, "{queued:?}");
-    assert_eq!(queue.counts(&["delayed", "ready"]), [Some(1), Some(0)]);
-    let mut worker = queue.host("w").until_empty().start();
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(worker.task_ids().is_empty(), "ran before its time");
-    worker.exits(0, Duration::from_secs(30));
-    assert!(enqueued_at.elapsed() >= Duration::from_millis(1500));
-    assert_eq!(worker.task_ids(), vec!["later0"]);
 }
 
 /// `LPUSH`/`RPUSH`/`XADD`-style writes of raw entries, as another program
@@ -312,49 +242,6 @@ fn assert_dead_because(dead: &[serde_json::Value], why: &str) {
         let error = letter["error"].as_str().unwrap_or_default();
         assert!(error.contains(why), "{letter}");
     }
-}
-
-#[test]
-fn graceful_shutdown_hands_jobs_back_at_once() {
-    let queue = ChaosQueue::with(&chaos_tasks("g", 6, r#"{"action":"busy","ms":"2500"}"#));
-    // A long lease: if the jobs were not handed back, nobody could take them
-    // for 60 seconds. Two threads of one worker each: two consumers, and
-    // each must hand its job back.
-    let long = ["--lease", "60s", "--plugin-timeout", "20s"];
-    let mut a = queue
-        .host("a")
-        .args(&long)
-        .args(&["--threads", "2", "--concurrency", "2", "--grace", "200ms"])
-        .start();
-    std::thread::sleep(Duration::from_millis(1000));
-    assert!(queue.counts(&["in_flight"])[0].unwrap_or(0) >= 2);
-    let stopping = Instant::now();
-    a.signal("TERM");
-    a.wait(Duration::from_secs(10));
-    assert!(
-        stopping.elapsed() < Duration::from_secs(5),
-        "stopped after the grace period"
-    );
-    assert!(a.log().contains("handed"), "{}", a.log());
-    assert_eq!(
-        queue.counts(&["in_flight", "ready", "done"]),
-        [Some(0), Some(6), Some(0)],
-        "{}",
-        a.log()
-    );
-
-    let started = Instant::now();
-    let b = queue
-        .host("b")
-        .until_empty()
-        .args(&long)
-        .args(&["--concurrency", "6"])
-        .finish(0);
-    assert_eq!(b.task_ids().len(), 6);
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "taken at once, not after the lease"
-    );
 }
 
 #[test]

@@ -349,11 +349,6 @@ impl ChaosQueue {
     pub fn dead(&self) -> Vec<Value> {
         dead_list(&self.redis)
     }
-
-    /// `jobhost ARGS --queue URL`.
-    pub fn cli(&self, args: &[&str]) -> Run {
-        run(jobhost().args(args).args(["--queue", &self.redis.url()]))
-    }
 }
 
 /// How many times each task id was recorded across workers.

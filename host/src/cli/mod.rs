@@ -190,6 +190,19 @@ pub struct QueueArgs {
 }
 
 impl QueueArgs {
+    /// The URL of a Redis or RabbitMQ queue (`enqueue`, `dead`, `stats`).
+    pub fn any_url(&self) -> Result<&str, UsageError> {
+        match self.queue.as_ref().map(SecretUrl::expose) {
+            Some(url) if crate::queue::amqp::is_amqp_url(url) => Ok(url),
+            _ => self.url().map_err(|mut error| {
+                error
+                    .message
+                    .push_str(" (or amqp://USER:PASSWORD@HOST:PORT/VHOST for RabbitMQ)");
+                error
+            }),
+        }
+    }
+
     /// The Redis URL, which these commands need.
     pub fn url(&self) -> Result<&str, UsageError> {
         match self.queue.as_ref().map(SecretUrl::expose) {

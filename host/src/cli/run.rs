@@ -15,6 +15,7 @@ use crate::fetch::credentials::Credentials;
 use crate::fetch::policy::UrlPolicy;
 use crate::fetch::FetchConfig;
 use crate::politeness::{HostLimit, PolitenessConfig};
+use crate::queue::amqp::AmqpOptions;
 use crate::queue::redis::RedisOptions;
 use crate::run::{Input, Output, QueueChoice, RunConfig};
 use crate::runtime::engine::EngineLimits;
@@ -439,11 +440,34 @@ impl RunArgs {
                     ack_batch: self.redis.ack_batch,
                 })
             }
+            Some(url) if crate::queue::amqp::is_amqp_url(url) => {
+                let redis_only = [
+                    ("--schedule", !schedules.is_empty()),
+                    ("--redis-list", self.redis.redis_list.is_some()),
+                    ("--dedupe", self.work.dedupe),
+                ];
+                if let Some((flag, _)) = redis_only.iter().find(|(_, given)| *given) {
+                    return Err(usage(
+                        flag,
+                        "needs a Redis queue (RabbitMQ has no schedules, seed lists or set of URLs seen here)",
+                    ));
+                }
+                if self.redis.max_deliveries == 0 {
+                    return Err(usage("--max-deliveries", "must be at least 1"));
+                }
+                QueueChoice::Amqp(AmqpOptions {
+                    url: url.to_owned(),
+                    name: self.queue.queue_name.clone(),
+                    max_deliveries: self.redis.max_deliveries,
+                    prefetch: self.work.concurrency.saturating_mul(2),
+                    until_empty: self.redis.until_empty,
+                })
+            }
             Some(other) => {
                 return Err(UsageError {
                     flag: "--queue",
                     message: format!(
-                        "`{}` is not a queue: use `memory`, redis://HOST:PORT/DB or redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/DB]",
+                        "`{}` is not a queue: use `memory`, amqp://USER:PASSWORD@HOST:PORT/VHOST, redis://HOST:PORT/DB or redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/DB]",
                         crate::redis::redact(other)
                     ),
                 });

@@ -5,6 +5,7 @@
 //! retries and the dead letters. It does not fetch, route or run plugins:
 //! that is the worker's job (`worker.rs`).
 
+pub mod amqp;
 pub mod memory;
 pub mod redis;
 pub mod wire;

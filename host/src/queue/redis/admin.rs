@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::scripts::Scripts;
-use crate::queue::wire::WireTask;
+use crate::queue::wire::{present_dead, StoredDead, WireTask};
 use crate::queue::QueueError;
 use crate::redis::keys::{QueueKeys, GROUP};
 use crate::redis::{is_outage, Redis};
@@ -526,67 +526,6 @@ impl RedisAdmin {
             .await
             .map_err(|e| backend("purging dead letters", e))?;
         Ok(count)
-    }
-}
-
-/// A dead letter as stored: `{"error", "died_at", "task": WIRE}` or
-/// `{"error", "died_at", "raw": LINE}`.
-#[derive(Debug, serde::Deserialize)]
-struct StoredDead {
-    error: String,
-    died_at: u64,
-    /// Set for poison jobs buried by the reclaimer.
-    #[serde(default)]
-    deliveries: Option<u64>,
-    #[serde(default)]
-    task: Option<WireTask>,
-    #[serde(default)]
-    raw: Option<String>,
-}
-
-/// The stored JSON of a dead letter for `task`.
-pub fn dead_json(task: Option<&WireTask>, raw: Option<&str>, error: &str, died_at: u64) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert("error".into(), error.into());
-    obj.insert("died_at".into(), died_at.into());
-    if let Some(task) = task {
-        obj.insert(
-            "task".into(),
-            serde_json::to_value(task).unwrap_or_default(),
-        );
-    }
-    if let Some(raw) = raw {
-        obj.insert("raw".into(), raw.into());
-    }
-    serde_json::Value::Object(obj).to_string()
-}
-
-/// What `dead list` shows for a stored letter.
-fn present_dead(id: &str, stored: &str) -> serde_json::Value {
-    match serde_json::from_str::<StoredDead>(stored) {
-        Ok(letter) => {
-            let mut value = match (&letter.task, &letter.raw) {
-                (Some(task), _) => match task.clone().into_task() {
-                    Ok(t) => t.to_json(),
-                    Err(_) => serde_json::json!({ "id": id }),
-                },
-                (None, Some(raw)) => serde_json::json!({ "id": id, "raw": raw }),
-                (None, None) => serde_json::json!({ "id": id }),
-            };
-            if let serde_json::Value::Object(obj) = &mut value {
-                obj.insert("error".into(), letter.error.into());
-                let attempts = letter.task.as_ref().map_or(1, |t| t.failures.max(1));
-                obj.insert("attempts".into(), attempts.into());
-                obj.insert("died_at".into(), letter.died_at.into());
-                if let Some(deliveries) = letter.deliveries {
-                    obj.insert("deliveries".into(), deliveries.into());
-                }
-            }
-            value
-        }
-        Err(e) => {
-            serde_json::json!({ "id": id, "error": format!("unreadable dead letter: {e}"), "stored": stored })
-        }
     }
 }
 

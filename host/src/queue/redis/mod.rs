@@ -34,12 +34,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use self::acker::PendingAck;
-use self::admin::{backend, dead_json};
+use self::admin::backend;
 pub use self::admin::{RedisAdmin, RedisStats};
 use super::wire::WireTask;
 use super::{
     AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
 };
+use crate::queue::wire::dead_json;
 use crate::redis::keys::GROUP;
 use crate::task::{now_millis, Round, Task};
 

@@ -1,0 +1,539 @@
+//! The RabbitMQ backend: `--queue amqp://USER:PASSWORD@HOST:PORT/VHOST`.
+//!
+//! Tasks are persistent messages on a quorum queue; a host consumes with a
+//! prefetch of two messages per worker and acknowledges a job only after
+//! its effects are committed (the commit pipeline writes records first; the
+//! follow-ups are published and confirmed by the broker here, then the ack
+//! goes). Retries wait in delay queues (`topology.rs`), the dead letters are
+//! a queue of their own, and a job whose hosts keep dying on it is buried
+//! once the broker's count of its deliveries passes `--max-deliveries`.
+//! docs/rabbitmq.md states the guarantees.
+
+mod admin;
+pub mod topology;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::message::Delivery as Message;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::Acker;
+use lapin::{Channel, Consumer};
+
+pub use self::admin::{is_amqp_url, AmqpAdmin, AmqpStats};
+use self::topology::{DEAD_HEADER, DELIVERY_COUNT, DUE_HEADER};
+use super::wire::{dead_json, WireTask};
+use super::{
+    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
+};
+use crate::task::{now_millis, Task};
+
+/// The longest wait for an acknowledgement to be sent; a connection that
+/// died unnoticed can leave it pending forever.
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// How long an idle `pop` waits for a message before it looks whether a
+/// batch run (`--until-empty`) is over.
+const IDLE_CHECK: Duration = Duration::from_millis(200);
+
+/// Settings of a RabbitMQ queue consumer.
+#[derive(Clone)]
+pub struct AmqpOptions {
+    /// `amqp://USER:PASSWORD@HOST:PORT/VHOST`.
+    pub url: String,
+    /// The queue's name.
+    pub name: String,
+    /// Deliveries after which a job that never finished is buried.
+    pub max_deliveries: u32,
+    /// Messages delivered ahead of the workers (`basic.qos`).
+    pub prefetch: usize,
+    /// End once nothing is ready or delayed and this host holds nothing.
+    pub until_empty: bool,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for AmqpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpOptions")
+            .field("url", &crate::redis::redact(&self.url))
+            .field("name", &self.name)
+            .field("max_deliveries", &self.max_deliveries)
+            .field("prefetch", &self.prefetch)
+            .field("until_empty", &self.until_empty)
+            .finish()
+    }
+}
+
+/// One delivery's handle: how to acknowledge it on its channel.
+#[derive(Debug)]
+pub struct Token {
+    tag: u64,
+    acker: Acker,
+    /// The connection generation it came on.
+    generation: u64,
+}
+
+/// The consuming channel, and the connection generation it is on.
+struct Consuming {
+    channel: Channel,
+    consumer: Consumer,
+    generation: u64,
+}
+
+/// Start consuming on the admin's current connection.
+async fn consume(admin: &AmqpAdmin, tag: &str, prefetch: u16) -> Result<Consuming, lapin::Error> {
+    let link = admin.link().await;
+    let channel = link.connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            admin.names().main.as_str().into(),
+            tag.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(Consuming {
+        channel,
+        consumer,
+        generation: link.generation,
+    })
+}
+
+/// A consumer of one queue on RabbitMQ.
+pub struct AmqpQueue {
+    admin: AmqpAdmin,
+    options: AmqpOptions,
+    consuming: tokio::sync::Mutex<Consuming>,
+    consumer_tag: String,
+    prefetch: u16,
+    /// Made durable before each acknowledgement (the sink).
+    before_ack: Option<Arc<dyn BeforeAck>>,
+    /// Deliveries handed to workers and not yet finished.
+    held: Mutex<HashMap<u64, Acker>>,
+    /// When a batch run last found work waiting (checks are rate-limited).
+    checked: Mutex<Option<Instant>>,
+    closed: AtomicBool,
+    /// The batch run is over (`finished` found it so).
+    over: AtomicBool,
+    stopping: AtomicBool,
+    enqueued: AtomicU64,
+    done: AtomicU64,
+    not_modified: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+}
+
+impl std::fmt::Debug for AmqpQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpQueue")
+            .field("options", &self.options)
+            .field("consumer", &self.consumer_tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpQueue {
+    /// Connect, declare the queues and start consuming; `before_ack` is
+    /// made durable before each acknowledgement.
+    pub async fn start(
+        options: AmqpOptions,
+        before_ack: Option<Arc<dyn BeforeAck>>,
+    ) -> Result<Arc<Self>, QueueError> {
+        let admin = AmqpAdmin::connect(&options.url, &options.name).await?;
+        let prefetch = u16::try_from(options.prefetch.max(1)).unwrap_or(u16::MAX);
+        let consumer_tag = format!(
+            "{}-{}-{:04x}",
+            super::redis::hostname(),
+            std::process::id(),
+            fastrand::u16(..)
+        );
+        let consuming = consume(&admin, &consumer_tag, prefetch)
+            .await
+            .map_err(|e| admin::failed("starting to consume", &options.url, &e))?;
+        tracing::info!(
+            "joined queue {} at {} as consumer {consumer_tag} (prefetch {prefetch})",
+            options.name,
+            admin.shown_url()
+        );
+        Ok(Arc::new(AmqpQueue {
+            admin,
+            options,
+            consuming: tokio::sync::Mutex::new(consuming),
+            consumer_tag,
+            prefetch,
+            before_ack,
+            held: Mutex::new(HashMap::new()),
+            checked: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            over: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            enqueued: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+        }))
+    }
+
+    /// The admin handle (counts, dead letters).
+    pub fn admin(&self) -> &AmqpAdmin {
+        &self.admin
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Acker>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A batch run is over: nothing held here, nothing ready or delayed.
+    /// Asked at most twice a second.
+    async fn finished(&self) -> bool {
+        if self.over.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !self.closed.load(Ordering::Relaxed) || !self.options.until_empty {
+            return false;
+        }
+        if !self.held().is_empty() {
+            return false;
+        }
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if checked.is_some_and(|at| at.elapsed() < Duration::from_millis(500)) {
+                return false;
+            }
+            *checked = Some(Instant::now());
+        }
+        match self.admin.nothing_waiting().await {
+            Ok(true) if self.held().is_empty() => {
+                // Final: every worker of this consumer stops now.
+                self.over.store(true, Ordering::Relaxed);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                // An outage: the consumer's own reconnection logs it.
+                tracing::debug!("{e}");
+                false
+            }
+        }
+    }
+
+    /// A message as a delivery for a worker; `None` if it went elsewhere
+    /// (not due yet: back to a delay queue; not a task: dead letters).
+    async fn decode(
+        &self,
+        message: Message,
+        generation: u64,
+    ) -> Result<Option<Delivery<Token>>, QueueError> {
+        let body = String::from_utf8_lossy(&message.data).into_owned();
+        let due = topology::header_i64(&message.properties, DUE_HEADER)
+            .and_then(|due| u64::try_from(due).ok());
+        let parsed = serde_json::from_str::<WireTask>(&body)
+            .map_err(|e| format!("invalid task JSON in the queue: {e}"));
+        let wire = match parsed {
+            Ok(wire) => wire,
+            Err(error) => return self.reject(&message, generation, &body, &error).await,
+        };
+        // RabbitMQ counts the deliveries that ended without an ack (the
+        // host died, or the connection dropped): a job that keeps killing
+        // its hosts is buried here instead of run once more.
+        let returned = topology::header_i64(&message.properties, DELIVERY_COUNT).unwrap_or(0);
+        let delivered = u64::try_from(returned).unwrap_or(0) + 1;
+        if delivered > u64::from(self.options.max_deliveries) {
+            let error = format!(
+                "delivered {delivered} times without finishing (--max-deliveries {}): its host died or hung each time (a poison job)",
+                self.options.max_deliveries
+            );
+            tracing::error!(task = %wire.id, "{error}; dead-lettered");
+            let letter = dead_json(Some(&wire), None, &error, now_millis());
+            return self.bury_message(&message, generation, letter).await;
+        }
+        if let Some(due) = due.filter(|&due| due > now_millis()) {
+            // Back from a delay step before its time: wait again.
+            let again = self.admin.message_for(&wire, Some(due));
+            self.admin.publish(&[again]).await?;
+            self.finish(
+                message.delivery_tag,
+                &message.acker,
+                generation,
+                "delaying it",
+            )
+            .await;
+            return Ok(None);
+        }
+        match wire.into_task() {
+            Ok(task) => {
+                self.held()
+                    .insert(message.delivery_tag, message.acker.clone());
+                Ok(Some(Delivery::new(
+                    task,
+                    Token {
+                        tag: message.delivery_tag,
+                        acker: message.acker,
+                        generation,
+                    },
+                )))
+            }
+            Err(error) => self.reject(&message, generation, &body, &error).await,
+        }
+    }
+
+    /// Put a message that is not a task in the dead letters, as it was,
+    /// and take it off the queue.
+    async fn reject(
+        &self,
+        message: &Message,
+        generation: u64,
+        body: &str,
+        error: &str,
+    ) -> Result<Option<Delivery<Token>>, QueueError> {
+        tracing::error!("dead-lettered a bad message: {error}");
+        let letter = dead_json(None, Some(body), error, now_millis());
+        self.bury_message(message, generation, letter).await
+    }
+
+    /// Publish `letter` to the dead letters, then take `message` off the
+    /// queue; no delivery for a worker.
+    async fn bury_message(
+        &self,
+        message: &Message,
+        generation: u64,
+        letter: String,
+    ) -> Result<Option<Delivery<Token>>, QueueError> {
+        self.admin
+            .publish(&[dead_message(&self.admin.names().dead, letter)])
+            .await?;
+        self.finish(
+            message.delivery_tag,
+            &message.acker,
+            generation,
+            "dead-lettering it",
+        )
+        .await;
+        Ok(None)
+    }
+
+    /// Acknowledge a delivery whose successor is published (or whose job
+    /// is done). If the connection was lost meanwhile the broker delivers
+    /// it again: the job runs once more, and this says so.
+    async fn finish(&self, tag: u64, acker: &Acker, generation: u64, doing: &str) {
+        self.held().remove(&tag);
+        // A delivery of a connection since replaced cannot be acknowledged
+        // (and an ack sent to a dead connection may never return).
+        let current = self.admin.link().await.generation == generation;
+        let acked = current
+            && matches!(
+                tokio::time::timeout(ACK_WAIT, acker.ack(BasicAckOptions::default())).await,
+                Ok(Ok(true))
+            );
+        if !acked {
+            tracing::warn!(
+                "the delivery was lost before its acknowledgement ({doing}): the connection to RabbitMQ dropped, so the broker delivers the job again"
+            );
+        }
+    }
+}
+
+/// A dead letter's message for queue `dead` (its body is the stored
+/// letter).
+fn dead_message(dead: &str, letter: String) -> (String, String, FieldTable) {
+    let mut headers = FieldTable::default();
+    headers.insert(DEAD_HEADER.into(), AMQPValue::LongString("1".into()));
+    (dead.to_owned(), letter, headers)
+}
+
+impl Queue for AmqpQueue {
+    type Token = Token;
+
+    const CARRIES: Carries = Carries {
+        kv_writes: false,
+        records: false,
+    };
+
+    async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
+        let accepted = self.admin.enqueue(&tasks, None).await?;
+        self.enqueued.fetch_add(accepted as u64, Ordering::Relaxed);
+        Ok(accepted)
+    }
+
+    async fn pop(&self) -> Result<Option<Delivery<Token>>, QueueError> {
+        loop {
+            if self.stopping.load(Ordering::Relaxed) || self.over.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let mut consuming = self.consuming.lock().await;
+            let next = tokio::time::timeout(IDLE_CHECK, consuming.consumer.next()).await;
+            match next {
+                Err(_) => {
+                    drop(consuming);
+                    if self.finished().await {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(Ok(message))) => {
+                    let generation = consuming.generation;
+                    drop(consuming);
+                    if let Some(delivery) = self.decode(message, generation).await? {
+                        return Ok(Some(delivery));
+                    }
+                }
+                Ok(None) | Ok(Some(Err(_))) => {
+                    if self.stopping.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    // The connection (or the channel) is gone. Deliveries
+                    // held meanwhile cannot be acknowledged any more: the
+                    // broker delivers them again.
+                    self.admin
+                        .reconnect(consuming.generation, "receiving jobs")
+                        .await;
+                    loop {
+                        match consume(&self.admin, &self.consumer_tag, self.prefetch).await {
+                            Ok(fresh) => {
+                                *consuming = fresh;
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::debug!("consuming again failed: {e}");
+                                let generation = self.admin.link().await.generation;
+                                self.admin.reconnect(generation, "receiving jobs").await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ack(
+        &self,
+        delivery: Delivery<Token>,
+        effects: Effects<'_>,
+    ) -> Result<AckReceipt, QueueError> {
+        let (_task, token) = delivery.into_parts();
+        if let Some(sink) = &self.before_ack {
+            // Not acknowledged: the job stays with this host until the
+            // connection closes, then the broker delivers it again.
+            sink.sync().map_err(QueueError::Backend)?;
+        }
+        let follow_ups = effects.follow_ups.len();
+        if follow_ups > 0 {
+            let mut messages = Vec::with_capacity(follow_ups);
+            for follow_up in &effects.follow_ups {
+                let wire = WireTask::from_task(follow_up, 0, None);
+                messages.push(self.admin.message_for(&wire, None));
+            }
+            self.admin.publish(&messages).await?;
+            self.enqueued
+                .fetch_add(follow_ups as u64, Ordering::Relaxed);
+        }
+        self.finish(
+            token.tag,
+            &token.acker,
+            token.generation,
+            "acknowledging it",
+        )
+        .await;
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if effects.not_modified {
+            self.not_modified.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(AckReceipt::done(follow_ups))
+    }
+
+    async fn fail(&self, delivery: Delivery<Token>, failed: Failed) -> Result<(), QueueError> {
+        let (task, token) = delivery.into_parts();
+        let due = |delay: Duration| now_millis() + u64::try_from(delay.as_millis()).unwrap_or(0);
+        let (message, doing) = match failed {
+            Failed::Retry { delay, error } => {
+                let wire = WireTask::from_task(&task, task.attempt, Some(error));
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                (
+                    self.admin.message_for(&wire, Some(due(delay))),
+                    "retrying it",
+                )
+            }
+            Failed::Defer { delay } => {
+                // The attempt did not happen: keep the failures it had.
+                let wire = WireTask::from_task(&task, task.attempt.saturating_sub(1), None);
+                (
+                    self.admin.message_for(&wire, Some(due(delay))),
+                    "putting it back",
+                )
+            }
+            Failed::Bury { error, .. } => {
+                let wire = WireTask::from_task(&task, task.attempt, Some(error.clone()));
+                self.dead.fetch_add(1, Ordering::Relaxed);
+                let letter = dead_json(Some(&wire), None, &error, now_millis());
+                (
+                    dead_message(&self.admin.names().dead, letter),
+                    "dead-lettering it",
+                )
+            }
+        };
+        self.admin.publish(&[message]).await?;
+        self.finish(token.tag, &token.acker, token.generation, doing)
+            .await;
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    fn stop_intake(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    async fn hand_back(&self) -> Result<usize, QueueError> {
+        self.stopping.store(true, Ordering::Relaxed);
+        let consuming = self.consuming.lock().await;
+        let _ = consuming
+            .channel
+            .basic_cancel(
+                self.consumer_tag.as_str().into(),
+                BasicCancelOptions::default(),
+            )
+            .await;
+        let held: Vec<Acker> = self.held().drain().map(|(_, acker)| acker).collect();
+        let mut handed = 0;
+        for acker in &held {
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            if matches!(
+                tokio::time::timeout(ACK_WAIT, acker.nack(requeue)).await,
+                Ok(Ok(true))
+            ) {
+                handed += 1;
+            }
+        }
+        // Messages delivered ahead and not taken go back with the channel.
+        let _ = consuming
+            .channel
+            .close(200, "handing jobs back".into())
+            .await;
+        Ok(handed)
+    }
+
+    fn stats(&self) -> QueueStats {
+        QueueStats {
+            enqueued: self.enqueued.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            dead: self.dead.load(Ordering::Relaxed),
+            duplicates: 0,
+            not_modified: self.not_modified.load(Ordering::Relaxed),
+        }
+    }
+}
