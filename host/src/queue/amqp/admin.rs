@@ -122,6 +122,11 @@ impl AmqpAdmin {
             )));
         }
         let shown = crate::redis::redact(url);
+        if url.starts_with("amqps://") {
+            return Err(QueueError::Config(format!(
+                "{shown}: amqps:// (TLS) is not supported yet; use amqp:// behind a TLS-terminating proxy, or Redis with rediss:// (docs/rabbitmq.md)"
+            )));
+        }
         let names = Names::new(name);
         let (connection, channel) = open(url, &names).await.map_err(|e| {
             let reason = scrub(&e.to_string(), url);
