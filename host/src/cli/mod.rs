@@ -412,8 +412,18 @@ mod tests {
             !shown.contains("s3cret") && shown.contains("worker:***@"),
             "{shown}"
         );
-        // A URL that is not a queue is named in the error, redacted.
+        // A RabbitMQ URL too.
         let Command::Run(args) = parse("amqp://worker:s3cret@host/0").command else {
+            panic!("not a run")
+        };
+        let config = (*args).into_config().expect("a valid configuration");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("amqp://worker:***@"),
+            "{shown}"
+        );
+        // A URL that is not a queue is named in the error, redacted.
+        let Command::Run(args) = parse("nats://worker:s3cret@host/0").command else {
             panic!("not a run")
         };
         let error = (*args).into_config().expect_err("not a queue").to_string();

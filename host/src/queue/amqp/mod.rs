@@ -25,6 +25,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Acker;
 use lapin::{Channel, Consumer};
+use tokio::sync::mpsc;
 
 pub use self::admin::{is_amqp_url, AmqpAdmin, AmqpStats};
 use self::topology::{DEAD_HEADER, DELIVERY_COUNT, DUE_HEADER};
@@ -112,7 +113,11 @@ async fn consume(admin: &AmqpAdmin, tag: &str, prefetch: u16) -> Result<Consumin
 pub struct AmqpQueue {
     admin: AmqpAdmin,
     options: AmqpOptions,
-    consuming: tokio::sync::Mutex<Consuming>,
+    /// Messages the reader took from the consumer, with the connection
+    /// generation they came on.
+    rx: tokio::sync::Mutex<mpsc::Receiver<(Message, u64)>>,
+    /// The consuming channel now (replaced on reconnection).
+    channel: Mutex<Channel>,
     consumer_tag: String,
     prefetch: u16,
     /// Made durable before each acknowledgement (the sink).
@@ -164,10 +169,13 @@ impl AmqpQueue {
             options.name,
             admin.shown_url()
         );
-        Ok(Arc::new(AmqpQueue {
+        let (tx, rx) = mpsc::channel(usize::from(prefetch));
+        let channel = Mutex::new(consuming.channel.clone());
+        let queue = Arc::new(AmqpQueue {
             admin,
             options,
-            consuming: tokio::sync::Mutex::new(consuming),
+            rx: tokio::sync::Mutex::new(rx),
+            channel,
             consumer_tag,
             prefetch,
             before_ack,
@@ -181,7 +189,51 @@ impl AmqpQueue {
             not_modified: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dead: AtomicU64::new(0),
-        }))
+        });
+        tokio::spawn(queue.clone().read_loop(consuming, tx));
+        Ok(queue)
+    }
+
+    /// The reader: the one task that takes messages from the consumer
+    /// (whose stream wakes a single poller) and hands them to the workers;
+    /// when the connection or the channel is lost it reconnects and
+    /// consumes again. Deliveries of the lost connection cannot be
+    /// acknowledged any more: the broker delivers them again.
+    async fn read_loop(
+        self: Arc<Self>,
+        mut consuming: Consuming,
+        tx: mpsc::Sender<(Message, u64)>,
+    ) {
+        loop {
+            match consuming.consumer.next().await {
+                Some(Ok(message)) => {
+                    if tx.send((message, consuming.generation)).await.is_err() {
+                        return;
+                    }
+                }
+                None | Some(Err(_)) => {
+                    if self.stopping.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut seen = consuming.generation;
+                    loop {
+                        self.admin.reconnect(seen, "receiving jobs").await;
+                        match consume(&self.admin, &self.consumer_tag, self.prefetch).await {
+                            Ok(fresh) => {
+                                consuming = fresh;
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::debug!("consuming again failed: {e}");
+                                seen = self.admin.link().await.generation;
+                            }
+                        }
+                    }
+                    *self.channel.lock().unwrap_or_else(|p| p.into_inner()) =
+                        consuming.channel.clone();
+                }
+            }
+        }
     }
 
     /// The admin handle (counts, dead letters).
@@ -325,22 +377,33 @@ impl AmqpQueue {
     /// Acknowledge a delivery whose successor is published (or whose job
     /// is done). If the connection was lost meanwhile the broker delivers
     /// it again: the job runs once more, and this says so.
-    async fn finish(&self, tag: u64, acker: &Acker, generation: u64, doing: &str) {
+    async fn finish(&self, tag: u64, acker: &Acker, generation: u64, doing: &'static str) {
         self.held().remove(&tag);
         // A delivery of a connection since replaced cannot be acknowledged
         // (and an ack sent to a dead connection may never return).
-        let current = self.admin.link().await.generation == generation;
-        let acked = current
-            && matches!(
-                tokio::time::timeout(ACK_WAIT, acker.ack(BasicAckOptions::default())).await,
-                Ok(Ok(true))
-            );
-        if !acked {
-            tracing::warn!(
-                "the delivery was lost before its acknowledgement ({doing}): the connection to RabbitMQ dropped, so the broker delivers the job again"
-            );
+        if self.admin.link().await.generation != generation {
+            warn_lost(doing);
+            return;
         }
+        // The ack goes out in the background: lapin answers an ack only
+        // once its I/O loop has written it (tens of ms under load), and a
+        // worker waiting for that would hold its place in the prefetch
+        // window. The job's effects are committed already; an ack that
+        // never arrives only makes the broker deliver the job again.
+        let acker = acker.clone();
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(ACK_WAIT, acker.ack(BasicAckOptions::default())).await;
+            if !matches!(sent, Ok(Ok(true))) {
+                warn_lost(doing);
+            }
+        });
     }
+}
+
+fn warn_lost(doing: &str) {
+    tracing::warn!(
+        "the delivery was lost before its acknowledgement ({doing}): the connection to RabbitMQ dropped, so the broker delivers the job again"
+    );
 }
 
 /// A dead letter's message for queue `dead` (its body is the stored
@@ -370,44 +433,24 @@ impl Queue for AmqpQueue {
             if self.stopping.load(Ordering::Relaxed) || self.over.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let mut consuming = self.consuming.lock().await;
-            let next = tokio::time::timeout(IDLE_CHECK, consuming.consumer.next()).await;
-            match next {
+            let mut rx = self.rx.lock().await;
+            // Workers queue for the receiver: the run may have ended while
+            // this one waited its turn.
+            if self.stopping.load(Ordering::Relaxed) || self.over.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match tokio::time::timeout(IDLE_CHECK, rx.recv()).await {
                 Err(_) => {
-                    drop(consuming);
+                    drop(rx);
                     if self.finished().await {
                         return Ok(None);
                     }
                 }
-                Ok(Some(Ok(message))) => {
-                    let generation = consuming.generation;
-                    drop(consuming);
+                Ok(None) => return Ok(None),
+                Ok(Some((message, generation))) => {
+                    drop(rx);
                     if let Some(delivery) = self.decode(message, generation).await? {
                         return Ok(Some(delivery));
-                    }
-                }
-                Ok(None) | Ok(Some(Err(_))) => {
-                    if self.stopping.load(Ordering::Relaxed) {
-                        return Ok(None);
-                    }
-                    // The connection (or the channel) is gone. Deliveries
-                    // held meanwhile cannot be acknowledged any more: the
-                    // broker delivers them again.
-                    self.admin
-                        .reconnect(consuming.generation, "receiving jobs")
-                        .await;
-                    loop {
-                        match consume(&self.admin, &self.consumer_tag, self.prefetch).await {
-                            Ok(fresh) => {
-                                *consuming = fresh;
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::debug!("consuming again failed: {e}");
-                                let generation = self.admin.link().await.generation;
-                                self.admin.reconnect(generation, "receiving jobs").await;
-                            }
-                        }
                     }
                 }
             }
@@ -496,9 +539,12 @@ impl Queue for AmqpQueue {
 
     async fn hand_back(&self) -> Result<usize, QueueError> {
         self.stopping.store(true, Ordering::Relaxed);
-        let consuming = self.consuming.lock().await;
-        let _ = consuming
+        let channel = self
             .channel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = channel
             .basic_cancel(
                 self.consumer_tag.as_str().into(),
                 BasicCancelOptions::default(),
@@ -519,10 +565,7 @@ impl Queue for AmqpQueue {
             }
         }
         // Messages delivered ahead and not taken go back with the channel.
-        let _ = consuming
-            .channel
-            .close(200, "handing jobs back".into())
-            .await;
+        let _ = channel.close(200, "handing jobs back".into()).await;
         Ok(handed)
     }
 
