@@ -551,19 +551,21 @@ impl Queue for AmqpQueue {
             )
             .await;
         let held: Vec<Acker> = self.held().drain().map(|(_, acker)| acker).collect();
-        let mut handed = 0;
-        for acker in &held {
-            let requeue = BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            };
-            if matches!(
-                tokio::time::timeout(ACK_WAIT, acker.nack(requeue)).await,
-                Ok(Ok(true))
-            ) {
-                handed += 1;
-            }
-        }
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        // All at once: on a connection that died unnoticed each may wait
+        // the whole ACK_WAIT.
+        let answers = futures_util::future::join_all(
+            held.iter()
+                .map(|acker| tokio::time::timeout(ACK_WAIT, acker.nack(requeue))),
+        )
+        .await;
+        let handed = answers
+            .iter()
+            .filter(|answer| matches!(answer, Ok(Ok(true))))
+            .count();
         // Messages delivered ahead and not taken go back with the channel.
         let _ = channel.close(200, "handing jobs back".into()).await;
         Ok(handed)
