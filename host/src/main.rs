@@ -56,6 +56,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    // And one for every amqps:// connection.
+    if let Some(path) = deepest::<std::path::PathBuf>(&matches, "amqp_ca_cert") {
+        if let Err(error) = jobhost::queue::amqp::trust_ca_file(&path) {
+            eprintln!("error: --amqp-ca-cert: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let wait_replicas = deepest::<u32>(&matches, "redis_wait_replicas").unwrap_or(0);
     if wait_replicas > 0 {
         let timeout = deepest::<std::time::Duration>(&matches, "redis_wait_timeout")

@@ -9,6 +9,7 @@ mod redis_util;
 mod util;
 
 mod ahead;
+mod amqp_tls;
 mod cache;
 mod compression;
 mod config;

@@ -173,18 +173,16 @@ fn a_queue_over_tls_with_an_acl_user_works_and_never_shows_the_password() {
         "any queue name stays in jobhost:*: {foreign:?}"
     );
 
-    let everything = [
-        &queued,
-        &worked,
-        &stats,
-        &dead,
-        &unverified,
-        &wrong,
-        &foreign,
-    ]
-    .iter()
-    .map(|run| format!("{run:?}"))
-    .collect::<String>();
-    assert!(!everything.contains(PASSWORD), "{everything}");
-    assert!(!everything.contains("not-the-password"), "{everything}");
+    assert_hidden(
+        &[
+            &queued,
+            &worked,
+            &stats,
+            &dead,
+            &unverified,
+            &wrong,
+            &foreign,
+        ],
+        &[PASSWORD, "not-the-password"],
+    );
 }

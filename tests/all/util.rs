@@ -74,6 +74,20 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Fail if any of `secrets` appears in the output of any of `runs`.
+pub fn assert_hidden(runs: &[&Run], secrets: &[&str]) {
+    let everything = runs
+        .iter()
+        .map(|run| format!("{run:?}"))
+        .collect::<String>();
+    for secret in secrets {
+        assert!(
+            !everything.contains(secret),
+            "`{secret}` shown: {everything}"
+        );
+    }
+}
+
 impl Run {
     /// Output lines parsed as JSON.
     pub fn records(&self) -> Vec<serde_json::Value> {

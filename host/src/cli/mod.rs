@@ -166,6 +166,10 @@ pub struct QueueArgs {
         global = true
     )]
     pub redis_ca_cert: Option<std::path::PathBuf>,
+    /// For amqps:// URLs: also trust the certificate authorities of this
+    /// PEM file (beside the system's). Verification is never turned off.
+    #[arg(long, value_name = "FILE", env = "JOBHOST_AMQP_CA_CERT", global = true)]
+    pub amqp_ca_cert: Option<std::path::PathBuf>,
     /// Redis with replicas: tell a producer its tasks are accepted only
     /// once N replicas have them too (`WAIT`), so that a failover cannot
     /// lose them (docs/redis.md, Sentinel). 0: the master's word suffices.

@@ -10,8 +10,9 @@ use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
     QueueDeclareOptions, QueuePurgeOptions,
 };
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties, DefaultConnectionBuilder};
 use serde::Serialize;
 
 use super::topology::{self, Names, DEAD_HEADER, DELAY_STEPS_MS, DUE_HEADER};
@@ -64,10 +65,45 @@ pub(super) struct Link {
     pub generation: u64,
 }
 
+/// The PEM certificates `amqps://` trusts beside the system's
+/// (`--amqp-ca-cert`), set once at start-up.
+static TRUSTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Trust the CAs of the PEM file at `path` too, for every `amqps://`
+/// connection of this process. Fails if it cannot be read or holds no
+/// certificate.
+pub fn trust_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the CA certificate file {}: {e}",
+            path.display()
+        )
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "{} holds no PEM certificate (expected `-----BEGIN CERTIFICATE-----` blocks)",
+            path.display()
+        ));
+    }
+    let _ = TRUSTED.set(pem);
+    Ok(())
+}
+
 /// Connect, open a publishing channel and declare `names`' queues.
+/// `amqps://` verifies the broker's certificate against the system's CAs
+/// and those of [`trust_ca_file`], and its name against the URL's host.
 async fn open(url: &str, names: &Names) -> Result<(Connection, Channel), lapin::Error> {
     let properties = ConnectionProperties::default().with_connection_name("jobhost".into());
-    let connection = Connection::connect(url, properties).await?;
+    let tls = OwnedTLSConfig {
+        identity: None,
+        cert_chain: TRUSTED.get().cloned(),
+    };
+    let connection = DefaultConnectionBuilder::new()?
+        .with_uri_str(url.to_owned())
+        .with_properties(properties)
+        .with_tls_config(tls)
+        .connect()
+        .await?;
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -122,17 +158,16 @@ impl AmqpAdmin {
             )));
         }
         let shown = crate::redis::redact(url);
-        if url.starts_with("amqps://") {
-            return Err(QueueError::Config(format!(
-                "{shown}: amqps:// (TLS) is not supported yet; use amqp:// behind a TLS-terminating proxy, or Redis with rediss:// (docs/rabbitmq.md)"
-            )));
-        }
         let names = Names::new(name);
         let (connection, channel) = open(url, &names).await.map_err(|e| {
             let reason = scrub(&e.to_string(), url);
             QueueError::Config(if e.is_amqp_soft_error() {
                 format!(
                     "cannot declare the queues of `{name}` on RabbitMQ at {shown}: {reason} (a queue of that name declared with other arguments, or not a quorum queue, is refused: delete it or pick another --queue-name)"
+                )
+            } else if url.starts_with("amqps://") && reason.to_lowercase().contains("certificate") {
+                format!(
+                    "cannot connect to RabbitMQ at {shown}: {reason} (the broker's certificate must be signed by a CA the system trusts or one in --amqp-ca-cert FILE, and name the URL's host)"
                 )
             } else {
                 format!(

@@ -27,7 +27,7 @@ use lapin::Acker;
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
 
-pub use self::admin::{is_amqp_url, AmqpAdmin, AmqpStats};
+pub use self::admin::{is_amqp_url, trust_ca_file, AmqpAdmin, AmqpStats};
 use self::topology::{DEAD_HEADER, DELIVERY_COUNT, DUE_HEADER};
 use super::wire::{dead_json, WireTask};
 use super::{
