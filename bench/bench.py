@@ -22,6 +22,12 @@ Items (what each measures exactly is in BENCHMARKS.md, written by report.py):
   10 db        music-sync via Redis into PostgreSQL (typed upsert), twice, against
                JSON Lines, the seed's design with an asyncpg upsert, and a bare
                executemany loop (needs PostgreSQL: PG_URL below)
+  11 schedule  a schedule's round of 1,000,000 URLs enqueued by one producer
+  12 https     music-sync via Redis over HTTPS (HTTP/2), and --conditional
+  13 languages JavaScript and Python plugins: dispatch, music-sync via Redis
+  14 amqp      no-op and music-sync jobs/s through RabbitMQ beside Redis, one
+               host at default settings, interleaved (needs a RabbitMQ broker
+               and rabbitmqctl: AMQP_URL below)
   sweep        jobs/s against concurrency, jobhost and the seed (the plot)
 """
 
@@ -70,6 +76,11 @@ DOC_BASE = 100_000  # first document id
 # at its end.
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://root@127.0.0.1:5432").rstrip("/")
 PG_DB = "jobhost_bench"
+# Item 14's RabbitMQ: a broker this suite does not start (the machine's), as
+# a URL without a vhost; the item creates the vhost AMQP_VHOST with
+# rabbitmqctl (deleting it first if it exists) and deletes it at its end.
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672").rstrip("/")
+AMQP_VHOST = "jobhost-bench"
 # The table music-sync's records go into; its columns are the record's
 # fields (bench/seed/consumer_pg.py's COLUMNS).
 TRACKS_DDL = """CREATE TABLE tracks (id text PRIMARY KEY, title text NOT NULL, artist text NOT NULL,
@@ -88,6 +99,7 @@ def scale(quick):
         db_tracks=20_000, db_seed_concurrency=[16, 64], db_rounds=3, schedule_urls=1_000_000,
         https_jobs=100_000, https_seed_jobs=20_000, https_handshake_jobs=20_000,
         conditional_jobs=20_000, lang_jobs=20_000, lang_reuse=100,
+        amqp_jobs=20_000, amqp_pairs=3,
     )
     if not quick:
         return full
@@ -100,6 +112,7 @@ def scale(quick):
         db_tracks=2_000, db_seed_concurrency=[16, 64], db_rounds=1, schedule_urls=100_000,
         https_jobs=3_000, https_seed_jobs=2_000, https_handshake_jobs=2_000,
         conditional_jobs=2_000, lang_jobs=2_000, lang_reuse=100,
+        amqp_jobs=2_000, amqp_pairs=1,
     )
 
 
@@ -1680,6 +1693,146 @@ end
         out["in_flight_64_js"] = rss
         return out
 
+    # -- item 14: RabbitMQ beside Redis ---------------------------------------
+
+    def drive_metrics_host(self, queue_args, jobs, plugins, extra=(), broker_pid=None):
+        """One jobhost at default settings on the queue `queue_args` names
+        (`--queue URL` and maybe `--queue-name`), holding `jobs` tasks;
+        progress read from the host's own Prometheus endpoint, so that
+        every backend is timed the same way (first to last job done, read
+        as drive_redis_hosts reads its counter). CPU per job of the host
+        (wait4), nginx, and `broker_pid` (a RabbitMQ not started by this
+        suite; Redis otherwise)."""
+        import urllib.request
+        port = free_port()
+        err = open(os.path.join(WORK, "metrics-host.stderr"), "w+")
+        broker = broker_pid or self.fx.redis_pid
+        cpu0 = dict(nginx=cpu_seconds(self.fx.nginx_pid), broker=cpu_seconds(broker))
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            self.jobhost_args(plugins, *queue_args, "--until-empty", "-o", "/dev/null",
+                              "--metrics-addr", f"127.0.0.1:{port}", *extra),
+            stdout=subprocess.DEVNULL, stderr=err, env=child_env(), preexec_fn=raise_nofile)
+
+        def counts():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            done = dead = 0.0
+            for line in text.splitlines():
+                if line.startswith("jobhost_jobs_done_total"):
+                    done += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("jobhost_jobs_dead_total"):
+                    dead += float(line.rsplit(" ", 1)[1])
+            return int(done), int(dead)
+
+        first = last = None
+        deadline = t0 + 600
+        try:
+            while True:
+                now = time.perf_counter()
+                got = counts()
+                if got is not None:
+                    done, dead = got
+                    if dead:
+                        raise RuntimeError(f"{dead} jobs dead")
+                    if done > 0 and first is None:
+                        first = (now, done)
+                    if done >= jobs:
+                        last = (now, done)
+                        break
+                if p.poll() is not None or now > deadline:
+                    raise RuntimeError(f"host {'stopped' if p.poll() is not None else 'timed out'} "
+                                       f"before {jobs} jobs were done")
+                pause = 0.005
+                if first is not None and got is not None and now > first[0] and done > first[1]:
+                    left = (jobs - done) * (now - first[0]) / (done - first[1])
+                    pause = min(0.1, max(0.005, left / 2))
+                time.sleep(pause)
+        except BaseException as e:
+            if p.poll() is None:
+                p.terminate()
+            p.wait(timeout=30)
+            err.seek(0)
+            raise RuntimeError(f"{e}; stderr: {err.read()[-1500:]}") from None
+        cpu1 = dict(nginx=cpu_seconds(self.fx.nginx_pid), broker=cpu_seconds(broker))
+        host_cpu = wait_cpu(p, timeout=30)
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"host exited {p.returncode}: {err.read()[-1500:]}")
+        return dict(
+            jobs=jobs,
+            jobs_per_s=(last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None,
+            jobs_per_s_incl_startup=jobs / (last[0] - t0),
+            cpu_us_per_job=dict(
+                jobhost=host_cpu / jobs * 1e6,
+                jobhost_system=p.system_s / jobs * 1e6,
+                nginx=(cpu1["nginx"] - cpu0["nginx"]) / jobs * 1e6,
+                broker=(cpu1["broker"] - cpu0["broker"]) / jobs * 1e6,
+            ),
+        )
+
+    def item14_amqp(self):
+        """RabbitMQ beside Redis (issue 26): no-op jobs and music-sync jobs
+        per second, one host at default settings, the two backends
+        interleaved in pairs (Redis first), each run on a queue of its own,
+        timed by the same reader (the host's metrics endpoint). RabbitMQ is
+        the machine's broker (AMQP_URL), in a vhost of the item's own."""
+        s = self.s
+        ctl = shutil.which("rabbitmqctl")
+        if ctl is None:
+            raise RuntimeError("rabbitmqctl not found: item 14 needs a RabbitMQ broker on this "
+                               "machine (apt-get install rabbitmq-server) or BENCH_AMQP_URL")
+        status = subprocess.run([ctl, "status"], capture_output=True, text=True, timeout=60)
+        m = re.search(r"OS PID: (\d+)", status.stdout)
+        if status.returncode != 0 or not m:
+            raise RuntimeError(f"rabbitmqctl status failed ({status.returncode}): is the broker "
+                               f"running? {status.stderr[-500:]}")
+        broker_pid = int(m.group(1))
+        version = re.search(r"RabbitMQ version: (\S+)", status.stdout)
+        subprocess.run([ctl, "delete_vhost", AMQP_VHOST], capture_output=True, timeout=60)
+        user = re.match(r"amqps?://([^:@/]+)", AMQP_URL)
+        for cmd in (["add_vhost", AMQP_VHOST],
+                    ["set_permissions", "-p", AMQP_VHOST, user.group(1) if user else "guest",
+                     ".*", ".*", ".*"]):
+            run([ctl, *cmd], timeout=60)
+        amqp = f"{AMQP_URL}/{AMQP_VHOST}"
+        n = s["amqp_jobs"]
+        kinds = dict(
+            noop=(self.write_lines("noop-amqp.jsonl", ('{"payload":"x"}' for _ in range(n))),
+                  "template", ("--plugin", "template")),
+            music_sync=(self.write_lines("music-amqp.txt", (self.fx.url(i) for i in range(n))),
+                        "music-sync", ()),
+        )
+        out = dict(rabbitmq_version=version.group(1) if version else None, jobs=n)
+        try:
+            for kind, (path, plugins, enq) in kinds.items():
+                pairs = []
+                for i in range(s["amqp_pairs"]):
+                    self.flush()
+                    self.enqueue(path, *enq)
+                    redis = self.drive_metrics_host(("--queue", self.fx.redis_url), n, plugins)
+                    name = f"{kind}-{i}"
+                    run([JOBHOST, "enqueue", "--queue", amqp, "--queue-name", name,
+                         "--input", path, *enq])
+                    rabbit = self.drive_metrics_host(("--queue", amqp, "--queue-name", name), n,
+                                                     plugins, broker_pid=broker_pid)
+                    pairs.append(dict(redis=redis, rabbitmq=rabbit,
+                                      ratio=rabbit["jobs_per_s"] / redis["jobs_per_s"]))
+                    log(f"  {kind}: Redis {redis['jobs_per_s']:.0f} jobs/s, RabbitMQ "
+                        f"{rabbit['jobs_per_s']:.0f} jobs/s (host CPU "
+                        f"{redis['cpu_us_per_job']['jobhost']:.0f} / "
+                        f"{rabbit['cpu_us_per_job']['jobhost']:.0f} µs/job, broker "
+                        f"{redis['cpu_us_per_job']['broker']:.0f} / "
+                        f"{rabbit['cpu_us_per_job']['broker']:.0f} µs/job)")
+                out[kind] = dict(sorted(pairs, key=lambda p: p["ratio"])[len(pairs) // 2])
+                out[f"{kind}_pairs"] = pairs
+        finally:
+            subprocess.run([ctl, "delete_vhost", AMQP_VHOST], capture_output=True, timeout=60)
+        return out
+
 
 ITEMS = [
     ("1", "dispatch", Suite.item1_dispatch),
@@ -1696,6 +1849,7 @@ ITEMS = [
     ("11", "schedule", Suite.item11_schedule),
     ("12", "https", Suite.item12_https),
     ("13", "languages", Suite.item13_languages),
+    ("14", "amqp", Suite.item14_amqp),
 ]
 
 
@@ -1741,7 +1895,7 @@ def machine():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="about 10x smaller counts (smoke run)")
-    p.add_argument("--only", help="comma-separated items to run (1..12, sweep); default all")
+    p.add_argument("--only", help="comma-separated items to run (1..14, sweep); default all")
     p.add_argument("--output", default=os.path.join(RESULTS, "latest.json"))
     args = p.parse_args()
 

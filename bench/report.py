@@ -231,6 +231,19 @@ time from spawning the processes to the last completion.
    whole and keeps nginx's `ETag` and
    `Last-Modified`, the second gets a `304` for each (counted in nginx's
    log) and writes no record (its `-o` file is checked empty).
+14. **RabbitMQ beside Redis**: the machine's RabbitMQ broker (not started by
+   the suite; `BENCH_AMQP_URL`, default `amqp://guest:guest@127.0.0.1:5672`),
+   in a vhost `jobhost-bench` the item makes and deletes with `rabbitmqctl`.
+   Two kinds of job, 20,000 each (2,000 with `--quick`): no-op (inline
+   tasks for `template`, as item 8) and music-sync (URLs of the fixture, as
+   item 3). Each kind in 3 pairs (1 with `--quick`), Redis then RabbitMQ:
+   the tasks enqueued with `jobhost enqueue` (RabbitMQ: a queue of the
+   pair's own), then one host at default settings, `--until-empty`. Both
+   runs are timed the same way, from the host's Prometheus endpoint
+   (`--metrics-addr`, `jobhost_jobs_done_total`, read as item 3 reads its
+   counter): first to last job done. Host CPU from `wait4`, the broker's
+   (redis-server or RabbitMQ's Erlang VM) and nginx's from `/proc`. The
+   pair with the median ratio RabbitMQ / Redis is reported.
 """
 
 
@@ -434,6 +447,28 @@ together; a provider that must see fewer gets `--host-concurrency` or
 `--host-limit` (aiohttp's own default connection limit, which the seed
 design inherits, is 100). Two tuned hosts stay about 10% ahead of one host
 at the defaults: two processes of one shard each beat one process of two.
+"""
+
+
+SHARED_QUEUES = """## Shared queues beyond one Redis server (issue 26, 2026-12-06)
+
+RabbitMQ beside Redis is item 14 of `bench/run.sh` (above). Before it
+existed, the no-op half was measured by hand on an **Intel Xeon** (2 cores),
+release build: 20,000 inline chaos `ok` tasks, one `jobhost run
+--until-empty` at default settings timed from start to exit, 3 interleaved
+pairs: Redis 41,270 / 47,922 / 46,819 jobs/s, RabbitMQ 3.10.8 14,416 /
+14,227 / 14,699 jobs/s. RabbitMQ acknowledges each job on its own (a
+quorum-queue ack, a Raft write in the broker) where Redis group-commits up
+to 256 per script call: the broker's CPU per job, which item 14 reports, is
+where the difference goes.
+
+**`--redis-wait-replicas 1`** (a `WAIT` after each 1,000-task enqueue batch),
+measured by hand on the same Intel machine: 100,000 tasks through `jobhost
+enqueue` into a master with one replica on loopback, 3 interleaved pairs:
+238,919 / 239,067 tasks/s without, 181,030 / 175,454 with (rounds 2 and 3:
+about 25 % slower). In round 1 the replica was still in its first sync:
+194,961 without, 27,818 with, two batches warned that the replica did not
+confirm within 1 s.
 """
 
 
@@ -794,6 +829,27 @@ def main():
                 f"{num(res.get('peak_rss_mib'), 1, 'MiB')}; {num(res.get('system_us_per_job'))} µs",
                 "", "", "< 512 MiB", res.get("peak_rss_mib", 1e9) < 512)
 
+    amqp = items.get("amqp")
+    if amqp is not None:
+        if "error" in amqp:
+            row("14", "RabbitMQ beside Redis", problem(items, "amqp"), "", "", "", None)
+        for kind, label in (("noop", "no-op jobs"), ("music_sync", "music-sync")):
+            pair = amqp.get(kind)
+            if not pair:
+                continue
+            rabbit, redis = pair["rabbitmq"], pair["redis"]
+            all_pairs = ", ".join(num(p["ratio"], 2, "×") for p in amqp.get(f"{kind}_pairs", []))
+            row("14", f"{label} via RabbitMQ {amqp.get('rabbitmq_version') or ''}, 1 host at "
+                      f"default settings; host / broker CPU µs per job (median of the pairs; "
+                      f"all pairs: {all_pairs})",
+                f"{num(rabbit['jobs_per_s'])} jobs/s; "
+                f"{num(rabbit['cpu_us_per_job']['jobhost'])} / "
+                f"{num(rabbit['cpu_us_per_job']['broker'])} µs",
+                f"the same via Redis, just before: {num(redis['jobs_per_s'])} jobs/s; "
+                f"{num(redis['cpu_us_per_job']['jobhost'])} / "
+                f"{num(redis['cpu_us_per_job']['broker'])} µs",
+                num(pair["ratio"], 2, "×"), "", None)
+
     # -- details -----------------------------------------------------------
     details = []
     if bare1:
@@ -1014,6 +1070,7 @@ def main():
         AMD_RUN,
         LANGUAGES,
         HTTP1_CLIENT,
+        SHARED_QUEUES,
         "## Machine",
         "",
         "| | |",

@@ -7,7 +7,9 @@
 #    a Python venv in bench/.venv with aiohttp, redis, matplotlib and asyncpg
 #    (PyPI; asyncpg for item 10, which also needs a PostgreSQL server on
 #    127.0.0.1:5432 with trust authentication for the user root, or the
-#    server that BENCH_PG_URL names: see bench/bench.py);
+#    server that BENCH_PG_URL names: see bench/bench.py); item 14 needs a
+#    RabbitMQ broker on 127.0.0.1:5672 (guest/guest) and rabbitmqctl, or
+#    the broker BENCH_AMQP_URL names (the suite does not install one);
 # 2. builds target/release/jobhost (`cargo build --release -p jobhost` in the
 #    root workspace) and target/release/jobhost-bench (bench/ is its own
 #    workspace; it shares the root's target dir (CARGO_TARGET_DIR if set)
@@ -21,7 +23,7 @@
 #    bench/results/concurrency.png and BENCHMARKS.md, and stops its fixtures.
 #
 # --quick     about 10x smaller counts (a smoke run; numbers are noisy)
-# --only L    comma-separated items (1..11, sweep); the others keep their last results
+# --only L    comma-separated items (1..14, sweep); the others keep their last results
 # --no-build  use the binaries already in target/release
 # --no-ports    do not build the ports; item 1 then skips the ones absent
 # --with-ports  rebuild the ports even if their .wasm files exist
