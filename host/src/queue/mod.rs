@@ -200,6 +200,33 @@ pub struct QueueStats {
     pub not_modified: u64,
 }
 
+/// The counts behind [`QueueStats`] that a shared queue keeps as it
+/// works (the in-memory queue counts its own way).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub enqueued: std::sync::atomic::AtomicU64,
+    pub done: std::sync::atomic::AtomicU64,
+    pub not_modified: std::sync::atomic::AtomicU64,
+    pub retried: std::sync::atomic::AtomicU64,
+    pub dead: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    /// The counts so far (a shared queue never sees duplicates: `--dedupe`
+    /// is the in-memory queue's).
+    pub(crate) fn stats(&self) -> QueueStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        QueueStats {
+            enqueued: self.enqueued.load(Relaxed),
+            done: self.done.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            dead: self.dead.load(Relaxed),
+            duplicates: 0,
+            not_modified: self.not_modified.load(Relaxed),
+        }
+    }
+}
+
 /// The counts of several queues (a host's shards), added up.
 impl std::iter::Sum for QueueStats {
     fn sum<I: Iterator<Item = QueueStats>>(iter: I) -> Self {

@@ -13,7 +13,7 @@ mod admin;
 pub mod topology;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ pub use self::admin::{is_amqp_url, trust_ca_file, AmqpAdmin, AmqpStats};
 use self::topology::{DEAD_HEADER, DELIVERY_COUNT, DUE_HEADER};
 use super::wire::{dead_json, WireTask};
 use super::{
-    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
+    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats, Tally,
 };
 use crate::task::{now_millis, Task};
 
@@ -130,11 +130,8 @@ pub struct AmqpQueue {
     /// The batch run is over (`finished` found it so).
     over: AtomicBool,
     stopping: AtomicBool,
-    enqueued: AtomicU64,
-    done: AtomicU64,
-    not_modified: AtomicU64,
-    retried: AtomicU64,
-    dead: AtomicU64,
+    /// The run summary's counts.
+    tally: Tally,
 }
 
 impl std::fmt::Debug for AmqpQueue {
@@ -184,11 +181,7 @@ impl AmqpQueue {
             closed: AtomicBool::new(false),
             over: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
-            enqueued: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            not_modified: AtomicU64::new(0),
-            retried: AtomicU64::new(0),
-            dead: AtomicU64::new(0),
+            tally: Tally::default(),
         });
         tokio::spawn(queue.clone().read_loop(consuming, tx));
         Ok(queue)
@@ -424,7 +417,9 @@ impl Queue for AmqpQueue {
 
     async fn push(&self, tasks: Vec<Task>) -> Result<usize, QueueError> {
         let accepted = self.admin.enqueue(&tasks, None).await?;
-        self.enqueued.fetch_add(accepted as u64, Ordering::Relaxed);
+        self.tally
+            .enqueued
+            .fetch_add(accepted as u64, Ordering::Relaxed);
         Ok(accepted)
     }
 
@@ -476,7 +471,8 @@ impl Queue for AmqpQueue {
                 messages.push(self.admin.message_for(&wire, None));
             }
             self.admin.publish(&messages).await?;
-            self.enqueued
+            self.tally
+                .enqueued
                 .fetch_add(follow_ups as u64, Ordering::Relaxed);
         }
         self.finish(
@@ -486,9 +482,9 @@ impl Queue for AmqpQueue {
             "acknowledging it",
         )
         .await;
-        self.done.fetch_add(1, Ordering::Relaxed);
+        self.tally.done.fetch_add(1, Ordering::Relaxed);
         if effects.not_modified {
-            self.not_modified.fetch_add(1, Ordering::Relaxed);
+            self.tally.not_modified.fetch_add(1, Ordering::Relaxed);
         }
         Ok(AckReceipt::done(follow_ups))
     }
@@ -499,7 +495,7 @@ impl Queue for AmqpQueue {
         let (message, doing) = match failed {
             Failed::Retry { delay, error } => {
                 let wire = WireTask::from_task(&task, task.attempt, Some(error));
-                self.retried.fetch_add(1, Ordering::Relaxed);
+                self.tally.retried.fetch_add(1, Ordering::Relaxed);
                 (
                     self.admin.message_for(&wire, Some(due(delay))),
                     "retrying it",
@@ -515,7 +511,7 @@ impl Queue for AmqpQueue {
             }
             Failed::Bury { error, .. } => {
                 let wire = WireTask::from_task(&task, task.attempt, Some(error.clone()));
-                self.dead.fetch_add(1, Ordering::Relaxed);
+                self.tally.dead.fetch_add(1, Ordering::Relaxed);
                 let letter = dead_json(Some(&wire), None, &error, now_millis());
                 (
                     dead_message(&self.admin.names().dead, letter),
@@ -572,13 +568,6 @@ impl Queue for AmqpQueue {
     }
 
     fn stats(&self) -> QueueStats {
-        QueueStats {
-            enqueued: self.enqueued.load(Ordering::Relaxed),
-            done: self.done.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-            dead: self.dead.load(Ordering::Relaxed),
-            duplicates: 0,
-            not_modified: self.not_modified.load(Ordering::Relaxed),
-        }
+        self.tally.stats()
     }
 }

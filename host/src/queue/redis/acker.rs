@@ -164,9 +164,9 @@ impl RedisQueue {
                         self.warn_lost(&pending.task_id, &pending.delivery, "its acknowledgement");
                         let _ = pending.reply.send(Ok(0));
                     } else {
-                        self.done.fetch_add(1, Ordering::Relaxed);
+                        self.tally.done.fetch_add(1, Ordering::Relaxed);
                         if pending.not_modified {
-                            self.not_modified.fetch_add(1, Ordering::Relaxed);
+                            self.tally.not_modified.fetch_add(1, Ordering::Relaxed);
                         }
                         let _ = pending.reply.send(Ok(accepted as usize));
                     }
@@ -239,8 +239,9 @@ impl RedisQueue {
         match result {
             Ok(done) if done == batch.len() => {
                 self.forget_held(batch);
-                self.done.fetch_add(done as u64, Ordering::Relaxed);
-                self.not_modified
+                self.tally.done.fetch_add(done as u64, Ordering::Relaxed);
+                self.tally
+                    .not_modified
                     .fetch_add(ended.not_modified as u64, Ordering::Relaxed);
                 for pending in batch.drain(..) {
                     let _ = pending.reply.send(Ok(0));

@@ -27,7 +27,7 @@ mod reader;
 pub mod scripts;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use self::admin::backend;
 pub use self::admin::{RedisAdmin, RedisStats};
 use super::wire::WireTask;
 use super::{
-    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats,
+    AckReceipt, BeforeAck, Carries, Delivery, Effects, Failed, Queue, QueueError, QueueStats, Tally,
 };
 use crate::queue::wire::dead_json;
 use crate::redis::keys::GROUP;
@@ -129,11 +129,8 @@ pub struct RedisQueue {
     before_ack: Option<Arc<dyn BeforeAck>>,
     closed: AtomicBool,
     stopping: AtomicBool,
-    done: AtomicU64,
-    not_modified: AtomicU64,
-    retried: AtomicU64,
-    dead: AtomicU64,
-    enqueued: AtomicU64,
+    /// The run summary's counts.
+    tally: Tally,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -183,11 +180,7 @@ impl RedisQueue {
             before_ack,
             closed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
-            done: AtomicU64::new(0),
-            not_modified: AtomicU64::new(0),
-            retried: AtomicU64::new(0),
-            dead: AtomicU64::new(0),
-            enqueued: AtomicU64::new(0),
+            tally: Tally::default(),
         });
         tracing::info!(
             "joined queue {} at {} as consumer {} (lease {:?})",
@@ -300,7 +293,7 @@ impl RedisQueue {
         let result: i64 = self.eval("dead-lettering a job", &invocation).await?;
         self.held().remove(id);
         if result > 0 {
-            self.dead.fetch_add(1, Ordering::Relaxed);
+            self.tally.dead.fetch_add(1, Ordering::Relaxed);
         }
         Ok(result)
     }
@@ -382,7 +375,9 @@ impl Queue for RedisQueue {
             .admin
             .enqueue(&tasks, None, self.options.dedupe, true)
             .await?;
-        self.enqueued.fetch_add(accepted as u64, Ordering::Relaxed);
+        self.tally
+            .enqueued
+            .fetch_add(accepted as u64, Ordering::Relaxed);
         Ok(accepted)
     }
 
@@ -440,7 +435,7 @@ impl Queue for RedisQueue {
             Failed::Retry { delay, error } => {
                 let wire = WireTask::from_task(&task, task.attempt, Some(error));
                 if self.reschedule(&task, &entry, delay, &wire, true).await? {
-                    self.retried.fetch_add(1, Ordering::Relaxed);
+                    self.tally.retried.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Failed::Defer { delay } => {
@@ -485,14 +480,7 @@ impl Queue for RedisQueue {
     }
 
     fn stats(&self) -> QueueStats {
-        QueueStats {
-            enqueued: self.enqueued.load(Ordering::Relaxed),
-            done: self.done.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-            dead: self.dead.load(Ordering::Relaxed),
-            duplicates: 0,
-            not_modified: self.not_modified.load(Ordering::Relaxed),
-        }
+        self.tally.stats()
     }
 
     async fn hand_back(&self) -> Result<usize, QueueError> {
