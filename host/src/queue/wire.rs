@@ -120,6 +120,37 @@ pub(crate) struct StoredDead {
     pub raw: Option<String>,
 }
 
+/// What `dead retry` makes of a stored dead letter.
+pub(crate) enum Revived {
+    /// The task, its attempts reset and outside any schedule round (the
+    /// round counted it dead; back on the queue it is a task of its own,
+    /// outside the round's counts and its unique set).
+    Task(WireTask),
+    /// A line that never was a task, as it was received.
+    Raw(String),
+    /// A letter that does not parse as one.
+    Unreadable,
+}
+
+impl Revived {
+    pub(crate) fn of(stored: &str) -> Self {
+        match serde_json::from_str::<StoredDead>(stored) {
+            Ok(StoredDead {
+                task: Some(mut task),
+                ..
+            }) => {
+                task.failures = 0;
+                task.last_error = None;
+                task.round = None;
+                task.unique = false;
+                Revived::Task(task)
+            }
+            Ok(StoredDead { raw: Some(raw), .. }) => Revived::Raw(raw),
+            _ => Revived::Unreadable,
+        }
+    }
+}
+
 /// The stored JSON of a dead letter for `task`.
 pub fn dead_json(task: Option<&WireTask>, raw: Option<&str>, error: &str, died_at: u64) -> String {
     let mut obj = serde_json::Map::new();

@@ -16,7 +16,7 @@ use lapin::{Channel, Confirmation, Connection, ConnectionProperties, DefaultConn
 use serde::Serialize;
 
 use super::topology::{self, Names, DEAD_HEADER, DELAY_STEPS_MS, DUE_HEADER};
-use crate::queue::wire::{present_dead, StoredDead, WireTask};
+use crate::queue::wire::{present_dead, Revived, StoredDead, WireTask};
 use crate::queue::QueueError;
 use crate::task::{now_millis, Task};
 
@@ -526,18 +526,9 @@ fn dead_letter(body: &str, properties: &lapin::BasicProperties) -> (String, Stri
 
 /// The body that re-enqueues a stored letter, attempts reset.
 fn revive(letter: &str) -> Result<String, String> {
-    match serde_json::from_str::<StoredDead>(letter) {
-        Ok(StoredDead {
-            task: Some(mut task),
-            ..
-        }) => {
-            task.failures = 0;
-            task.last_error = None;
-            Ok(task.to_json())
-        }
-        Ok(StoredDead { raw: Some(_), .. }) => {
-            Err("it was not a task, so it cannot go back on the queue".into())
-        }
-        _ => Err("unreadable dead letter".into()),
+    match Revived::of(letter) {
+        Revived::Task(task) => Ok(task.to_json()),
+        Revived::Raw(_) => Err("it was not a task, so it cannot go back on the queue".into()),
+        Revived::Unreadable => Err("unreadable dead letter".into()),
     }
 }

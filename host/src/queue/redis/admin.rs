@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::scripts::Scripts;
-use crate::queue::wire::{present_dead, StoredDead, WireTask};
+use crate::queue::wire::{present_dead, Revived, WireTask};
 use crate::queue::QueueError;
 use crate::redis::keys::{QueueKeys, GROUP};
 use crate::redis::{is_outage, Redis};
@@ -531,21 +531,10 @@ impl RedisAdmin {
 
 /// The stream field and body that re-enqueue a stored letter, attempts reset.
 fn revive(stored: &str) -> (&'static str, String) {
-    match serde_json::from_str::<StoredDead>(stored) {
-        Ok(StoredDead {
-            task: Some(mut task),
-            ..
-        }) => {
-            task.failures = 0;
-            task.last_error = None;
-            // Its round counted it dead: back on the queue it is a task of
-            // its own, outside the round's counts and its unique set.
-            task.round = None;
-            task.unique = false;
-            ("task", task.to_json())
-        }
-        Ok(StoredDead { raw: Some(raw), .. }) => ("raw", raw),
-        _ => ("raw", stored.to_owned()),
+    match Revived::of(stored) {
+        Revived::Task(task) => ("task", task.to_json()),
+        Revived::Raw(raw) => ("raw", raw),
+        Revived::Unreadable => ("raw", stored.to_owned()),
     }
 }
 
