@@ -35,6 +35,7 @@ impl TlsBroker {
                  ssl_options.cacertfile = {}\nssl_options.certfile = {}\n\
                  ssl_options.keyfile = {}\nssl_options.verify = verify_none\n\
                  ssl_options.fail_if_no_peer_cert = false\n\
+                 ssl_handshake_timeout = 60000\n\
                  default_user = worker\ndefault_pass = {PASSWORD}\n",
                 tls.ca.display(),
                 tls.cert.display(),
@@ -63,7 +64,7 @@ impl TlsBroker {
             .stderr(Stdio::null())
             .spawn()
             .expect("rabbitmq-server (the RabbitMQ server package) is installed");
-        let broker = TlsBroker {
+        let mut broker = TlsBroker {
             port,
             tls,
             child,
@@ -73,12 +74,26 @@ impl TlsBroker {
         let deadline = Instant::now() + Duration::from_secs(90);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
-                Instant::now() < deadline,
+                Instant::now() < deadline && matches!(broker.child.try_wait(), Ok(None)),
                 "RabbitMQ did not start with TLS; its logs are in {}",
                 broker.dir.path().display()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        // The listener opens before the node has finished booting (and on
+        // a busy machine a port can be someone else's): wait until this
+        // node itself reports that it has started.
+        let started = Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+            .env("HOME", broker.dir.path())
+            .args(["-n", &node, "await_startup", "--timeout", "90"])
+            .output()
+            .expect("rabbitmqctl (the RabbitMQ server package) is installed");
+        assert!(
+            started.status.success(),
+            "RabbitMQ did not finish starting: {}; its logs are in {}",
+            String::from_utf8_lossy(&started.stderr),
+            broker.dir.path().display()
+        );
         broker
     }
 
