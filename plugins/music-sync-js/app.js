@@ -82,3 +82,20 @@ function kvCall(call, operation, key) {
         throw { tag: 'retry', val: { message: `kv ${operation} \`${key}\` failed: ${reason}`, delayMs: undefined } };
     }
 }
+
+// ComponentizeJS runs this module's top level once, at build time, and every
+// instance of the component starts from a snapshot of what it left. Running
+// the rules once here puts them into that snapshot compiled (functions and
+// regular expressions), instead of compiling them on every instance's first
+// job. Nothing here reaches kv or the log, which do not exist at build time.
+{
+    const url = 'https://provider.example/tracks/1';
+    check(200, [], url, url);
+    check(503, [['retry-after', '5']], url, url);
+    for (const sample of [
+        '{"id":"1","title":" Warm\\tup ","artist":"A","album":null,"genre":"JAZZ","duration":"3:35","year":1962}',
+        '{"id":1,"title":"Warm-up","artist":{"name":"B"},"duration_ms":245500,"release_date":"2021-03-12"}',
+    ]) {
+        normalise(encoder.encode(sample), url);
+    }
+}
