@@ -25,6 +25,14 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// jobhost: by `DefinedFuncIndex`, the text location of each defined
+    /// function and of its array-to-wasm trampoline (empty where it has
+    /// none), looked up in `index` once here. `index` is shared by every
+    /// module of a component and answers with binary searches; an instance
+    /// initialising thousands of funcrefs (vendor/README.md) asked it twice
+    /// per funcref.
+    defined_locs: Box<[FunctionLoc]>,
+    array_to_wasm_locs: Box<[FunctionLoc]>,
 }
 
 impl CompiledModule {
@@ -51,13 +59,34 @@ impl CompiledModule {
         index: Arc<CompiledFunctionsTable>,
         profiler: &dyn ProfilingAgent,
     ) -> Result<Self> {
+        let module = try_new::<Arc<_>>(info.module)?;
+        let empty = FunctionLoc {
+            start: 0,
+            length: 0,
+        };
+        let locs = |key: fn(StaticModuleIndex, DefinedFuncIndex) -> FuncKey| {
+            module
+                .defined_func_indices()
+                .map(|i| {
+                    index
+                        .func_loc(key(module.module_index, i))
+                        .copied()
+                        .unwrap_or(empty)
+                })
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        };
+        let defined_locs = locs(FuncKey::DefinedWasmFunction);
+        let array_to_wasm_locs = locs(FuncKey::ArrayToWasmTrampoline);
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
-            module: try_new::<Arc<_>>(info.module)?,
+            module,
             meta: info.meta,
             index,
             func_names: info.func_names,
+            defined_locs,
+            array_to_wasm_locs,
         };
         ret.register_profiling(profiler)?;
 
@@ -125,7 +154,19 @@ impl CompiledModule {
     /// points to.
     #[inline]
     pub fn function_range(&self, key: FuncKey) -> Range<usize> {
-        let loc = self.func_loc(key);
+        let cached = match key {
+            FuncKey::DefinedWasmFunction(module, i) if module == self.module_index() => {
+                self.defined_locs.get(i.as_u32() as usize)
+            }
+            FuncKey::ArrayToWasmTrampoline(module, i) if module == self.module_index() => {
+                self.array_to_wasm_locs.get(i.as_u32() as usize)
+            }
+            _ => None,
+        };
+        let loc = match cached {
+            Some(loc) if !loc.is_empty() => loc,
+            _ => self.func_loc(key),
+        };
         let start = usize::try_from(loc.start).unwrap();
         let end = usize::try_from(loc.start + loc.length).unwrap();
         start..end
