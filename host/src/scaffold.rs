@@ -72,6 +72,15 @@ impl Lang {
                 ),
                 ("app.js", include_str!("scaffold/js_app.js.txt"), false),
                 ("build.sh", include_str!("scaffold/js_build.sh.txt"), true),
+                // The fix music-sync-js builds with (its README says why),
+                // applied by patch-package when npm installs.
+                (
+                    "patches/@bytecodealliance+componentize-js+0.23.0.patch",
+                    include_str!(
+                        "../../plugins/music-sync-js/patches/@bytecodealliance+componentize-js+0.23.0.patch"
+                    ),
+                    false,
+                ),
                 (".gitignore", "node_modules/\n*.wasm\n", false),
             ],
             Lang::Python => &[

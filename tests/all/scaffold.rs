@@ -2,7 +2,9 @@
 
 use crate::util::*;
 
-fn scaffold_and_test(lang: &str) {
+/// Create a `word-count` project in `lang`, build it and run its test;
+/// returns the folder holding it.
+fn scaffold_and_test(lang: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let created = run(jobhost()
         .args(["new", "word-count", "--lang", lang, "--dir"])
@@ -29,6 +31,7 @@ fn scaffold_and_test(lang: &str) {
             .contains("test passed: word-count produced the expected records"),
         "{test:?}"
     );
+    dir
 }
 
 #[test]
@@ -46,7 +49,18 @@ fn bad_names_are_refused() {
 
 #[test]
 fn a_new_javascript_plugin_builds_and_passes_its_test() {
-    scaffold_and_test("js");
+    let project = scaffold_and_test("js");
+    // npm's install applied the ComponentizeJS fix the project carries.
+    let installed = std::fs::read_to_string(
+        project
+            .path()
+            .join("word-count/node_modules/@bytecodealliance/componentize-js/src/componentize.js"),
+    )
+    .expect("ComponentizeJS installed");
+    assert!(
+        installed.contains("INITIALIZER_WARMUP"),
+        "the patch is not applied"
+    );
 }
 
 #[test]
