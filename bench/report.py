@@ -304,36 +304,80 @@ this machine, before → after: kernel time per job 2,542 → 110 µs
 493 → 1,499 and 1,232 → 2,294, against a seed of 3,309 and 3,103 jobs/s
 in the two runs.
 
-**What remains, and why.**
-- Python: instantiation, about 650 µs. componentize-py links CPython as
-  fifteen core modules; each instantiation wires about 2,300 imports and
-  5,700 exports between them and fills element segments of up to 5,000
-  entries into imported tables, which wasmtime cannot initialise lazily.
-  The profile's top entries are wasmtime's own (`CompiledModule::func_loc`,
-  `Instance::get_func_ref`, `OwnedImports::push_export`); no engine setting
-  changes them.
-- JavaScript: the first call of a fresh instance costs 300 to 400 µs more
-  than a warm call. It is not the plugin's code being compiled lazily: a
-  trivial plugin that calls its own `handle` at the top level, so that
-  ComponentizeJS's pre-initialisation snapshot holds it compiled, took the
-  same 148 µs for its first call as without. It is StarlingMonkey's work
-  on a fresh instance.
-- The handler itself: a warm `music-sync-js` call is about 230 µs,
-  SpiderMonkey's interpreter running `JSON.parse` and the normalisation;
-  ComponentizeJS's `--aot` (weval) is meant for that, and was not tried:
-  its npm package downloads the weval binary from GitHub at build time.
-- With `--reuse-instances`, a JavaScript job cost more host CPU than a
-  warm call: 462 µs against 230. One reused instance costs 221 to 237 µs
-  per call over 1,000 calls (`phases --calls 1000`), so it is not garbage
-  piling up in the guest. Part of it was instances moving between the two
-  cores: an idle instance now goes back to the thread that ran it last
-  (16,000 jobs from a file, 3 interleaved pairs: 3.50–3.90 s → 3.06–3.31 s
-  wall, 12 to 15% less CPU); item 13 then gave 351 µs per job. The rest
-  is not profiled yet.
-- Before these changes, item 13's CPU per job (2,207 µs for JavaScript,
-  4,623 µs for Python, fresh) also held compiling the plugin, as the
-  compiled cache was cold; item 13 now compiles first. The kernel time
-  and the job rates were not affected.
+**What remained after that, and what 2026-12-07 did about it** (same
+kind of machine, AMD EPYC; each figure a p50 of interleaved runs of the
+two builds or binaries):
+
+- JavaScript, first call of a fresh instance. `perf` of a debug build of
+  StarlingMonkey (names in the profile) showed two kinds of work that
+  ComponentizeJS's pre-initialisation snapshot left to every instance:
+  - 38% of a trivial plugin's CPU was SpiderMonkey resolving standard
+    classes (`GlobalObject::resolveConstructor`: `DataView`, the typed
+    arrays, `BigInt`, `Promise`) in the global StarlingMonkey gives the
+    generated bindings. Unlike the content global, it is created without
+    `JS::InitRealmStandardClasses`, and the bindings' export code first
+    runs at the first call. That is why the earlier experiment (the
+    plugin calling its own `handle` at its top level) changed nothing:
+    it ran in the other global. A patch to ComponentizeJS 0.23.0
+    (`plugins/music-sync-js/patches/`, applied by `patch-package` on
+    `npm ci`) appends a few lines to the bindings that resolve them
+    during pre-initialisation.
+  - `music-sync-js` compiled its regular expressions (irregexp, 11% of its
+    CPU) and delazified its functions on every first call; its `app.js`
+    now runs the rules once at its top level, at build time.
+
+  `phases`, `music-sync-js`: first call 318–337 → 183–191 µs (the patch
+  alone 258–274, the top-level run alone 250–258), drop 42–45 → 36–37 µs,
+  pages written per job 172 → 111, warm call unchanged (146–157 µs).
+  `trivial-js`: first call 100–102 → 44–46 µs; dispatch (the host's path)
+  145–149 → 84–88 µs.
+- Python, instantiation. The profile's `CompiledModule::func_loc` was 52%
+  of a trivial Python plugin's CPU: each funcref wasmtime initialises (and
+  CPython's element segments make it initialise thousands per instance)
+  asked the component-wide function table twice, by binary searches. The
+  vendored wasmtime now reads each function's location once per module
+  (vendor/README.md, change 2): dispatch of `trivial-py` 567–587 →
+  298–304 µs, of `music-sync-py` 741–768 → 428–432 µs (its instantiation
+  in `phases` 504 → 206–216 µs); JavaScript and Rust unchanged. Running the Python rules at the module's top level, as for
+  JavaScript, gave no measurable gain and was not kept.
+- Tried and dropped: ComponentizeJS's `--aot` (weval 0.5.0, built from
+  crates.io since its npm package downloads the binary from GitHub):
+  `music-sync-js`'s warm call 149–153 → 185–187 µs and its first call
+  186–194 → 274–282 µs, slower on both.
+- Item 13 before and after, three runs of that day, each against the seed
+  run in it (the machine's speed halved between the second and the
+  third: the seed ran 5,345, 5,508, then 2,803 jobs/s):
+
+  | build | JS fresh | JS reuse | Python fresh | Python reuse | trivial JS / Python p50 |
+  |---|---|---|---|---|---|
+  | before | 3,745/s, 0.70× (490 µs CPU) | 7,176/s, 1.34× | 2,477/s, 0.46× (756 µs) | 15,197/s, 2.84× | 141.6 / 527.3 µs |
+  | JS changes | 6,144/s, 1.12× (294 µs) | 7,834/s, 1.42× | 2,234/s, 0.41× (834 µs) | 13,137/s, 2.39× | 82.5 / 528.4 µs |
+  | both | 3,379/s, 1.21× (517 µs) | 4,673/s, 1.67× | 2,275/s, 0.81× (806 µs) | 7,537/s, 2.69× | 88.0 / 310.4 µs |
+
+  The results table above is from a later run of items 1, 3, 4, 5 and 13
+  with both changes (seed 4,581 jobs/s): 1.27×, 1.75×, 0.80× and 3.08×.
+
+**What remains.**
+- Python: instantiation is still the larger half of a fresh job: wiring
+  about 2,300 imports and 5,700 exports between fifteen core modules and
+  initialising the funcrefs of the imported tables, now without the
+  lookups (`Instance::get_func_ref`, `ModuleRegistry::store_code`, the
+  registry's lookup per funcref, are the next entries).
+- JavaScript: a warm `music-sync-js` call is about 150 µs of
+  SpiderMonkey's interpreter (`JSON.parse` and the rules), and with
+  `--reuse-instances` that is most of a job. The targets of 3× (fresh) and
+  8× (reuse) the seed would need a fresh job under about a third, and a
+  reused one under about a fifth, of the host CPU they take now.
+- `jobhost new --lang js` writes the same patch into the new project
+  (`patches/`, applied by its `npm install`), but not the top-level run of
+  the rules, which only the plugin's author can write.
+- Earlier: with `--reuse-instances`, part of a JavaScript job's cost was
+  instances moving between the two cores: an idle instance now goes back
+  to the thread that ran it last (16,000 jobs from a file, 3 interleaved
+  pairs: 3.50–3.90 s → 3.06–3.31 s wall, 12 to 15% less CPU). Before
+  these changes, item 13's CPU per job (2,207 µs for JavaScript, 4,623 µs
+  for Python, fresh) also held compiling the plugin, as the compiled cache
+  was cold; item 13 now compiles first.
 """
 
 
@@ -1050,7 +1094,7 @@ def main():
         "```",
         "",
         f"This run: `{meta.get('command')}`"
-        + (f" (the other items are from earlier runs on the same machine; each item's `ran_at` is in the raw numbers)"
+        + (f" (the other items are from earlier runs, possibly on another machine of the same kind, whose speed differs: compare an item only with what ran beside it; each item's `ran_at` is in the raw numbers)"
            if meta.get("partial") else "")
         + ". Raw numbers: `bench/results/latest.json`.",
         "",
