@@ -338,7 +338,20 @@ two builds or binaries):
   vendored wasmtime now reads each function's location once per module
   (vendor/README.md, change 2): dispatch of `trivial-py` 567–587 →
   298–304 µs, of `music-sync-py` 741–768 → 428–432 µs (its instantiation
-  in `phases` 504 → 206–216 µs); JavaScript and Rust unchanged. Running the Python rules at the module's top level, as for
+  in `phases` 504 → 206–216 µs); JavaScript and Rust unchanged. The next
+  entries were the store's registry lookups wasmtime made for every
+  funcref (23% of samples); an instance now makes one (change 3):
+  `trivial-py` 274–284 → 179–184 µs, `music-sync-py` 375–381 → 294–297 µs
+  (the two binaries interleaved, another hour of the same machine);
+  `music-sync-py`'s instantiation in `phases` is now 110–113 µs.
+- Item 3 in the recorded run (at the end of these changes) gave 8.0×,
+  5.9× and 6.4× at default settings, while its tuned runs were as fast as
+  ever. Item 3 alone, the session's first binary (A) and its last (B)
+  interleaved A B A B: one host at defaults 27.2–36.5k jobs/s, ratios
+  6.8–9.1× (median 8.3×) for A, against 30.1–37.2k, 7.2–8.4× (median
+  7.6×) for B. The ranges overlap; nothing in these changes touches the
+  Rust plugin's path beyond making its funcrefs cheaper to set up, and its
+  dispatch is unchanged (item 1). Running the Python rules at the module's top level, as for
   JavaScript, gave no measurable gain and was not kept.
 - Tried and dropped: ComponentizeJS's `--aot` (weval 0.5.0, built from
   crates.io since its npm package downloads the binary from GitHub):
@@ -354,15 +367,17 @@ two builds or binaries):
   | JS changes | 6,144/s, 1.12× (294 µs) | 7,834/s, 1.42× | 2,234/s, 0.41× (834 µs) | 13,137/s, 2.39× | 82.5 / 528.4 µs |
   | both | 3,379/s, 1.21× (517 µs) | 4,673/s, 1.67× | 2,275/s, 0.81× (806 µs) | 7,537/s, 2.69× | 88.0 / 310.4 µs |
 
-  The results table above is from a later run of items 1, 3, 4, 5 and 13
-  with both changes (seed 4,581 jobs/s): 1.27×, 1.75×, 0.80× and 3.08×.
+  A run of items 1, 3, 4, 5 and 13 with both (seed 4,581 jobs/s) gave
+  1.27×, 1.75×, 0.80× and 3.08×; the results table above is from the run
+  after vendor/README.md's change 3 (seed 4,003 jobs/s): 1.39×, 1.84×,
+  1.04× and 3.25×, and trivial dispatch 84.4 µs (JavaScript) and 198.0 µs
+  (Python).
 
 **What remains.**
-- Python: instantiation is still the larger half of a fresh job: wiring
+- Python: instantiation is still the larger part of a fresh job: wiring
   about 2,300 imports and 5,700 exports between fifteen core modules and
-  initialising the funcrefs of the imported tables, now without the
-  lookups (`Instance::get_func_ref`, `ModuleRegistry::store_code`, the
-  registry's lookup per funcref, are the next entries).
+  writing the funcrefs of the imported tables, now without the lookups
+  that surrounded each.
 - JavaScript: a warm `music-sync-js` call is about 150 µs of
   SpiderMonkey's interpreter (`JSON.parse` and the rules), and with
   `--reuse-instances` that is most of a job. The targets of 3× (fresh) and
