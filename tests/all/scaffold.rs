@@ -58,7 +58,7 @@ fn a_new_javascript_plugin_builds_and_passes_its_test() {
     )
     .expect("ComponentizeJS installed");
     assert!(
-        installed.contains("INITIALIZER_WARMUP"),
+        installed.contains("INITIALIZER_WARMUP") && installed.contains("function jobhostBindings("),
         "the patch is not applied"
     );
 }

@@ -57,15 +57,22 @@ function parse(body) {
     return document;
 }
 
-/** What JSON.parse accepts and serde_json does not, or null. */
+/**
+ * What JSON.parse accepts and serde_json does not, or null. A `for...in`
+ * loop: StarlingMonkey has no JIT, and `for (const [key, item] of
+ * Object.entries(value))` runs SpiderMonkey's iterator protocol, itself
+ * JavaScript, in the interpreter for every member (BENCHMARKS.md, the
+ * JavaScript and Python section, has the difference).
+ */
 function beyondSerde(value, depth) {
     if (typeof value === 'number') return Number.isFinite(value) ? null : 'number out of range';
     if (typeof value === 'string') return value.isWellFormed() ? null : 'lone surrogate in a string';
     if (value === null || typeof value !== 'object') return null;
     if (depth > MAX_DEPTH) return `nested more than ${MAX_DEPTH} deep`;
-    for (const [key, item] of Object.entries(value)) {
+    // JSON.parse makes plain objects and arrays: no inherited enumerable keys.
+    for (const key in value) {
         if (!key.isWellFormed()) return 'lone surrogate in a key';
-        const problem = beyondSerde(item, depth + 1);
+        const problem = beyondSerde(value[key], depth + 1);
         if (problem !== null) return problem;
     }
     return null;
