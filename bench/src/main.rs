@@ -39,7 +39,7 @@ fn usage() -> &'static str {
   jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
                      [--engine best|jobhost] [--body-text TEXT]
   jobhost-bench phases --plugin FILE [--iters N] [--warmup N] [--body FILE | --body-text TEXT]
-                       [--content-type T] [--url URL] [--calls N]
+                       [--content-type T] [--url URL] [--calls N] [--fuel 1]
                        (jobhost's engine settings, one thread: each job's instantiation,
                         first call, a second call on the same instance, and drop, timed apart;
                         with --calls, one instance serving N calls in a row)
@@ -469,8 +469,13 @@ fn phases(args: &Args) -> Result<Value> {
     let body = body_of(args)?;
     let content_type = args.get("content-type").unwrap_or("text/plain").to_owned();
     let url = args.get("url").unwrap_or("inline:bench-phases").to_owned();
+    // --fuel 1: count the WebAssembly operators each phase executes (the
+    // engine compiled with fuel, as `--fuel` has it): unlike the
+    // microseconds, the count does not move with the machine's speed.
+    let count_fuel = args.num("fuel", 0)? != 0;
     let limits = jobhost::runtime::engine::EngineLimits {
         max_instances: 4,
+        fuel: count_fuel,
         ..Default::default()
     };
     let engine =
@@ -511,6 +516,11 @@ fn phases(args: &Args) -> Result<Value> {
             },
         );
         store.set_epoch_deadline(1 << 40);
+        if count_fuel {
+            store
+                .set_fuel(u64::MAX / 2)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        }
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -518,6 +528,9 @@ fn phases(args: &Args) -> Result<Value> {
     };
     let mut times: [Vec<u64>; 4] = Default::default();
     let mut faults = [0u64; 4];
+    // Operators executed: the first call, the warm call (with --fuel).
+    let mut fuel = [0u64; 2];
+    let fuel_left = |store: &Store<Bare>| store.get_fuel().unwrap_or(0);
     let mut written = None;
     for n in 0..warmup + iters {
         let f0 = minor_faults();
@@ -525,6 +538,7 @@ fn phases(args: &Args) -> Result<Value> {
         let (mut store, instance) = fresh()?;
         let t1 = Instant::now();
         let f1 = minor_faults();
+        let u1 = fuel_left(&store);
         for _ in 0..2 {
             if let Err(e) = instance
                 .call_handle(&mut store, &task, &content)
@@ -535,6 +549,7 @@ fn phases(args: &Args) -> Result<Value> {
         }
         let t2 = Instant::now();
         let f2 = minor_faults();
+        let u2 = fuel_left(&store);
         // A third call timed alone is a warm call; the first call's cost is
         // the two calls above less this one.
         instance
@@ -543,6 +558,7 @@ fn phases(args: &Args) -> Result<Value> {
             .map_err(|e| anyhow::anyhow!("the plugin refused the job: {e:?}"))?;
         let t3 = Instant::now();
         let f3 = minor_faults();
+        let u3 = fuel_left(&store);
         if n + 1 == warmup + iters {
             written = written_runs();
         }
@@ -550,6 +566,9 @@ fn phases(args: &Args) -> Result<Value> {
         let t4 = Instant::now();
         let f4 = minor_faults();
         if n >= warmup {
+            let warm_fuel = u2 - u3;
+            fuel[0] += (u1 - u2).saturating_sub(warm_fuel);
+            fuel[1] += warm_fuel;
             let warm = f3 - f2;
             for (total, add) in
                 faults
@@ -600,6 +619,10 @@ fn phases(args: &Args) -> Result<Value> {
             "warm_call": per_job(faults[2]),
             "drop": per_job(faults[3]),
         },
+        "fuel_per_job": count_fuel.then(|| json!({
+            "first_call": per_job(fuel[0]),
+            "warm_call": per_job(fuel[1]),
+        })),
         "what": "phases",
         "file": path.display().to_string(),
         "iters": iters,
