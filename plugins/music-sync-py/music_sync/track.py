@@ -64,13 +64,27 @@ def _constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_float=_number, parse_int=_number, parse_constant=_constant)
+
+
 def parse(body):
     try:
-        document = json.loads(body.decode(), parse_float=_number, parse_int=_number, parse_constant=_constant)
-        _check(document, 1)
+        text = body.decode()
+        document = _DECODER.decode(text)
+        if _may_go_beyond_serde(text):
+            _check(document, 1)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError too
         raise Invalid("body", "not JSON", str(error)) from None
     return document
+
+
+def _may_go_beyond_serde(text):
+    """Whether ``text`` can hold anything _check refuses: a lone surrogate
+    needs a ``\\u`` escape (the text is strict UTF-8), and nesting deeper
+    than MAX_DEPTH as many brackets. Most documents have neither, and these
+    tests run in C where the walk runs in the interpreter; a false alarm only
+    costs the walk."""
+    return "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH
 
 
 def _check(value, depth):
