@@ -373,14 +373,70 @@ two builds or binaries):
   1.04× and 3.25×, and trivial dispatch 84.4 µs (JavaScript) and 198.0 µs
   (Python).
 
+**A later session of 2026-12-07, on an Intel Xeon machine** (2 cores;
+its speed changed by up to 2× between minutes, so each figure below is
+from interleaved runs, or a count of WebAssembly operators, which
+`jobhost-bench phases --fuel 1` reports and which does not move with the
+machine's speed):
+
+- JavaScript bindings. `perf` of a trivial plugin on a debug
+  StarlingMonkey showed a call spending its time in ComponentizeJS's
+  generated bindings: the `async` export created and awaited promises on
+  every call (12% of the samples capturing their async stacks, in
+  `PCToLineNumber`), every name the bindings use was a global lookup in
+  the interpreter (`LookupNameNoGC`, `GetEnvironmentName`), and strings
+  were encoded by a loop over their characters. The ComponentizeJS patch
+  now also rewrites the bindings: each export is a generator driven
+  synchronously (an `async function handle` is still awaited), strings
+  are encoded by `TextEncoder`, the debug logger does nothing, and the
+  bindings run inside a function. `trivial-js` in `phases` (4 interleaved
+  rounds): first call 84–99 → 56–61 µs, warm call 49–57 → 40–43 µs.
+- `music-sync-js`'s walk of the document. Builds that stop the handler at
+  each stage showed `JSON.parse` cheap and the walk that mirrors
+  serde_json's limits (lone surrogates, numbers beyond a double, depth)
+  costing most of a call: `for (const [key, item] of Object.entries(value))`
+  runs SpiderMonkey's iterator protocol, itself JavaScript, in the
+  interpreter for every member. With `for...in`, one walk of the fixture's
+  document costs 22–47 µs instead of 78–82 µs (a plugin walking it 100
+  times per call). A pre-test of the text by regular expression, to skip
+  the walk, cost more than the walk (1.37 → 1.55 million operators per
+  call) and was not kept. Both changes together, `phases`, one core, 6
+  interleaved rounds: first call 347–369 → 211–247 µs, warm call 271–284
+  → 170–195 µs; operators per call 2,468,959 → 1,494,079 (first) and
+  2,206,867 → 1,371,095 (warm).
+- `music-sync-py`. Operators per warm call by stage: the bindings and an
+  empty outcome 56k, `json.loads` 140k, the serde walk (a regular
+  expression over every string) about 235k, the rules 120k, `json.dumps`
+  78k, the kv and log calls 49k. A lone surrogate needs a `\\u` escape in
+  strict UTF-8 text and too deep a nesting as many brackets, which
+  `"\\\\u" in text` and `str.count` find in C, so only a document with
+  either is walked; a module-level `JSONDecoder` saves the 33k that
+  `json.loads` spent building one per call. Operators per call: first
+  1,096,682 → 792,442, warm 751,772 → 482,333. `gc.freeze()` after the
+  imports (tried: the first call's extra cost is not the collector)
+  changed the first call by 1% and was not kept.
+- Item 13 alone, the old plugins (A) then the new (B), the same binary,
+  one after the other:
+
+  | build | seed | JS fresh | JS reuse | Python fresh | Python reuse | trivial JS p50 |
+  |---|---|---|---|---|---|---|
+  | A | 2,665/s | 2,304/s, 0.86× (816 µs) | 3,807/s, 1.43× (490 µs) | 1,764/s, 0.66× (1,075 µs) | 6,467/s, 2.43× (277 µs) | 176.0 µs |
+  | B | 2,713/s | 4,369/s, 1.61× (425 µs) | 5,806/s, 2.14× (316 µs) | 2,415/s, 0.89× (788 µs) | 8,677/s, 3.20× (201 µs) | 88.2 µs |
+
+  B is the run in the results table. On this machine's slow minutes the
+  trivial Python plugin's dispatch p50 is 347–612 µs, above the 300 µs
+  target it met on the AMD machine (198 µs); nothing this session changed
+  touches it (A: 434 µs).
+
 **What remains.**
 - Python: instantiation is still the larger part of a fresh job: wiring
   about 2,300 imports and 5,700 exports between fifteen core modules and
   writing the funcrefs of the imported tables, now without the lookups
   that surrounded each.
-- JavaScript: a warm `music-sync-js` call is about 150 µs of
-  SpiderMonkey's interpreter (`JSON.parse` and the rules), and with
-  `--reuse-instances` that is most of a job. The targets of 3× (fresh) and
+- JavaScript: a warm `music-sync-js` call is still about 1.4 million
+  WebAssembly operators of SpiderMonkey's interpreter (the bindings'
+  lifting and lowering about 0.3 million, the walk and the rules the
+  rest), and with `--reuse-instances` that is most of a job. The targets of 3× (fresh) and
   8× (reuse) the seed would need a fresh job under about a third, and a
   reused one under about a fifth, of the host CPU they take now.
 - `jobhost new --lang js` writes the same patch into the new project
