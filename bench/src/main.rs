@@ -469,8 +469,8 @@ fn phases(args: &Args) -> Result<Value> {
     let body = body_of(args)?;
     let content_type = args.get("content-type").unwrap_or("text/plain").to_owned();
     let url = args.get("url").unwrap_or("inline:bench-phases").to_owned();
-    // --fuel 1: count the WebAssembly operators each phase executes (the
-    // engine compiled with fuel, as `--fuel` has it): unlike the
+    // --fuel 1: count the WebAssembly operators of the first and the warm
+    // call (the engine compiled with fuel, as `--fuel` has it): unlike the
     // microseconds, the count does not move with the machine's speed.
     let count_fuel = args.num("fuel", 0)? != 0;
     let limits = jobhost::runtime::engine::EngineLimits {
