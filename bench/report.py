@@ -267,6 +267,41 @@ against 30/10/6), and the seed's Python only 1.5 times, so the ratio to
 the seed is lower; the machine's speed also drifts by tens of percent
 between minutes (item 3's default-settings figure is therefore the median
 of pairs, each with the seed run just after it).
+
+**Item 3 at default settings on an AMD EPYC machine (2026-12-07).** The
+results table's item 3 is from this machine: one host at defaults 6.9 ×,
+6.9 × and 9.0 × the seed run just after it (seed 2,808 to 3,480 jobs/s),
+below the 8 × target; the best tuned figure, 28,875 jobs/s, is one host at
+128 workers: the default shape. Before that run, on the same machine,
+item 3's shape (100,000 jobs, one host unless said) in three interleaved
+rounds, jobs/s:
+
+| variant | rounds | median |
+|---|---|---|
+| defaults | 25,490 / 27,203 / 27,814 and 24,563 / 28,142 / 28,013 | 27,203 and 28,013 |
+| 2 hosts, `--threads 1` each (64 workers each) | 26,170 / 28,496 / 26,462 | 26,462 |
+| 2 hosts, `--threads 1 --concurrency 256` each | 26,851 / 27,376 / 28,650 | 27,376 |
+| `--threads 1` | 21,851 / 22,897 / 20,924 | 21,851 |
+| `--threads 3` | 22,586 / 25,340 / 25,744 | 25,340 |
+| `--concurrency 256` | 25,396 / 27,741 / 24,113 | 25,396 |
+| seed design, 64 coroutines | 4,144 / 3,827 / 3,986 | 3,986 |
+
+So on this machine one host at the defaults loses nothing to two tuned
+hosts, and no flag makes it faster: what stands between it and 8 × is
+CPU per job, not a setting. Where a default-settings host's CPU goes
+(`strace -c`, 20,000 jobs; `perf record --call-graph dwarf` of the host,
+40,000 jobs, compiled cache warm): per job one `sendto` and one `recvfrom`
+to nginx and one `ioctl` (the memory reset's `PAGEMAP_SCAN`); Redis
+traffic is batched (960 `writev` and 59 `read` for 20,000 jobs). Of the
+host's samples, the HTTP exchange is 28% (most of it the kernel's
+loopback TCP, which also runs the receiving side's work in the sender's
+system call), the plugin call 12%, instantiation 8%, and the reset of
+the plugin's memory 9%, of which 8% is the kernel walking the page table
+of the 2 MiB the slot keeps resident although a job writes 3 pages of it;
+the rest is spread thin (the largest single function, `memmove`, 4%).
+Host CPU per job was 41–47 µs, nginx 17–19 µs, Redis 7 µs: about 67 µs in
+all, so two cores top out near 30,000 jobs/s, and 8 × a seed of 4,000
+jobs/s would need 32,000.
 """
 
 
@@ -427,6 +462,24 @@ machine's speed):
   trivial Python plugin's dispatch p50 is 347–612 µs, above the 300 µs
   target it met on the AMD machine (198 µs); nothing this session changed
   touches it (A: 434 µs).
+
+**A third session of 2026-12-07, on an AMD EPYC machine** (the results
+table's items 1, 3, 4, 5 and 13 are from it). Item 13 with the plugins of
+the session above: JavaScript 1.29 × fresh and 1.75 × reused, Python
+1.14 × and 3.35 × (seed 3,075 jobs/s); the trivial JavaScript plugin's
+dispatch p50 81.5 µs. The trivial Python plugin's was 374.6 µs in that
+run and 254–256 µs in six runs of the same command a few minutes later
+(this machine's speed moved by up to 2× between minutes: `phases` gave
+`music-sync-lean` a drop of 14.8 µs, then 8.4 µs, two runs apart). A
+profile of its dispatch (`perf record --call-graph dwarf`, 3,000 jobs,
+p50 264 µs): 29% in wasmtime's `ref.func` libcall, which CPython's
+start-up code calls for thousands of its own functions, each writing a
+funcref into the new instance (the time is the cache misses on the
+module's function table and the instance's funcref array); 17% wiring
+the imports between the core modules (`build_imports`); 18.5% resetting
+the memory, of which 14% is the kernel walking the page tables of the
+accessible memory (`PAGEMAP_SCAN`); 3% the random seed CPython asks
+WASI for at start. None of these is in the plugin's hands.
 
 **What remains.**
 - Python: instantiation is still the larger part of a fresh job: wiring
