@@ -472,10 +472,14 @@ run and 254–256 µs in six runs of the same command a few minutes later
 (this machine's speed moved by up to 2× between minutes: `phases` gave
 `music-sync-lean` a drop of 14.8 µs, then 8.4 µs, two runs apart). A
 profile of its dispatch (`perf record --call-graph dwarf`, 3,000 jobs,
-p50 264 µs): 29% in wasmtime's `ref.func` libcall, which CPython's
-start-up code calls for thousands of its own functions, each writing a
-funcref into the new instance (the time is the cache misses on the
-module's function table and the instance's funcref array); 17% wiring
+p50 264 µs): 29% in wasmtime's `ref.func` libcall, called from the
+compiled start of `libpython3.14.so` (`module_start[8]` in the profile),
+whose element segment puts 4,956 of its functions into the shared table:
+one libcall per function, each writing a funcref into the new instance
+(`perf annotate` puts the time on cache misses: the module's function
+table, the functions' text locations, the instance's funcref array); a
+bulk initialisation of the segment in one call would be the next change
+to the vendored wasmtime; 17% wiring
 the imports between the core modules (`build_imports`); 18.5% resetting
 the memory, of which 14% is the kernel walking the page tables of the
 accessible memory (`PAGEMAP_SCAN`); 3% the random seed CPython asks
