@@ -13,7 +13,7 @@ mod admin;
 pub mod topology;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,11 @@ pub struct AmqpQueue {
     held: Mutex<HashMap<u64, Acker>>,
     /// When a batch run last found work waiting (checks are rate-limited).
     checked: Mutex<Option<Instant>>,
+    /// Messages this host has received (a batch run's quiet check).
+    received: AtomicU64,
+    /// The first check that found nothing waiting since work was last seen,
+    /// with `received` then.
+    quiet: Mutex<Option<(Instant, u64)>>,
     closed: AtomicBool,
     /// The batch run is over (`finished` found it so).
     over: AtomicBool,
@@ -178,6 +183,8 @@ impl AmqpQueue {
             before_ack,
             held: Mutex::new(HashMap::new()),
             checked: Mutex::new(None),
+            received: AtomicU64::new(0),
+            quiet: Mutex::new(None),
             closed: AtomicBool::new(false),
             over: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -259,11 +266,32 @@ impl AmqpQueue {
         }
         match self.admin.nothing_waiting().await {
             Ok(true) if self.held().is_empty() => {
-                // Final: every worker of this consumer stops now.
-                self.over.store(true, Ordering::Relaxed);
-                true
+                // RabbitMQ's counts miss a message on its way from a delay
+                // queue back to the queue, and one delivered to this host
+                // and not decoded yet: the run is over only when a second
+                // check, at least 500 ms later, finds nothing either and
+                // no message arrived in between.
+                let received = self.received.load(Ordering::Relaxed);
+                let mut quiet = self.quiet.lock().unwrap_or_else(|p| p.into_inner());
+                match *quiet {
+                    Some((since, seen))
+                        if seen == received && since.elapsed() >= Duration::from_millis(500) =>
+                    {
+                        // Final: every worker of this consumer stops now.
+                        self.over.store(true, Ordering::Relaxed);
+                        true
+                    }
+                    Some((_, seen)) if seen == received => false,
+                    _ => {
+                        *quiet = Some((Instant::now(), received));
+                        false
+                    }
+                }
             }
-            Ok(_) => false,
+            Ok(_) => {
+                *self.quiet.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                false
+            }
             Err(e) => {
                 // An outage: the consumer's own reconnection logs it.
                 tracing::debug!("{e}");
@@ -279,6 +307,7 @@ impl AmqpQueue {
         message: Message,
         generation: u64,
     ) -> Result<Option<Delivery<Token>>, QueueError> {
+        self.received.fetch_add(1, Ordering::Relaxed);
         let body = String::from_utf8_lossy(&message.data).into_owned();
         let due = topology::header_i64(&message.properties, DUE_HEADER)
             .and_then(|due| u64::try_from(due).ok());
@@ -303,9 +332,16 @@ impl AmqpQueue {
             return self.bury_message(&message, generation, letter).await;
         }
         if let Some(due) = due.filter(|&due| due > now_millis()) {
-            // Back from a delay step before its time: wait again.
+            // Back from a delay step before its time: wait again. Held
+            // meanwhile, so that a batch run does not end while it is in
+            // neither queue.
+            self.held()
+                .insert(message.delivery_tag, message.acker.clone());
             let again = self.admin.message_for(&wire, Some(due));
-            self.admin.publish(&[again]).await?;
+            if let Err(e) = self.admin.publish(&[again]).await {
+                self.held().remove(&message.delivery_tag);
+                return Err(e);
+            }
             self.finish(
                 message.delivery_tag,
                 &message.acker,
