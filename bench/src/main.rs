@@ -36,10 +36,11 @@ fn usage() -> &'static str {
     "usage:
   jobhost-bench dispatch --plugin FILE [--body FILE | --body-text TEXT] [--content-type T]
                          [--url URL] [--iters N] [--warmup N] [--cache-dir DIR] [--reuse N]
+                         [--headers FILE]
   jobhost-bench bare --plugin FILE [--threads T] [--iters N per thread] [--warmup N]
                      [--engine best|jobhost] [--body-text TEXT]
   jobhost-bench phases --plugin FILE [--iters N] [--warmup N] [--body FILE | --body-text TEXT]
-                       [--content-type T] [--url URL] [--calls N] [--fuel 1]
+                       [--content-type T] [--url URL] [--calls N] [--fuel 1] [--headers FILE]
                        (jobhost's engine settings, one thread: each job's instantiation,
                         first call, a second call on the same instance, and drop, timed apart;
                         with --calls, one instance serving N calls in a row)
@@ -137,6 +138,24 @@ fn body_of(args: &Args) -> Result<Vec<u8>> {
     })
 }
 
+/// `--headers FILE`: response headers for the plugin, one `name: value` per
+/// line (names lower-cased, as the host passes them); none without it.
+fn headers_of(args: &Args) -> Result<Vec<(String, String)>> {
+    let Some(file) = args.get("headers") else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let (name, value) = line
+                .split_once(':')
+                .with_context(|| format!("{file}: `{line}` is not `name: value`"))?;
+            Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
 fn plugin_path(args: &Args) -> Result<PathBuf> {
     let path = PathBuf::from(args.get("plugin").context("--plugin FILE is required")?);
     if !path.is_file() {
@@ -159,6 +178,7 @@ fn dispatch(args: &Args) -> Result<Value> {
     let iters = args.num("iters", 20_000)?;
     let warmup = args.num("warmup", 1_000)?;
     let cache_dir = args.get("cache-dir").map(PathBuf::from);
+    let headers = headers_of(args)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -196,7 +216,7 @@ fn dispatch(args: &Args) -> Result<Value> {
         let content = || Fetched {
             status: 200,
             final_url: url.clone(),
-            headers: Vec::new(),
+            headers: headers.clone(),
             content_type: Some(content_type.clone()),
             body: body.clone(),
         };
@@ -502,7 +522,7 @@ fn phases(args: &Args) -> Result<Value> {
     let content = wit::jobhost::plugin::types::Content {
         status: 200,
         final_url: url.clone(),
-        headers: Vec::new(),
+        headers: headers_of(args)?,
         content_type: Some(content_type),
         body,
     };
