@@ -495,15 +495,55 @@ for every field (about 2,000 operators each): `trivial-js` first call
 44.8–45.5 → 39.9–41.0 µs, warm call 34.8–35.1 → 29.8–30.2 µs. Item 13
 above ran without it.
 
+**A fourth session of 2026-12-07, on an AMD EPYC machine** (the results
+table's items 1 and 13 are from it, with both ComponentizeJS changes of
+this day and the one below). Where a warm `music-sync-js` call's
+operators go, from variants of the plugin with one part removed at a
+time (`phases --fuel 1`, warm call, the fixture document of 1,024 bytes,
+no response headers): a call that parses nothing and returns one record
+about 289,000 (the bindings and the call machinery); `TextDecoder` and
+`JSON.parse` 264,000; the walk that refuses what serde_json refuses
+180,000; the rules and `JSON.stringify` 417,000; the three imports
+(`kv.set`, `kv.add`, `log`) 165,000, 42,000 to 62,000 each. A `perf`
+profile of the same calls (with ComponentizeJS's StarlingMonkey build
+that keeps function names, same operator count) puts 38% of the samples
+in SpiderMonkey's interpreter loop (`js::Interpret`) and about 11% in
+property lookups, which its C++ interpreter makes without inline caches.
+`jobhost-bench dispatch` and `phases` now take `--headers FILE`: eight
+headers as nginx sends them add 185,000 operators to a `music-sync-js`
+call (+14%), 184,000 to `trivial-js` and 43,000 to `music-sync-py`, about
+11,000 per string the JavaScript bindings lift (a `TextDecoder` call, a
+`Uint8Array` view, and a `dealloc` call of about 1,200). The results
+table's trivial-plugin dispatch figures are without headers, as before.
+
+The patch now also removes the bindings' calls to their debug logger
+(each built an object for a logger that writes nothing without Node's
+`process`): `music-sync-js` warm call 1,315,146 → 1,268,702 operators
+(−3.5%), first call 1,433,177 → 1,384,569; `trivial-js` 279,340 →
+270,015. Item 13, three runs in a row with the same binaries (the seed
+in each run; host CPU per job in brackets):
+
+| run | seed | JS fresh | JS reuse | Python fresh | Python reuse | trivial JS / Python p50 |
+|---|---|---|---|---|---|---|
+| 1 | 3,600/s | 5,761/s, 1.60× (312 µs) | 8,070/s, 2.24× (213 µs) | 4,038/s, 1.12× (454 µs) | 12,383/s, 3.44× (133 µs) | 77.4 / 253.4 µs |
+| 2 | 3,772/s | 4,529/s, 1.20× (385 µs) | 6,766/s, 1.79× (252 µs) | 3,470/s, 0.92× (521 µs) | 10,348/s, 2.74× (154 µs) | 76.1 / 251.0 µs |
+| 3 | 3,952/s | 5,354/s, 1.35× (334 µs) | 7,662/s, 1.94× (220 µs) | 3,762/s, 0.95× (482 µs) | 11,800/s, 2.99× (137 µs) | 76.3 / 254.0 µs |
+
+Run 3, the median in every column, is the one in the results table. The
+dispatch targets hold in all three (trivial JavaScript 76–77 µs, trivial
+Python 251–254 µs against 300); the throughput targets (3× fresh, 8×
+reused) do not.
+
 **What remains.**
 - Python: instantiation is still the larger part of a fresh job: wiring
   about 2,300 imports and 5,700 exports between fifteen core modules and
   writing the funcrefs of the imported tables, now without the lookups
   that surrounded each.
-- JavaScript: a warm `music-sync-js` call is still about 1.4 million
-  WebAssembly operators of SpiderMonkey's interpreter (the bindings'
-  lifting and lowering about 0.3 million, the walk and the rules the
-  rest), and with `--reuse-instances` that is most of a job. The targets of 3× (fresh) and
+- JavaScript: a warm `music-sync-js` call is still about 1.3 million
+  WebAssembly operators of SpiderMonkey's interpreter (1.45 million with
+  a real response's headers; the parts are listed above), and with
+  `--reuse-instances` that is most of a job: 76% of the host's samples
+  in a reused run are in the plugin's code. The targets of 3× (fresh) and
   8× (reuse) the seed would need a fresh job under about a third, and a
   reused one under about a fifth, of the host CPU they take now.
 - `jobhost new --lang js` writes the same patch into the new project
