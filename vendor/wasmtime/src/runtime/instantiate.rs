@@ -11,9 +11,27 @@ use alloc::sync::Arc;
 use core::ops::Range;
 use core::str;
 use wasmtime_environ::{
-    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, FilePos, FuncIndex, FuncKey,
-    FunctionLoc, FunctionName, Metadata, Module, ModuleInternedTypeIndex, StaticModuleIndex,
+    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EngineOrModuleTypeIndex, FilePos,
+    FuncIndex, FuncKey, FuncRefIndex, FunctionLoc, FunctionName, Metadata, Module,
+    ModuleInternedTypeIndex, StaticModuleIndex, VMSharedTypeIndex, packed_option::ReservedValue,
 };
+
+/// jobhost: everything initialising the funcref of one defined function
+/// needs besides the instance, in one 16-byte entry (vendor/README.md,
+/// change 4). Built once per module; `None` in `CompiledModule::funcref_init`
+/// where a piece is missing (no array-to-wasm trampoline, a type not yet
+/// engine-wide), and the caller then takes the general path.
+#[derive(Copy, Clone, Debug)]
+pub struct FuncRefInit {
+    /// Text offset of the function's body.
+    pub wasm_call: u32,
+    /// Text offset of its array-to-wasm trampoline.
+    pub array_call: u32,
+    /// Its signature, engine-wide.
+    pub type_index: VMSharedTypeIndex,
+    /// Where its funcref lives in the instance's `VMContext`.
+    pub func_ref: FuncRefIndex,
+}
 
 /// A compiled wasm module, ready to be instantiated.
 pub struct CompiledModule {
@@ -26,13 +44,15 @@ pub struct CompiledModule {
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
     /// jobhost: by `DefinedFuncIndex`, the text location of each defined
-    /// function and of its array-to-wasm trampoline (empty where it has
-    /// none), looked up in `index` once here. `index` is shared by every
-    /// module of a component and answers with binary searches; an instance
-    /// initialising thousands of funcrefs (vendor/README.md) asked it twice
-    /// per funcref.
+    /// function, looked up in `index` once here. `index` is shared by every
+    /// module of a component and answers with binary searches
+    /// (vendor/README.md, change 2).
     defined_locs: Box<[FunctionLoc]>,
-    array_to_wasm_locs: Box<[FunctionLoc]>,
+    /// jobhost: by `DefinedFuncIndex`, what initialising its funcref needs
+    /// (change 4): an instance initialising thousands of funcrefs reads one
+    /// entry each instead of the module's function table and two location
+    /// tables.
+    funcref_inits: Box<[FuncRefInit]>,
 }
 
 impl CompiledModule {
@@ -78,6 +98,31 @@ impl CompiledModule {
         };
         let defined_locs = locs(FuncKey::DefinedWasmFunction);
         let array_to_wasm_locs = locs(FuncKey::ArrayToWasmTrampoline);
+        let funcref_inits = module
+            .defined_func_indices()
+            .map(|i| {
+                let func = &module.functions[module.func_index(i)];
+                let wasm = defined_locs[i.as_u32() as usize];
+                let array = array_to_wasm_locs[i.as_u32() as usize];
+                let complete =
+                    !wasm.is_empty() && !array.is_empty() && !func.func_ref.is_reserved_value();
+                match func.signature {
+                    EngineOrModuleTypeIndex::Engine(type_index) if complete => FuncRefInit {
+                        wasm_call: wasm.start,
+                        array_call: array.start,
+                        type_index,
+                        func_ref: func.func_ref,
+                    },
+                    _ => FuncRefInit {
+                        wasm_call: u32::MAX,
+                        array_call: u32::MAX,
+                        type_index: VMSharedTypeIndex::default(),
+                        func_ref: FuncRefIndex::reserved_value(),
+                    },
+                }
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
@@ -86,7 +131,7 @@ impl CompiledModule {
             index,
             func_names: info.func_names,
             defined_locs,
-            array_to_wasm_locs,
+            funcref_inits,
         };
         ret.register_profiling(profiler)?;
 
@@ -158,9 +203,6 @@ impl CompiledModule {
             FuncKey::DefinedWasmFunction(module, i) if module == self.module_index() => {
                 self.defined_locs.get(i.as_u32() as usize)
             }
-            FuncKey::ArrayToWasmTrampoline(module, i) if module == self.module_index() => {
-                self.array_to_wasm_locs.get(i.as_u32() as usize)
-            }
             _ => None,
         };
         let loc = match cached {
@@ -170,6 +212,15 @@ impl CompiledModule {
         let start = usize::try_from(loc.start).unwrap();
         let end = usize::try_from(loc.start + loc.length).unwrap();
         start..end
+    }
+
+    /// jobhost: what initialising the funcref of the defined function `index`
+    /// needs, or `None` where the general path must be taken (change 4).
+    #[inline]
+    pub fn funcref_init(&self, index: DefinedFuncIndex) -> Option<&FuncRefInit> {
+        self.funcref_inits
+            .get(index.as_u32() as usize)
+            .filter(|init| init.array_call != u32::MAX)
     }
 
     /// Get the Wasm-to-array trampoline for the given signature, as a

@@ -883,22 +883,49 @@ impl Instance {
         registry: &ModuleRegistry,
         def_index: DefinedFuncIndex,
     ) -> Option<NonNull<VMFuncRef>> {
+        // jobhost: one packed entry per function (vendor/README.md, change 4).
+        let compiled = self
+            .runtime_module()
+            .expect("funcref impossible in fake module")
+            .compiled_module();
+        if let Some(init) = compiled.funcref_init(def_index) {
+            let init = *init;
+            let vmctx_offset = self.offsets().vmctx_func_ref(init.func_ref);
+            // SAFETY: the entry was built from this function's own type,
+            // funcref slot and text locations.
+            return unsafe {
+                self.initialize_and_return_funcref(
+                    registry,
+                    init.type_index,
+                    vmctx_offset,
+                    init.array_call as usize,
+                    init.wasm_call as usize,
+                )
+            };
+        }
         let module = self.env_module();
         let index = module.func_index(def_index);
         let func = &module.functions[index];
         let type_index = func.signature.unwrap_engine_type_index();
         let vmctx_offset = self.offsets().vmctx_func_ref(func.func_ref);
-        let array_to_wasm_key = FuncKey::ArrayToWasmTrampoline(module.module_index, def_index);
-        let wasm_key = FuncKey::DefinedWasmFunction(module.module_index, def_index);
-        // SAFETY: the type/offset/keys here are all valid for the defined
-        // function at `def_index`.
+        let array_call = compiled
+            .function_range(FuncKey::ArrayToWasmTrampoline(
+                module.module_index,
+                def_index,
+            ))
+            .start;
+        let wasm_call = compiled
+            .function_range(FuncKey::DefinedWasmFunction(module.module_index, def_index))
+            .start;
+        // SAFETY: the type/offset/locations here are all valid for the
+        // defined function at `def_index`.
         unsafe {
             self.initialize_and_return_funcref(
                 registry,
                 type_index,
                 vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
+                array_call,
+                wasm_call,
             )
         }
     }
@@ -915,17 +942,25 @@ impl Instance {
             }
         };
         let vmctx_offset = self.offsets().vmctx_startup_func_ref();
-        let array_to_wasm_key = FuncKey::ModuleStartup(Abi::Array, module.module_index);
-        let wasm_key = FuncKey::ModuleStartup(Abi::Wasm, module.module_index);
-        // SAFETY: the type/offset/keys here are all valid for the module
+        let compiled = self
+            .runtime_module()
+            .expect("funcref impossible in fake module")
+            .compiled_module();
+        let array_call = compiled
+            .function_range(FuncKey::ModuleStartup(Abi::Array, module.module_index))
+            .start;
+        let wasm_call = compiled
+            .function_range(FuncKey::ModuleStartup(Abi::Wasm, module.module_index))
+            .start;
+        // SAFETY: the type/offset/locations here are all valid for the module
         // startup function.
         unsafe {
             self.initialize_and_return_funcref(
                 registry,
                 type_index,
                 vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
+                array_call,
+                wasm_call,
             )
         }
     }
@@ -944,8 +979,8 @@ impl Instance {
         registry: &ModuleRegistry,
         type_index: VMSharedTypeIndex,
         vmctx_offset: u32,
-        array_to_wasm_key: FuncKey,
-        wasm_key: FuncKey,
+        array_call: usize,
+        wasm_call: usize,
     ) -> Option<NonNull<VMFuncRef>> {
         // For now, we eagerly initialize an funcref struct in-place whenever
         // asked for a reference to it. This is mostly fine, because in practice
@@ -990,18 +1025,14 @@ impl Instance {
         // SAFETY: the store keeps this code alive and in place while it
         // holds this instance (see `store_text`).
         let text = unsafe { text.as_ref() };
-        let compiled = self
-            .runtime_module()
-            .expect("funcref impossible in fake module")
-            .compiled_module();
 
-        let array_call = VmPtr::from(
-            NonNull::from(&text[compiled.function_range(array_to_wasm_key)]).cast(),
-        );
+        // jobhost: callers pass text offsets (change 4); slicing keeps the
+        // bounds check the ranges had.
+        let array_call = VmPtr::from(NonNull::from(&text[array_call..]).cast());
 
         let wasm_call = Some(VmPtr::from(
             NonNull::new(
-                text[compiled.function_range(wasm_key)]
+                text[wasm_call..]
                     .as_ptr()
                     .cast::<VMWasmCallFunction>()
                     .cast_mut(),
