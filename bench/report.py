@@ -268,8 +268,8 @@ the seed is lower; the machine's speed also drifts by tens of percent
 between minutes (item 3's default-settings figure is therefore the median
 of pairs, each with the seed run just after it).
 
-**Item 3 at default settings on an AMD EPYC machine (2026-12-07).** The
-results table's item 3 is from this machine: one host at defaults 6.9 ×,
+**Item 3 at default settings on an AMD EPYC machine (2026-12-07).** In
+the third session's recorded run: one host at defaults 6.9 ×,
 6.9 × and 9.0 × the seed run just after it (seed 2,808 to 3,480 jobs/s),
 below the 8 × target; the best tuned figure, 28,875 jobs/s, is one host at
 128 workers: the default shape. Before that run, on the same machine,
@@ -403,7 +403,7 @@ two builds or binaries):
   | both | 3,379/s, 1.21× (517 µs) | 4,673/s, 1.67× | 2,275/s, 0.81× (806 µs) | 7,537/s, 2.69× | 88.0 / 310.4 µs |
 
   A run of items 1, 3, 4, 5 and 13 with both (seed 4,581 jobs/s) gave
-  1.27×, 1.75×, 0.80× and 3.08×; the results table above is from the run
+  1.27×, 1.75×, 0.80× and 3.08×; the results table was then from the run
   after vendor/README.md's change 3 (seed 4,003 jobs/s): 1.39×, 1.84×,
   1.04× and 3.25×, and trivial dispatch 84.4 µs (JavaScript) and 198.0 µs
   (Python).
@@ -458,13 +458,13 @@ machine's speed):
   | A | 2,665/s | 2,304/s, 0.86× (816 µs) | 3,807/s, 1.43× (490 µs) | 1,764/s, 0.66× (1,075 µs) | 6,467/s, 2.43× (277 µs) | 176.0 µs |
   | B | 2,713/s | 4,369/s, 1.61× (425 µs) | 5,806/s, 2.14× (316 µs) | 2,415/s, 0.89× (788 µs) | 8,677/s, 3.20× (201 µs) | 88.2 µs |
 
-  B is the run in the results table. On this machine's slow minutes the
+  B was then the run in the results table. On this machine's slow minutes the
   trivial Python plugin's dispatch p50 is 347–612 µs, above the 300 µs
   target it met on the AMD machine (198 µs); nothing this session changed
   touches it (A: 434 µs).
 
 **A third session of 2026-12-07, on an AMD EPYC machine** (the results
-table's items 1, 3, 4, 5 and 13 are from it). Item 13 with the plugins of
+table's items 4 and 5 are from it). Item 13 with the plugins of
 the session above: JavaScript 1.29 × fresh and 1.75 × reused, Python
 1.14 × and 3.35 × (seed 3,075 jobs/s); the trivial JavaScript plugin's
 dispatch p50 81.5 µs. The trivial Python plugin's was 374.6 µs in that
@@ -496,8 +496,7 @@ for every field (about 2,000 operators each): `trivial-js` first call
 above ran without it.
 
 **A fourth session of 2026-12-07, on an AMD EPYC machine** (the results
-table's items 1 and 13 are from it, with both ComponentizeJS changes of
-this day and the one below). Where a warm `music-sync-js` call's
+table's items 1, 3 and 13 are from its last run, described at the end). Where a warm `music-sync-js` call's
 operators go, from variants of the plugin with one part removed at a
 time (`phases --fuel 1`, warm call, the fixture document of 1,024 bytes,
 no response headers): a call that parses nothing and returns one record
@@ -529,16 +528,33 @@ in each run; host CPU per job in brackets):
 | 2 | 3,772/s | 4,529/s, 1.20× (385 µs) | 6,766/s, 1.79× (252 µs) | 3,470/s, 0.92× (521 µs) | 10,348/s, 2.74× (154 µs) | 76.1 / 251.0 µs |
 | 3 | 3,952/s | 5,354/s, 1.35× (334 µs) | 7,662/s, 1.94× (220 µs) | 3,762/s, 0.95× (482 µs) | 11,800/s, 2.99× (137 µs) | 76.3 / 254.0 µs |
 
-Run 3, the median in every column, is the one in the results table. The
-dispatch targets hold in all three (trivial JavaScript 76–77 µs, trivial
-Python 251–254 µs against 300); the throughput targets (3× fresh, 8×
-reused) do not.
+The dispatch targets hold in all three (trivial JavaScript 76–77 µs,
+trivial Python 251–254 µs against 300); the throughput targets (3×
+fresh, 8× reused) do not.
+
+Then the vendored wasmtime got a fourth change (vendor/README.md): one
+16-byte entry per function holds all that initialising its funcref needs,
+where the profile of a trivial Python plugin's dispatch showed the
+remaining funcref cost (about 25% of samples) on cache misses in three
+tables. Dispatch p50, the binaries before and after interleaved, three
+rounds on one core: `trivial-py` 255.3–257.5 → 237.3–240.5 µs,
+`music-sync-py` 366.9–370.1 → 350.2–350.8 µs, the Rust `music-sync`
+17.7–17.8 → 17.3–17.5 µs, JavaScript unchanged. The results table's
+items 1, 3 and 13 are from the run after it (`--only 1,3,13`, seed
+3,280 jobs/s, a slower stretch of the machine than the three runs
+above): JavaScript 1.54× fresh and 2.14× reused, Python 1.06× and 3.23×;
+trivial dispatch 78.0 µs (JavaScript) and 234.8 µs (Python); item 3 at
+default settings 6.7×, 6.8× and 7.8× (median 6.8×, as in the session
+before).
 
 **What remains.**
 - Python: instantiation is still the larger part of a fresh job: wiring
   about 2,300 imports and 5,700 exports between fifteen core modules and
-  writing the funcrefs of the imported tables, now without the lookups
-  that surrounded each.
+  writing about 5,850 funcrefs into the shared table, one `ref.func`
+  libcall each from the start function wasmtime compiles (the libcall's
+  entry and exit alone about 7% of a trivial plugin's samples); and
+  resetting memory, the kernel's page-table walk (9%) and copying back
+  the written pages (7%).
 - JavaScript: a warm `music-sync-js` call is still about 1.3 million
   WebAssembly operators of SpiderMonkey's interpreter (1.45 million with
   a real response's headers; the parts are listed above), and with
