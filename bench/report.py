@@ -495,8 +495,9 @@ for every field (about 2,000 operators each): `trivial-js` first call
 44.8–45.5 → 39.9–41.0 µs, warm call 34.8–35.1 → 29.8–30.2 µs. Item 13
 above ran without it.
 
-**A fourth session of 2026-12-07, on an AMD EPYC machine** (the results
-table's items 1, 3 and 13 are from its last run, described at the end). Where a warm `music-sync-js` call's
+**A fourth session of 2026-12-07, on an AMD EPYC machine** (its last
+run, described at the end, gave the results table's items 1, 3 and 13
+until the session after it). Where a warm `music-sync-js` call's
 operators go, from variants of the plugin with one part removed at a
 time (`phases --fuel 1`, warm call, the fixture document of 1,024 bytes,
 no response headers): a call that parses nothing and returns one record
@@ -540,14 +541,80 @@ tables. Dispatch p50, the binaries before and after interleaved, three
 rounds on one core: `trivial-py` 255.3–257.5 → 237.3–240.5 µs,
 `music-sync-py` 366.9–370.1 → 350.2–350.8 µs, the Rust `music-sync`
 17.7–17.8 → 17.3–17.5 µs, JavaScript unchanged. The results table's
-items 1, 3 and 13 are from the run after it (`--only 1,3,13`, seed
+items 1, 3 and 13 were then from the run after it (`--only 1,3,13`, seed
 3,280 jobs/s, a slower stretch of the machine than the three runs
 above): JavaScript 1.54× fresh and 2.14× reused, Python 1.06× and 3.23×;
 trivial dispatch 78.0 µs (JavaScript) and 234.8 µs (Python); item 3 at
 default settings 6.7×, 6.8× and 7.8× (median 6.8×, as in the session
 before).
 
+**A fifth session of 2026-12-07, on an AMD EPYC machine** (the results
+table's item 1 is from its `--only 1,3,13` run, item 13 from the third
+of the three runs below, item 3 from a last `--only 3` run;
+WebAssembly operators, which do not move with the machine's speed, are
+given where they exist):
+
+- `music-sync-py` now runs its rules at the module's top level, three
+  times on two sample documents, as `music-sync-js` runs its own once:
+  componentize-py snapshots the interpreter after importing `app.py`,
+  and a fresh instance no longer specialises the rules' bytecode again
+  (CPython's adaptive interpreter) on its first call. Operators of the
+  first call, with eight nginx-like headers: 832,734 → 704,179 (one run
+  of the rules gave 721,134, eight 703,813); the warm call is unchanged
+  (524,745 → 524,975). Dispatch p50, the old and the new plugin
+  interleaved on one core, four rounds: 372–492 → 351–375 µs. Item 13's
+  Python fresh shape (10,000 jobs, one host at defaults), the seed then
+  the old then the new plugin in each of three rounds: host CPU per job
+  623, 555, 525 → 506, 512, 525 µs, jobs/s 3,008, 3,212, 3,478 → 3,667,
+  3,543, 3,469 (the seed 2,169, 3,038 and 3,452 jobs/s: the machine sped
+  up from round to round).
+- Where a fresh `music-sync-py` dispatch goes (`perf record`, 4,000 jobs
+  on one core, p50 about 380 µs): the plugin's own code 39%; initialising
+  funcrefs 19% (`get_func_ref` 9.5%, of whose samples `perf annotate`
+  puts 31% on loading the function's `FuncRefInit` entry, a cache miss,
+  and the `ref.func` libcall's entry and exit about 5%); resetting memory
+  17% (the kernel's `PAGEMAP_SCAN` walk 10%, copying back the 231 pages
+  the job wrote 7%); wiring the imports between the core modules 9%; the
+  random seed that componentize-py's runtime draws on every instance's
+  first call 2.4% (wasmtime-wasi makes the 2,496 bytes `random.seed()`
+  asks for one `u32` per byte). The first call still costs 180,000
+  operators more than a warm one, 139,000 of them also in a trivial
+  plugin: the runtime's once-per-instance work (environment, arguments,
+  the reseed). A job of the JavaScript port makes no `mprotect`,
+  `madvise` or `mmap` call (`perf stat`, 10,000 jobs through Redis: two
+  `PAGEMAP_SCAN` ioctls, one `sendto` and one `recvfrom` per job).
+- Tried and dropped: lifting a JavaScript export's list arguments (the
+  response's headers, the task's metadata) lazily in the ComponentizeJS
+  patch, through a getter that lifts on first read. `music-sync-js`
+  reads `content.headers` on every call (it hands them to `check`), so
+  nothing was saved, and the getters cost about 68,000 operators a call
+  (warm, with the headers: 1,454,488 → 1,524,401). Hoisting
+  `$memory.buffer` out of the lifting saved 19,000 operators (1.3%) and
+  was not kept either.
+- Item 13, three runs in a row with the same binaries (the seed in each
+  run; host CPU per job in brackets):
+
+  | run | seed | JS fresh | JS reuse | Python fresh | Python reuse | trivial JS / Python p50 |
+  |---|---|---|---|---|---|---|
+  | 1 | 3,551/s | 5,015/s, 1.41× (352 µs) | 5,920/s, 1.67× (290 µs) | 3,943/s, 1.11× (462 µs) | 11,322/s, 3.19× (142 µs) | 111.0 / 240.8 µs |
+  | 2 | 3,566/s | 4,610/s, 1.29× (382 µs) | 7,939/s, 2.23× (216 µs) | 3,934/s, 1.10× (457 µs) | 11,267/s, 3.16× (142 µs) | 112.8 / 242.4 µs |
+  | 3 | 3,426/s | 5,488/s, 1.60× (322 µs) | 7,673/s, 2.24× (220 µs) | 3,862/s, 1.13× (466 µs) | 11,184/s, 3.26× (145 µs) | 76.7 / 242.6 µs |
+
+  Run 1 was the item-13 part of the `--only 1,3,13` run. Its item 3 ran
+  in a slow stretch of the machine (the seed 3,009 to 3,535 jobs/s, the
+  best tuned figure 23,626 jobs/s against 27,858 in the session before)
+  and gave 6.7×, 6.5× and 7.8× at default settings (median 6.7×); an
+  `--only 3` run after the item-13 runs gave 6.7×, 7.2× and 7.0× (median
+  7.0×) and a best tuned figure of 28,625 jobs/s, one host of 128
+  workers, the default shape. Nothing this session changed is on the
+  Rust plugin's path (item 1: `music-sync` 17.5 µs against 17.6).
+
 **What remains.**
+- The 8× target with `--reuse-instances` cannot be met on this machine by
+  a plugin slower than the Rust one: a reused JavaScript or Python job
+  does everything a Rust job does (the fetch, the queue, the
+  acknowledgement) and then a longer call, and the Rust plugin itself
+  reaches 6.5× to 7.8× the seed here (item 3 at default settings).
 - Python: instantiation is still the larger part of a fresh job: wiring
   about 2,300 imports and 5,700 exports between fifteen core modules and
   writing about 5,850 funcrefs into the shared table, one `ref.func`
