@@ -190,13 +190,7 @@ fn a_plugin_cannot_read_files_the_environment_or_open_sockets() {
         .arg(r#"{"id":"env","payload":"x","plugin":"chaos","metadata":{"action":"env"}}"#)
         .arg(format!(r#"{{"id":"socket","payload":"x","plugin":"chaos","metadata":{{"action":"socket","addr":"{addr}"}}}}"#)));
     assert_eq!(run.code, 0, "{run:?}");
-    let by_id = |id: &str| {
-        run.records()
-            .into_iter()
-            .find(|r| r["task_id"] == id)
-            .unwrap_or_else(|| panic!("no record for {id}: {run:?}"))["record"]
-            .clone()
-    };
+    let by_id = |id: &str| run.record_of(id);
     for id in ["passwd", "secret"] {
         let record = by_id(id);
         assert_eq!(record["ok"], false, "{id}: {record}");
@@ -211,6 +205,55 @@ fn a_plugin_cannot_read_files_the_environment_or_open_sockets() {
     assert!(
         listener.accept().is_err(),
         "the plugin connected to the host's network"
+    );
+}
+
+#[test]
+fn each_instance_draws_its_own_random_bytes_and_huge_requests_trap() {
+    // jobhost serves wasi:random's get-random-bytes itself (one fill per
+    // request, runtime/random.rs): the length asked for, from a secure
+    // generator, different for every instance; over the limit, a trap.
+    let plugins = PluginDir::with(&["chaos"]);
+    let dead = plugins.path().join("dead.jsonl");
+    let task = |id: &str, bytes: u64| {
+        format!(
+            r#"{{"id":"{id}","payload":"x","plugin":"chaos","metadata":{{"action":"random","bytes":"{bytes}"}}}}"#
+        )
+    };
+    let run = run(jobhost()
+        .args(["run", "--plugins"])
+        .arg(plugins.path())
+        .arg("--dead-letters")
+        .arg(&dead)
+        .arg(task("a", 2496))
+        .arg(task("b", 2496))
+        .arg(task("empty", 0))
+        .arg(task("huge", (64 << 20) + 1)));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("done 3, retried 0, dead 1"), "{run:?}");
+    let by_id = |id: &str| run.record_of(id);
+    let (a, b) = (by_id("a"), by_id("b"));
+    for record in [&a, &b] {
+        assert_eq!(record["len"], 2496, "{record}");
+        let hex = record["hex"].as_str().unwrap();
+        assert_eq!(hex.len(), 2 * 2496, "{record}");
+        // 2,496 secure random bytes take nearly all 256 values; a
+        // constant or a short repeated pattern would not.
+        let mut seen = std::collections::HashSet::new();
+        for i in (0..hex.len()).step_by(2) {
+            seen.insert(&hex[i..i + 2]);
+        }
+        assert!(seen.len() > 200, "{} distinct byte values", seen.len());
+    }
+    assert_ne!(a["hex"], b["hex"], "two instances drew the same bytes");
+    assert_eq!(by_id("empty")["len"], 0);
+    let letters = read_dead_letters(&dead);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let error = letters[0]["error"].as_str().unwrap();
+    assert!(error.contains("plugin chaos trapped"), "{error}");
+    assert!(
+        error.contains("requested len 67108865 exceeds limit 67108864"),
+        "{error}"
     );
 }
 

@@ -107,6 +107,16 @@ impl Run {
             .map(|r| r["record"].clone())
             .collect()
     }
+
+    /// The `record` field of the output line of task `id` (the first, if
+    /// the task made several); panics if there is none.
+    pub fn record_of(&self, id: &str) -> serde_json::Value {
+        self.records()
+            .into_iter()
+            .find(|r| r["task_id"] == id)
+            .unwrap_or_else(|| panic!("no record for {id}: {self:?}"))["record"]
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Run {

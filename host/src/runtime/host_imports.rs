@@ -44,6 +44,8 @@ pub struct HostState {
     pub(crate) writes: PendingWrites,
     http: WasiHttpCtx,
     outbound: Outbound,
+    /// Serves `get-random-bytes` (`random.rs`).
+    pub(crate) random: rand::rngs::StdRng,
 }
 
 impl HostState {
@@ -80,6 +82,7 @@ impl HostState {
                 plugin: plugin_for_hooks,
                 allowed: allowed_outbound,
             },
+            random: super::random::new_generator(),
         }
     }
 

@@ -8,7 +8,8 @@
 //! store. A trap fails the job it happened in, never the host.
 //!
 //! Modules: `engine` (wasmtime settings, epoch clock), `bindings` (generated
-//! from the WIT), `host_imports` (what a plugin can call).
+//! from the WIT), `host_imports` (what a plugin can call), `random` (the
+//! one WASI function jobhost serves itself).
 
 pub mod bindings;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod guest_output;
 pub mod host_imports;
 pub mod limits;
 pub mod outbound;
+pub mod random;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -307,6 +309,9 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(flatten)
             .context("linking WASI")?;
+        random::shadow_get_random_bytes(&mut linker)
+            .map_err(flatten)
+            .context("linking wasi:random")?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(flatten)
             .context("linking wasi:http")?;

@@ -241,6 +241,15 @@ impl Guest for Chaos {
                 }
                 ok(&task, &content)
             }
+            "random" => {
+                // `bytes` bytes from wasi:random's get-random-bytes.
+                let len: u64 = number(&task, "bytes")?.unwrap_or(32);
+                let bytes = wasi::random::random::get_random_bytes(len);
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                Ok(records([json!({ "len": bytes.len(), "hex": hex })
+                    .to_string()
+                    .into_bytes()]))
+            }
             "http" => {
                 let url = metadata(&task, "url").unwrap_or("http://127.0.0.1:9/");
                 let result = outbound_get(url);
