@@ -99,6 +99,11 @@ struct ComponentInner {
 
     /// The checksum of the source binary from which the module was compiled.
     checksum: WasmChecksum,
+
+    /// jobhost: the text locations of each trampoline's Wasm-call and
+    /// array-call entries, looked up once here instead of in `index` (two
+    /// binary searches) at every instantiation (vendor/README.md, change 5).
+    trampoline_locs: PrimaryMap<TrampolineIndex, [FunctionLoc; 2]>,
 }
 
 impl fmt::Debug for Component {
@@ -471,6 +476,22 @@ impl Component {
             [ValType::I32],
         ));
 
+        // jobhost: change 5 (vendor/README.md).
+        let trampoline_locs = info
+            .component
+            .trampolines
+            .keys()
+            .map(|idx| {
+                let loc = |abi| {
+                    index
+                        .func_loc(FuncKey::ComponentTrampoline(abi, idx))
+                        .copied()
+                        .expect("every trampoline is compiled for both ABIs")
+                };
+                [loc(Abi::Wasm), loc(Abi::Array)]
+            })
+            .collect();
+
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 id: CompiledModuleId::new(),
@@ -482,6 +503,7 @@ impl Component {
                 index,
                 realloc_func_type,
                 checksum,
+                trampoline_locs,
             }),
         })
     }
@@ -518,14 +540,11 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        let wasm_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-            .unwrap()
-            .cast();
-        let array_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-            .unwrap()
-            .cast();
+        // jobhost: from the locations kept at load (change 5), not from two
+        // searches of the function table.
+        let [wasm, array] = &self.inner.trampoline_locs[index];
+        let wasm_call = self.func_loc_to_pointer(wasm).cast();
+        let array_call = self.func_loc_to_pointer(array).cast();
         AllCallFuncPointers {
             wasm_call,
             array_call,
