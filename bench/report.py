@@ -614,6 +614,68 @@ given where they exist):
   changed is on the Rust plugin's path (item 1: `music-sync` 17.5 µs
   against 17.6).
 
+**A sixth session of 2026-12-07, on an AMD EPYC machine** (the results
+table's items 1 and 13 are from its last `--only 1,13` run, item 3 from an
+`--only 1,3,13` run a quarter of an hour before, both with the session's
+final binaries):
+
+- jobhost now serves `wasi:random`'s `get-random-bytes` itself
+  (`runtime/random.rs`), with one fill of the buffer from a ChaCha12
+  generator per store data; wasmtime-wasi drew each byte through its boxed
+  generator, and componentize-py asks for 2,496 bytes on every fresh
+  instance's first call. Dispatch p50, the binaries before and after
+  interleaved on one core, three rounds: `trivial-py` 240.8/240.5/239.1 →
+  239.1/235.5/238.4 µs, `music-sync-py` 374.1/336.4/338.2 →
+  333.7/330.9/333.1 µs.
+- The vendored wasmtime keeps each component trampoline's two entry
+  points, found once at load, instead of two binary searches per
+  trampoline at every instantiation (vendor/README.md, change 5):
+  `trivial-py` 242.6/237.1/239.1 → 233.7/230.8/228.9 µs, `music-sync-py`
+  339.4/338.5/339.0 → 335.6/330.5/335.4 µs; JavaScript and Rust unchanged.
+- Item 13's shape through Redis, the previous session's binary (A) and
+  this one (B) in turn, three rounds each, host CPU per job:
+  `music-sync-js` 374/359/410 → 354/353/368 µs, `music-sync-py`
+  577/527/500 → 496/551/521 µs: the machine's drift (±10%) is larger
+  than the change. Item 13 in the three runs of the session (the seed in
+  each run; host CPU per job in brackets):
+
+  | run | seed | JS fresh | JS reuse | Python fresh | Python reuse | trivial JS / Python p50 |
+  |---|---|---|---|---|---|---|
+  | 1 | 2,967/s | 4,973/s, 1.68× (360 µs) | 6,776/s, 2.28× (254 µs) | 3,786/s, 1.28× (482 µs) | 10,241/s, 3.45× (156 µs) | 74.2 / 231.1 µs |
+  | 2 | 3,077/s | 4,500/s, 1.46× (398 µs) | 6,768/s, 2.20× (255 µs) | 3,957/s, 1.29× (458 µs) | 10,867/s, 3.53× (149 µs) | 77.3 / 228.8 µs |
+  | 3 | 3,241/s | 5,529/s, 1.71× (324 µs) | 7,578/s, 2.34× (226 µs) | 3,903/s, 1.20× (465 µs) | 9,864/s, 3.04× (165 µs) | 76.2 / 230.5 µs |
+
+  Item 1's `music-sync-js` figure of the recorded run (357 µs) is one
+  side of a two-state result: the same unpinned `dispatch` command gave
+  about 210 µs in most runs and 260 to 370 µs in some, with the previous
+  session's binary as with this one (six runs of each, in turn: 209.8 to
+  367.6 µs and 209.2 to 329.8 µs); pinned to one core, both gave
+  213.1 to 217.7 µs in six runs.
+- Item 3 at default settings in run 1: 6.4×, 6.8× and 7.3× the seed run
+  just after (median 6.8×); the best tuned figure, 30,809 jobs/s, one
+  host of 128 workers (the default shape), is 8.2× to 9.2× the seed runs
+  of the same item (3,353 to 3,742 jobs/s). Where a default-settings
+  host's CPU goes (`perf record --call-graph dwarf`, 100,000 jobs, about
+  45 µs of host CPU per job): the HTTP exchange 26.5% of the samples
+  (sending the request 11.5%, reading the answer 12.9%, of which 7.6% is
+  the kernel acknowledging at once an answer that came as two segments,
+  see the fixture note under Optimisations), instantiation 9.3%, the
+  memory reset's `PAGEMAP_SCAN` 7.9%, the plugin's own code 15.5%, the
+  allocator 6%, `memmove` 4.3%; `valgrind --tool=callgrind` counts
+  245,000 user-space instructions per job, 46% of them the plugin's
+  code and no other function above 1.5%. The single-segment fixture was
+  measured again (nginx with `sendfile off`, or `tcp_nopush on`): the
+  seed unchanged (3,889/3,668/3,330 → 3,758/3,884/3,865 jobs/s), jobhost
+  about 3.5 µs less kernel time per job; the fixture stays as every
+  earlier run measured it.
+- Tried and dropped: a scan of at most 341 runs of written pages instead of
+  1,024 (vendor/README.md, change 1), so that the kernel's bounce buffer
+  (24 bytes a run, at most 512) fits a slab instead of a page allocation
+  per scan: the Rust `music-sync-lean`'s drop 8.47/8.52 → 7.93/8.05 µs,
+  but `music-sync-py`'s 87.2/89.7/89.6 → 94.1/102.4/112.9 µs and its
+  instantiation slower too (`phases`, three interleaved rounds), not
+  explained, not kept.
+
 **What remains.**
 - The 8× target with `--reuse-instances` cannot be met on this machine by
   a plugin slower than the Rust one: a reused JavaScript or Python job
