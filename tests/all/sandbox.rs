@@ -190,15 +190,14 @@ fn a_plugin_cannot_read_files_the_environment_or_open_sockets() {
         .arg(r#"{"id":"env","payload":"x","plugin":"chaos","metadata":{"action":"env"}}"#)
         .arg(format!(r#"{{"id":"socket","payload":"x","plugin":"chaos","metadata":{{"action":"socket","addr":"{addr}"}}}}"#)));
     assert_eq!(run.code, 0, "{run:?}");
-    let by_id = |id: &str| run.record_of(id);
     for id in ["passwd", "secret"] {
-        let record = by_id(id);
+        let record = run.record_of(id);
         assert_eq!(record["ok"], false, "{id}: {record}");
     }
-    let env = by_id("env");
+    let env = run.record_of("env");
     assert_eq!(env["vars"], serde_json::json!([]), "{env}");
     assert_eq!(env["args"], serde_json::json!([]), "{env}");
-    let socket = by_id("socket");
+    let socket = run.record_of("socket");
     assert_eq!(socket["ok"], false, "{socket}");
     // Nothing reached the listener.
     listener.set_nonblocking(true).unwrap();
@@ -231,8 +230,7 @@ fn each_instance_draws_its_own_random_bytes_and_huge_requests_trap() {
         .arg(task("huge", (64 << 20) + 1)));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("done 3, retried 0, dead 1"), "{run:?}");
-    let by_id = |id: &str| run.record_of(id);
-    let (a, b) = (by_id("a"), by_id("b"));
+    let (a, b) = (run.record_of("a"), run.record_of("b"));
     for record in [&a, &b] {
         assert_eq!(record["len"], 2496, "{record}");
         let hex = record["hex"].as_str().unwrap();
@@ -246,7 +244,7 @@ fn each_instance_draws_its_own_random_bytes_and_huge_requests_trap() {
         assert!(seen.len() > 200, "{} distinct byte values", seen.len());
     }
     assert_ne!(a["hex"], b["hex"], "two instances drew the same bytes");
-    assert_eq!(by_id("empty")["len"], 0);
+    assert_eq!(run.record_of("empty")["len"], 0);
     let letters = read_dead_letters(&dead);
     assert_eq!(letters.len(), 1, "{letters:?}");
     let error = letters[0]["error"].as_str().unwrap();

@@ -10,7 +10,7 @@
 //! Contract: the bytes come from a cryptographically secure generator
 //! (ChaCha12, `rand`'s `StdRng`) seeded from the operating system's
 //! generator through `rand`'s thread-local one, a generator per store data
-//! ([`HostState`]); a request above [`MAX_RANDOM_BYTES`] traps, as it does
+//! ([`HostState`]); a request above 64 MiB traps, as it does
 //! in wasmtime-wasi.
 
 use rand::rngs::StdRng;
@@ -25,7 +25,7 @@ use super::host_imports::HostState;
 const INTERFACE: &str = "wasi:random/random@0.2.12";
 
 /// Largest request, as wasmtime-wasi's default.
-pub const MAX_RANDOM_BYTES: u64 = 64 << 20;
+const MAX_RANDOM_BYTES: u64 = 64 << 20;
 
 /// A new secure generator for one store data.
 pub(crate) fn new_generator() -> StdRng {
