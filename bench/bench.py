@@ -238,6 +238,16 @@ def wait_cpu(p, timeout):
         time.sleep(0.01)
 
 
+def one_core():
+    """`preexec_fn` that pins a child to one core: the single-threaded
+    dispatch and bare-loop timings (items 1 and 13). Unpinned, the scheduler
+    moving a run between the cores made `music-sync-js`'s p50 take one of
+    two values from run to run (BENCHMARKS.md, the sixth session of
+    2026-12-07)."""
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+
+
 def run(cmd, timeout=600, check=True, **kw):
     started = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -726,10 +736,11 @@ class Suite:
         pairs = []
         for _ in range(s["dispatch_pairs"]):
             p, _ = run([BENCHBIN, "bare", "--plugin", path, "--threads", "1",
-                        "--iters", str(iters)])
+                        "--iters", str(iters)], preexec_fn=one_core)
             bare = json.loads(p.stdout)["latency"]["p50_us"]
             p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters", str(iters),
-                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra])
+                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra],
+                       preexec_fn=one_core)
             got = json.loads(p.stdout)
             pairs.append((got["latency"]["p50_us"] / bare, bare, got))
             log(f"  {name}: p50 {got['latency']['p50_us']:.1f} µs, bare loop just before "
@@ -746,7 +757,8 @@ class Suite:
                 log(f"  {name}: skipped, {os.path.relpath(path, ROOT)} is absent")
                 continue
             p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters", str(iters),
-                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra])
+                        "--warmup", str(s["dispatch_warmup"]), "--cache-dir", self.cache, *extra],
+                       preexec_fn=one_core)
             out[name] = json.loads(p.stdout)
             lat = out[name]["latency"]
             log(f"  {name}: p50 {lat['p50_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs")
@@ -1631,7 +1643,7 @@ end
                 raise RuntimeError(f"{path} is missing: run bench/plugins/build-trivial.sh")
             p, _ = run([BENCHBIN, "dispatch", "--plugin", path, "--iters",
                         str(s["dispatch_iters_slow"]), "--warmup", str(s["dispatch_warmup"]),
-                        "--cache-dir", self.cache, "--body-text", "x"])
+                        "--cache-dir", self.cache, "--body-text", "x"], preexec_fn=one_core)
             out[name] = json.loads(p.stdout)
             lat = out[name]["latency"]
             log(f"  {name} dispatch, fresh instance: p50 {lat['p50_us']:.1f} µs, "

@@ -69,7 +69,8 @@ time from spawning the processes to the last completion.
    loads the plugin with jobhost's public API (`Runtime::new` with
    `EngineLimits::default()`, `CallLimits::default()`, an in-memory kv;
    `Runtime::load_file`) and calls `Plugin::handle(&task, content)` in a loop,
-   one job at a time on a current-thread tokio runtime, timing each call: pool
+   one job at a time on a current-thread tokio runtime, pinned to one core
+   (since 2026-12-07), timing each call: pool
    slot, new store and host state, instantiation, the call, output checks,
    drop. No queue, fetch or sink. `template` gets a 1-byte text body;
    `music-sync` and its C, JavaScript and Python ports (when
@@ -616,8 +617,8 @@ given where they exist):
 
 **A sixth session of 2026-12-07, on an AMD EPYC machine** (the results
 table's items 1 and 13 are from its last `--only 1,13` run, item 3 from an
-`--only 1,3,13` run a quarter of an hour before, both with the session's
-final binaries):
+`--only 1,3,13` run an hour before, all with the session's final jobhost
+binaries):
 
 - jobhost now serves `wasi:random`'s `get-random-bytes` itself
   (`runtime/random.rs`), with one fill of the buffer from a ChaCha12
@@ -644,13 +645,23 @@ final binaries):
   | 1 | 2,967/s | 4,973/s, 1.68× (360 µs) | 6,776/s, 2.28× (254 µs) | 3,786/s, 1.28× (482 µs) | 10,241/s, 3.45× (156 µs) | 74.2 / 231.1 µs |
   | 2 | 3,077/s | 4,500/s, 1.46× (398 µs) | 6,768/s, 2.20× (255 µs) | 3,957/s, 1.29× (458 µs) | 10,867/s, 3.53× (149 µs) | 77.3 / 228.8 µs |
   | 3 | 3,241/s | 5,529/s, 1.71× (324 µs) | 7,578/s, 2.34× (226 µs) | 3,903/s, 1.20× (465 µs) | 9,864/s, 3.04× (165 µs) | 76.2 / 230.5 µs |
+  | 4 | 2,722/s | 4,782/s, 1.76× (375 µs) | 7,081/s, 2.60× (242 µs) | 3,884/s, 1.43× (466 µs) | 11,497/s, 4.22× (141 µs) | 100.2 / 228.0 µs |
+  | 5 | 3,579/s | 5,262/s, 1.47× (337 µs) | 7,480/s, 2.09× (229 µs) | 3,911/s, 1.09× (465 µs) | 10,101/s, 2.82× (160 µs) | 75.8 / 231.8 µs |
 
-  Item 1's `music-sync-js` figure of the recorded run (357 µs) is one
-  side of a two-state result: the same unpinned `dispatch` command gave
-  about 210 µs in most runs and 260 to 370 µs in some, with the previous
-  session's binary as with this one (six runs of each, in turn: 209.8 to
-  367.6 µs and 209.2 to 329.8 µs); pinned to one core, both gave
-  213.1 to 217.7 µs in six runs.
+  Runs 4 and 5 pin the dispatch timings to one core (below); run 5 is the
+  results table's.
+
+  Item 1's `music-sync-js` figure was 351 and 357 µs in two of the first
+  three runs and 223 µs in the other: one side of a two-state result. The
+  same unpinned `dispatch` command gave about 210 µs in most runs and 260
+  to 370 µs in some, with the previous session's binary as with this one
+  (six runs of each, in turn: 209.8 to 367.6 µs and 209.2 to 329.8 µs);
+  pinned to one core, both gave 213.1 to 217.7 µs in six runs, and
+  `trivial-js` 76.0 to 77.7 µs in eight where unpinned it gave 76.9,
+  103.8, 126.1 and 77.2. Items 1 and 13 now pin their dispatch and
+  bare-loop runs to one core (`one_core` in bench/bench.py): in runs 4
+  and 5, `music-sync-js` 209.6 and 205.4 µs, `trivial-js` 100.2 and 75.8
+  µs (pinning makes the slow state rarer, not impossible).
 - Item 3 at default settings in run 1: 6.4×, 6.8× and 7.3× the seed run
   just after (median 6.8×); the best tuned figure, 30,809 jobs/s, one
   host of 128 workers (the default shape), is 8.2× to 9.2× the seed runs
