@@ -665,8 +665,9 @@ fn minor_faults() -> u64 {
 
 /// The private (written) pages of the plugin memories mapped from a memory
 /// image (`/proc/self/maps` entries named `memfd:wasm-memory-image`, with
-/// the mappings right after them), and how many separate runs they form:
-/// wasmtime's reset keeps written pages resident run by run.
+/// the mappings right after them), how many separate runs they form
+/// (wasmtime's reset keeps written pages resident run by run), and where
+/// each run lies in its slot.
 fn written_runs() -> Option<Value> {
     use std::io::{Read, Seek, SeekFrom};
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
@@ -695,25 +696,34 @@ fn written_runs() -> Option<Value> {
         }
     }
     let (mut written, mut runs) = (0u64, 0u64);
+    // Each slot's runs of written pages, as [first page, pages] from the
+    // slot's start: where in the guest's memory a job writes.
+    let mut layout: Vec<Vec<[u64; 2]>> = Vec::new();
     for (a, b, image) in slots {
         if !image {
             continue;
         }
+        let mut ranges: Vec<[u64; 2]> = Vec::new();
         let pages = ((b - a) / 4096) as usize;
         let mut entries = vec![0u8; pages * 8];
         pagemap.seek(SeekFrom::Start(a / 4096 * 8)).ok()?;
         pagemap.read_exact(&mut entries).ok()?;
         let mut previous = false;
-        for entry in entries.chunks_exact(8) {
+        for (index, entry) in entries.chunks_exact(8).enumerate() {
             let bits = u64::from_le_bytes(entry.try_into().ok()?);
             // Present and not file-backed: a private copy the guest wrote.
             let private = bits >> 63 & 1 == 1 && bits >> 61 & 1 == 0;
             if private {
                 written += 1;
                 runs += u64::from(!previous);
+                match ranges.last_mut() {
+                    Some(last) if previous => last[1] += 1,
+                    _ => ranges.push([index as u64, 1]),
+                }
             }
             previous = private;
         }
+        layout.push(ranges);
     }
-    Some(json!({ "private_pages": written, "runs": runs }))
+    Some(json!({ "private_pages": written, "runs": runs, "ranges_by_slot": layout }))
 }
