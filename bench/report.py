@@ -727,18 +727,26 @@ again:
   that wasmtime 48 compiles is about 30% of the samples
   (`Instance::get_func_ref` 14%, the `ref_func` libcall 6.5%, its entry
   1.8%, the store lookup 2.3%, `initialize_and_return_funcref` 5.1%).
-  libpython's startup is one straight-line function of about 5,000
-  `ref.func` libcalls and table stores (the other modules add about
-  1,300): `get_func_ref`'s samples sit on loads of the per-function entry
-  and of the instance's module, `raw::ref_func`'s on its first
-  instruction, consistent with cache misses on data and on that long
-  code. Wiring imports and exports (`push_export`, `lookup_vmdef`,
+  libpython's startup is one straight-line function of 4,955 `ref.func`
+  libcalls and table stores, 234,637 bytes of machine code (the perf map;
+  the other modules' startups add about 800 elements), run once per
+  instance; its elements' function indices form about 1,400 runs of
+  consecutive indices, so a loop per run would not make it short.
+  `get_func_ref`'s samples sit on loads of the per-function entry and of
+  the instance's module, `raw::ref_func`'s on its first instruction,
+  consistent with cache misses on data and on that long code. Wiring imports and exports (`push_export`, `lookup_vmdef`,
   `get_exported_global`) is about 9%, `memmove` 8.7% (the written pages
   copied back among others), `PAGEMAP_SCAN` 3.5%, CPython's own first
   call (reseeding `random`, 1.6%; the eval loop, 1.5%) little. Removing
-  the 30% needs table initialisation in a loop instead of compiled per
-  element, or lazy for imported tables: code in wasmtime-environ and
-  wasmtime-cranelift, which jobhost does not vendor. Not attempted.
+  the 30% needs table initialisation in a loop over the segment kept at
+  run time (a new libcall) instead of compiled per element, or lazy for
+  imported tables: code in wasmtime-environ and wasmtime-cranelift as
+  well as the runtime, of which jobhost vendors only the runtime. Not
+  attempted. Upstream, the compiled startup came with wasmtime pull
+  request 13487 (May 2026, "Move most module initialization to compiled
+  code"), and issue 8212 (open, "Make WebAssembly `ref.func` instruction
+  fast") proposes taking the callee's `vmctx` out of `VMFuncRef`, so that
+  a module's funcrefs could be built once, when it is loaded.
 
 **What remains.**
 - The 8× target with `--reuse-instances` cannot be met on the AMD EPYC
