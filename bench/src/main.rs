@@ -695,7 +695,6 @@ fn written_runs() -> Option<Value> {
             _ => slots.push((a, b, image)),
         }
     }
-    let (mut written, mut runs) = (0u64, 0u64);
     // Each slot's runs of written pages, as [first page, pages] from the
     // slot's start: where in the guest's memory a job writes.
     let mut layout: Vec<Vec<[u64; 2]>> = Vec::new();
@@ -708,22 +707,19 @@ fn written_runs() -> Option<Value> {
         let mut entries = vec![0u8; pages * 8];
         pagemap.seek(SeekFrom::Start(a / 4096 * 8)).ok()?;
         pagemap.read_exact(&mut entries).ok()?;
-        let mut previous = false;
-        for (index, entry) in entries.chunks_exact(8).enumerate() {
+        for (index, entry) in (0u64..).zip(entries.chunks_exact(8)) {
             let bits = u64::from_le_bytes(entry.try_into().ok()?);
             // Present and not file-backed: a private copy the guest wrote.
-            let private = bits >> 63 & 1 == 1 && bits >> 61 & 1 == 0;
-            if private {
-                written += 1;
-                runs += u64::from(!previous);
+            if bits >> 63 & 1 == 1 && bits >> 61 & 1 == 0 {
                 match ranges.last_mut() {
-                    Some(last) if previous => last[1] += 1,
-                    _ => ranges.push([index as u64, 1]),
+                    Some(last) if last[0] + last[1] == index => last[1] += 1,
+                    _ => ranges.push([index, 1]),
                 }
             }
-            previous = private;
         }
         layout.push(ranges);
     }
+    let written: u64 = layout.iter().flatten().map(|run| run[1]).sum();
+    let runs = layout.iter().map(Vec::len).sum::<usize>();
     Some(json!({ "private_pages": written, "runs": runs, "ranges_by_slot": layout }))
 }
