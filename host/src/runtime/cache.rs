@@ -67,7 +67,9 @@ impl CompileCache {
         }
         let mut hasher = Xxh3::new();
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        "wasmtime-48.0.8".hash(&mut hasher);
+        // The vendored compiler makes code the stock one does not
+        // (vendor/README.md, change 6): entries of either are kept apart.
+        "wasmtime-48.0.8+jobhost.6".hash(&mut hasher);
         engine.precompile_compatibility_hash().hash(&mut hasher);
         prune(dir, SystemTime::now());
         Ok(CompileCache {

@@ -140,3 +140,124 @@ impl Drop for EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{
+        Global, GlobalType, Instance, Module, Mutability, Ref, RefType, Store, Table, TableType,
+        Val, ValType,
+    };
+
+    /// Active element segments filling an imported table at imported
+    /// offsets, as the core modules of a componentize-py plugin do. The
+    /// engine applies each segment with one call (vendor/README.md,
+    /// change 6); these are the semantics that must not change with it.
+    const FILLER: &str = r#"(module
+        (import "host" "table" (table 8 funcref))
+        (import "host" "first" (global i32))
+        (import "host" "second" (global i32))
+        (func $one (result i32) i32.const 1)
+        (func $two (result i32) i32.const 2)
+        (elem (table 0) (global.get 0) func $one $two $one)
+        (elem (table 0) (global.get 1) func $two)
+        (func (export "call") (param i32) (result i32)
+            local.get 0
+            call_indirect (result i32)))"#;
+
+    struct Filled {
+        store: Store<()>,
+        table: Table,
+        instance: Result<Instance, wasmtime::Error>,
+    }
+
+    async fn fill(engine: &Engine, module: &Module, first: i32, second: i32) -> Filled {
+        let mut store = Store::new(engine, ());
+        // No epoch ticker runs here: any deadline ahead of the epoch will do.
+        store.set_epoch_deadline(1);
+        let table = Table::new(
+            &mut store,
+            TableType::new(RefType::FUNCREF, 8, None),
+            Ref::Func(None),
+        )
+        .expect("a table of 8");
+        let global = |store: &mut Store<()>, value| {
+            Global::new(
+                store,
+                GlobalType::new(ValType::I32, Mutability::Const),
+                Val::I32(value),
+            )
+            .expect("an i32 global")
+        };
+        let first = global(&mut store, first);
+        let second = global(&mut store, second);
+        let imports = [table.into(), first.into(), second.into()];
+        let instance = Instance::new_async(&mut store, module, &imports).await;
+        Filled {
+            store,
+            table,
+            instance,
+        }
+    }
+
+    fn is_set(filled: &mut Filled, index: u64) -> bool {
+        matches!(
+            filled.table.get(&mut filled.store, index),
+            Some(Ref::Func(Some(_)))
+        )
+    }
+
+    #[tokio::test]
+    async fn element_segments_fill_an_imported_table_in_order_and_trap_before_writing() {
+        let engine = build_engine(&EngineLimits::default()).expect("the engine");
+        let wasm = wat::parse_str(FILLER).expect("valid text");
+        let module = Module::new(&engine, wasm).expect("the module");
+
+        // Both segments fit: each element calls the function it names; the
+        // elements no segment covers stay null.
+        let mut filled = fill(&engine, &module, 2, 5).await;
+        let instance = filled.instance.as_ref().expect("instantiated").to_owned();
+        let call = instance
+            .get_typed_func::<i32, i32>(&mut filled.store, "call")
+            .expect("the export");
+        let mut results = Vec::new();
+        for index in 2..6 {
+            results.push(
+                call.call_async(&mut filled.store, index)
+                    .await
+                    .expect("a call"),
+            );
+        }
+        assert_eq!(results, [1, 2, 1, 2]);
+        for index in [0, 1, 6, 7] {
+            assert!(!is_set(&mut filled, index), "element {index} was written");
+            let error = call
+                .call_async(&mut filled.store, index as i32)
+                .await
+                .expect_err("a null element traps");
+            assert!(
+                format!("{error:?}").contains("uninitialized element"),
+                "{error:?}"
+            );
+        }
+
+        // The first segment overruns the table: instantiation traps before
+        // it writes anything.
+        let mut filled = fill(&engine, &module, 6, 0).await;
+        let error = filled.instance.as_ref().expect_err("an overrun traps");
+        assert!(
+            format!("{error:?}").contains("out of bounds table access"),
+            "{error:?}"
+        );
+        for index in 0..8 {
+            assert!(!is_set(&mut filled, index), "element {index} was written");
+        }
+
+        // The second overruns: the first is applied, as the order of
+        // segments has it, and the second writes nothing.
+        let mut filled = fill(&engine, &module, 0, 8).await;
+        assert!(filled.instance.is_err(), "an overrun traps");
+        let set: Vec<bool> = (0..8).map(|index| is_set(&mut filled, index)).collect();
+        assert_eq!(set, [true, true, true, false, false, false, false, false]);
+    }
+}

@@ -19,6 +19,10 @@ macro_rules! foreach_builtin_function {
             ref_func(vmctx: vmctx, func: u32) -> pointer;
             // Returns a table entry after lazily initializing it.
             table_get_lazy_init_func_ref(vmctx: vmctx, table: u32, index: u64) -> pointer;
+            // jobhost: applies the active element segment of functions
+            // `Module::active_func_segments[segment]` to `table` at `dst`,
+            // for a module's startup function.
+            table_init_active_funcs(vmctx: vmctx, table: u32, segment: u32, dst: u64) -> bool;
             // Grows `table` by `delta` elements, returning the destination
             // address that new elements should be written at.
             table_grow(vmctx: vmctx, table: u32, delta: u64) -> pointer;

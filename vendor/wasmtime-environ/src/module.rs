@@ -201,6 +201,14 @@ pub struct Module {
     /// to be infallible as part of [`ModuleTranslation::finalize_table_init`].
     pub table_initialization: TryPrimaryMap<DefinedTableIndex, TryVec<FuncIndex>>,
 
+    /// jobhost: the function lists of the active element segments left to
+    /// the startup function (those not moved into `table_initialization`),
+    /// in the order they appear in `TableInitialization::segments`. The
+    /// startup function applies each with one `table_init_active_funcs`
+    /// libcall instead of one `ref.func` libcall and table store per
+    /// element (jobhost's vendor/README.md, change 6).
+    pub active_func_segments: TryVec<TryVec<FuncIndex>>,
+
     /// WebAssembly linear memory initializer.
     ///
     /// This will track how memory is initialized, either exclusively via
@@ -306,6 +314,7 @@ impl Module {
             exports: Default::default(),
             startup: ModuleStartup::None,
             table_initialization: Default::default(),
+            active_func_segments: Default::default(),
             memory_initialization: Default::default(),
             passive_elements: Default::default(),
             runtime_data: Default::default(),
@@ -614,6 +623,7 @@ impl TypeTrace for Module {
             exports: _,
             startup,
             table_initialization: _,
+            active_func_segments: _,
             memory_initialization: _,
             passive_elements: _,
             runtime_data: _,
@@ -666,6 +676,7 @@ impl TypeTrace for Module {
             exports: _,
             startup,
             table_initialization: _,
+            active_func_segments: _,
             memory_initialization: _,
             passive_elements: _,
             runtime_data: _,

@@ -5833,8 +5833,14 @@ impl FuncEnvironment<'_> {
                 }
             }
         }
+        // jobhost: the `n`th segment of functions is
+        // `Module::active_func_segments[n]` (vendor/README.md, change 6).
+        let mut func_segments = 0u32;
         for segment in self.translation.table_initialization.segments.iter() {
-            self.module_initialize_table_with_segment(builder, segment)?;
+            self.module_initialize_table_with_segment(builder, segment, func_segments)?;
+            if matches!(segment.elements, TableSegmentElements::Functions(_)) {
+                func_segments += 1;
+            }
         }
         match &self.translation.memory_init {
             MemoryInit::Unprocessed(_) => unreachable!(),
@@ -5975,6 +5981,7 @@ impl FuncEnvironment<'_> {
         &mut self,
         builder: &mut FunctionBuilder,
         segment: &TableSegment,
+        func_segment: u32,
     ) -> WasmResult<()> {
         let offset = self.translate_const_expr(builder, &segment.offset)?;
         let segment_len = builder.ins().iconst(
@@ -6003,12 +6010,26 @@ impl FuncEnvironment<'_> {
         // to define. That re-executes the bounds check which is a bit
         // inefficient, but can be optimized in the future.
         match &segment.elements {
-            TableSegmentElements::Functions(indices) => {
-                for (i, func) in indices.iter().enumerate() {
-                    let func = self.translate_ref_func(builder.cursor(), *func)?;
-                    let index = builder.ins().iadd_imm_s(offset, i64::try_from(i).unwrap());
-                    self.translate_table_set(builder, segment.table_index, func, index)?;
-                }
+            // jobhost: one libcall applies the whole list, which the module
+            // keeps as `active_func_segments[func_segment]`, instead of a
+            // `ref.func` libcall and a table store per element: thousands of
+            // them in each instance of a componentize-py plugin.
+            TableSegmentElements::Functions(_) => {
+                let libcall = self
+                    .builtin_functions
+                    .table_init_active_funcs(builder.func);
+                let vmctx = self.vmctx_val(&mut builder.cursor());
+                let table = builder
+                    .ins()
+                    .iconst(I32, i64::from(segment.table_index.as_u32()));
+                let func_segment = builder.ins().iconst(I32, i64::from(func_segment));
+                let dst = match self.module.tables[segment.table_index].idx_type {
+                    IndexType::I32 => builder.ins().uextend(I64, offset),
+                    IndexType::I64 => offset,
+                };
+                builder
+                    .ins()
+                    .call(libcall, &[vmctx, table, func_segment, dst]);
             }
             TableSegmentElements::Expressions { exprs, ty: _ } => {
                 for (i, expr) in exprs.iter().enumerate() {

@@ -1414,6 +1414,19 @@ impl ModuleTranslation<'_> {
             self.try_func_table_init();
         }
 
+        // jobhost: keep the function lists of the segments left to the
+        // startup function, for its `table_init_active_funcs` libcalls
+        // (vendor/README.md, change 6).
+        for segment in self.table_initialization.segments.iter() {
+            if let TableSegmentElements::Functions(indices) = &segment.elements {
+                let mut funcs = TryVec::new();
+                for func in indices.iter() {
+                    funcs.push(*func).panic_on_oom();
+                }
+                self.module.active_func_segments.push(funcs).panic_on_oom();
+            }
+        }
+
         // If any table has a non-null initializers, or if there's any active
         // data segments, then a startup function is unconditionally required to
         // configure the table.

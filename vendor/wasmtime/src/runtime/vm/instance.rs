@@ -35,7 +35,7 @@ use wasmtime_environ::{
     Abi, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex,
     DefinedTagIndex, EntityIndex, EntityRef, FuncIndex, FuncKey, GlobalConstValue, GlobalIndex,
     HostPtr, MemoryIndex, MemoryInitialization, ModuleStartup, PassiveElemIndex, PtrSize,
-    RuntimeDataIndex, TableIndex, TagIndex, VMCONTEXT_MAGIC, VMOffsets, VMSharedTypeIndex,
+    RuntimeDataIndex, TableIndex, TagIndex, Trap, VMCONTEXT_MAGIC, VMOffsets, VMSharedTypeIndex,
     WasmRefType, packed_option::ReservedValue,
 };
 #[cfg(feature = "wmemcheck")]
@@ -1189,6 +1189,47 @@ impl Instance {
         }
 
         self.get_defined_table(idx)
+    }
+
+    /// jobhost: applies `Module::active_func_segments[segment]` to the table
+    /// `table_index` (defined here or imported) from element `dst`, as the
+    /// module's startup function asks (vendor/README.md, change 6). Traps,
+    /// writing nothing, if the segment does not fit in the table.
+    pub(crate) fn table_init_active_funcs(
+        self: Pin<&mut Self>,
+        registry: &ModuleRegistry,
+        table_index: TableIndex,
+        segment: usize,
+        dst: u64,
+    ) -> Result<(), Trap> {
+        /// Funcrefs made between two visits to the table.
+        const CHUNK: usize = 256;
+        let (module, mut this) = self.module_and_self();
+        let funcs: &[FuncIndex] = &module.active_func_segments[segment];
+        let len = u64::try_from(funcs.len()).map_err(|_| Trap::TableOutOfBounds)?;
+        let end = dst.checked_add(len).ok_or(Trap::TableOutOfBounds)?;
+        {
+            let (defined, owner) = this.as_mut().defined_table_index_and_instance(table_index);
+            let size = u64::try_from(owner.get_defined_table(defined).size())
+                .map_err(|_| Trap::TableOutOfBounds)?;
+            if end > size {
+                return Err(Trap::TableOutOfBounds);
+            }
+        }
+        let mut refs = [None; CHUNK];
+        let mut at = dst;
+        for chunk in funcs.chunks(CHUNK) {
+            for (slot, func) in refs.iter_mut().zip(chunk) {
+                *slot = this.as_mut().get_func_ref(registry, *func);
+            }
+            let (defined, owner) = this.as_mut().defined_table_index_and_instance(table_index);
+            let table = owner.get_defined_table(defined);
+            for func_ref in &refs[..chunk.len()] {
+                table.set_func(at, *func_ref)?;
+                at += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Get a locally-defined table.

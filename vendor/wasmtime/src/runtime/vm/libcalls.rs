@@ -399,6 +399,21 @@ fn ref_func(store: &mut dyn VMStore, instance: InstanceId, func_index: u32) -> N
         .cast()
 }
 
+// jobhost: an active element segment of functions, applied by a module's
+// startup function in one call (vendor/README.md, change 6).
+fn table_init_active_funcs(
+    store: &mut dyn VMStore,
+    instance: InstanceId,
+    table_index: u32,
+    segment: u32,
+    dst: u64,
+) -> Result<()> {
+    let table_index = TableIndex::from_u32(table_index);
+    let (instance, registry) = store.instance_and_module_registry_mut(instance);
+    instance.table_init_active_funcs(registry, table_index, segment as usize, dst)?;
+    Ok(())
+}
+
 // Returns a table entry after lazily initializing it.
 fn table_get_lazy_init_func_ref(
     store: &mut dyn VMStore,
