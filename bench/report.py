@@ -786,6 +786,27 @@ run (rounds 0.75, 0.71, 0.77), below its 0.75 ×; run again alone just
 after, 0.77 (0.77, 0.71, 0.82). The change does not reach item 10's Rust
 plugin, whose segments wasmtime precomputes.
 
+- Where a fresh trivial Python job goes now (`perf record` at 5 kHz of
+  `dispatch`, 15,000 jobs on one core; perf names the WebAssembly
+  functions from the compiled cache's symbols): the funcrefs about 17% of
+  the samples (`Instance::get_func_ref` 7.8%,
+  `initialize_and_return_funcref` 6.2%, the new libcall's loop and table
+  writes 2.9%), where they were about 30%; `memmove` 12.4% (the written
+  pages copied back from the image); wiring imports and exports between
+  the core modules about 12.5% (`OwnedImports::push_export` 6.5%,
+  `lookup_vmdef` 2.6%, `get_exported_global` 1.5%, the rest below 1%
+  each); the kernel's `PAGEMAP_SCAN` walk 5.6%; CPython's first call
+  little (reseeding `random` 2.5%, the eval loop 1.6%).
+- Tried and dropped: making a segment's funcrefs in one tight loop (the
+  store's code and the module's entries found once per segment, not once
+  per element). Dispatch p50, the two binaries in turn, three rounds:
+  `trivial-py` 221.8/211.8/187.9 → 200.4/211.3/210.9 µs, `music-sync-py`
+  416.5/293.8/362.3 → 348.3/364.5/360.1 µs, `music-sync-js`
+  232.7/212.1/218.4 → 221.2/221.5/223.0 µs: nothing beyond the noise, not
+  kept. Those rounds ran 40 minutes after the table's, at a slower hour of
+  the machine: the trivial Python dispatch at 188 to 222 µs there, where
+  the table has 162.7.
+
 **What remains.**
 - The 8× target with `--reuse-instances` cannot be met on the AMD EPYC
   machines by a plugin slower than the Rust one: a reused JavaScript or
