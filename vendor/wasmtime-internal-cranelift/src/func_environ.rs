@@ -6006,9 +6006,6 @@ impl FuncEnvironment<'_> {
             .table_init_per_element;
         self.pre_translate_bulk_op(builder, segment_len, cost)?;
 
-        // Re-use the `table.set` translation for making this a simple function
-        // to define. That re-executes the bounds check which is a bit
-        // inefficient, but can be optimized in the future.
         match &segment.elements {
             // jobhost: one libcall applies the whole list, which the module
             // keeps as `active_func_segments[func_segment]`, instead of a
@@ -6031,6 +6028,9 @@ impl FuncEnvironment<'_> {
                     .ins()
                     .call(libcall, &[vmctx, table, func_segment, dst]);
             }
+            // Re-use the `table.set` translation for making this a simple
+            // function to define. That re-executes the bounds check which is
+            // a bit inefficient, but can be optimized in the future.
             TableSegmentElements::Expressions { exprs, ty: _ } => {
                 for (i, expr) in exprs.iter().enumerate() {
                     let val = self.translate_const_expr(builder, expr)?;
