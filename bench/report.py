@@ -862,6 +862,22 @@ side on this machine (both runs have change 6). Item 3 at default
 settings meets 8 × on this machine (median 8.2 × in the run, 8.4 × over
 nine pairs; under "Runs on other machines").
 
+- A bias in `jobhost-bench phases`, found in a profile of it: the harness
+  asked the store for its fuel inside the timed warm call and inside the
+  timed drop; without `--fuel` that call returns an error, and with
+  `RUST_BACKTRACE=1` in the environment (as on these machines) every
+  error captures a backtrace. It now asks only with `--fuel`. The old and
+  the new harness in turn, one core, two rounds each, p50: `music-sync-lean`
+  warm call 14.4/14.4 → 9.0/9.1 µs, drop 11.5/11.5 → 6.1/6.1 µs, its
+  instantiation (5.4–5.5 → 5.0–5.1 µs) and first call (10.2–10.4 →
+  9.5–9.6 µs) unchanged as they should be; `trivial-js` drop 48.1 → 44.2
+  µs in the quieter round. Wherever the variable was set, the warm-call
+  and drop figures of `phases` in earlier sessions (above) hold one
+  backtrace each, about 5 µs here; `dispatch` (items 1 and 13) never
+  asked, and jobhost itself makes no error on a job's path (no unwinder
+  in a profile of item 3's host or of `dispatch` with the JavaScript and
+  Python ports).
+
 **What remains.**
 - The 8× target with `--reuse-instances` cannot be met on the AMD EPYC
   machines by a plugin slower than the Rust one: a reused JavaScript or

@@ -550,7 +550,15 @@ fn phases(args: &Args) -> Result<Value> {
     let mut faults = [0u64; 4];
     // Operators executed: the first call, the warm call (with --fuel).
     let mut fuel = [0u64; 2];
-    let fuel_left = |store: &Store<Bare>| store.get_fuel().unwrap_or(0);
+    // Only with --fuel: without it `get_fuel` returns an error, and an error
+    // captures a backtrace when RUST_BACKTRACE is set, inside the timed phases.
+    let fuel_left = |store: &Store<Bare>| {
+        if count_fuel {
+            store.get_fuel().unwrap_or(0)
+        } else {
+            0
+        }
+    };
     let mut written = None;
     for n in 0..warmup + iters {
         let f0 = minor_faults();
