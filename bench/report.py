@@ -343,8 +343,8 @@ jobs/s would need 32,000.
 **Item 3 at default settings on the AMD EPYC machine of the ninth
 session (2026-12-07, lscpu family 25 model 1, 1 MiB L2 per core, 32 MiB
 L3; kernel "Spec rstack overflow: Safe RET" and retpolines).** Every
-process here costs two to three times its CPU per job on the earlier
-AMD machines: jobhost 74–114 µs of host CPU per job, nginx 24–36 µs,
+process here takes two to three times the CPU per job it took on the
+earlier AMD machines: jobhost 74–114 µs of host CPU per job, nginx 24–36 µs,
 Redis 10–16 µs, the seed's Python 604–731 µs. No change to jobhost; the
 binary of 1484682, one host at default settings, 100,000 jobs, each
 with the seed (64 coroutines, 30,000 jobs) run just after it:
@@ -848,8 +848,8 @@ plugin, whose segments wasmtime precomputes.
 
 **A ninth session of 2026-12-07, on an AMD EPYC machine** (lscpu family
 25, model 1; 2 cores, KVM, 1 MiB L2 per core, 32 MiB L3, 23 GiB), slower
-than the AMD machines before it: every process costs two to three times
-its CPU per job there, the seed's Python 604–731 µs. No change to
+than the AMD machines before it: every process takes two to three times
+the CPU per job it took on those, the seed's Python 604–731 µs. No change to
 jobhost or the plugins: the whole suite ran once at 1484682 (the results
 table). Item 13 in that run (seed 1,734 jobs/s; host CPU per job in
 brackets): JavaScript 3,235 jobs/s fresh, 1.87 × (546 µs), and 3,874
