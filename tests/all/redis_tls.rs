@@ -1,12 +1,13 @@
 //! `rediss://` with an ACL user: a redis-server the test starts with TLS
 //! only (a CA and certificate the test makes) and a user limited to
-//! jobhost's keys; the queue, the kv store and the admin commands work
-//! through it, and the password shows nowhere.
+//! jobhost's keys; the queue, the kv store, politeness, schedules, the
+//! dashboard and the dead-letter commands work through it, and the password
+//! shows nowhere.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis_util::free_port;
+use crate::redis_util::{chaos_tasks, free_port};
 use crate::util::*;
 
 const PASSWORD: &str = "s3cret-acl-pw-5d1e";
@@ -65,6 +66,32 @@ impl TlsRedis {
     fn url(&self, password: &str) -> String {
         format!("rediss://worker:{password}@127.0.0.1:{}", self.port)
     }
+
+    /// `jobhost ARGS` on this server's queue as the ACL user, with debug
+    /// logs (so that any password they showed would be caught).
+    fn jobhost(&self, args: &[&str]) -> Command {
+        let mut command = jobhost();
+        command
+            .args(args)
+            .args(["--queue", &self.url(PASSWORD), "--redis-ca-cert"])
+            .arg(&self.tls.ca)
+            .env("JOBHOST_LOG", "debug");
+        command
+    }
+
+    /// A connection of the test's own, as the ACL user, verified by the CA.
+    fn conn(&self) -> redis::Connection {
+        redis::Client::build_with_tls(
+            self.url(PASSWORD).as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(&self.tls.ca).expect("CA")),
+            },
+        )
+        .expect("client")
+        .get_connection()
+        .expect("TLS connection")
+    }
 }
 
 impl Drop for TlsRedis {
@@ -94,14 +121,7 @@ fn a_queue_over_tls_with_an_acl_user_works_and_never_shows_the_password() {
         ))
         .collect();
     let (_input_dir, input) = input_file(&tasks);
-    let with = |args: &[&str]| {
-        let mut command = jobhost();
-        command
-            .args(args)
-            .args(["--queue", &url, "--redis-ca-cert", &ca])
-            .env("JOBHOST_LOG", "debug");
-        command
-    };
+    let with = |args: &[&str]| redis.jobhost(args);
     let input = input.to_str().expect("path").to_owned();
     let queued = run(&mut with(&["enqueue", "--input", &input]));
     assert_eq!(queued.code, 0, "{queued:?}");
@@ -146,15 +166,7 @@ fn a_queue_over_tls_with_an_acl_user_works_and_never_shows_the_password() {
 
     // The user really is limited to jobhost's keys: everything above ran
     // under an ACL that refuses any other key.
-    let client = redis::Client::build_with_tls(
-        url.as_str(),
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(std::fs::read(&redis.tls.ca).expect("CA")),
-        },
-    )
-    .expect("client");
-    let mut conn = client.get_connection().expect("TLS connection");
+    let mut conn = redis.conn();
     let refused = redis::cmd("SET")
         .arg("not-jobhost")
         .arg("x")
@@ -184,5 +196,180 @@ fn a_queue_over_tls_with_an_acl_user_works_and_never_shows_the_password() {
             &foreign,
         ],
         &[PASSWORD, "not-the-password"],
+    );
+}
+
+/// `GET path` from the dashboard on `port`: the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn kv_politeness_schedules_dead_letters_and_the_dashboard_work_over_tls() {
+    let redis = TlsRedis::start();
+    let with = |args: &[&str]| redis.jobhost(args);
+    let server = TestServer::start();
+    let plugins = PluginDir::with(&["chaos"]);
+    let plugins_dir = plugins.path().to_str().expect("path").to_owned();
+
+    // kv writes that land with the ack (each job fails once first), URLs
+    // under a shared per-host rate limit, and two jobs that die.
+    let mut tasks = chaos_tasks("kv", 10, r#"{"action":"kv-add","succeed_at":"2"}"#);
+    tasks.extend((0..6).map(|i| server.url(&format!("/chaos/p{i}"))));
+    tasks.extend(chaos_tasks("dead", 2, r#"{"action":"fail"}"#));
+    let (_input_dir, input) = input_file(&tasks);
+    let queued = run(&mut with(&[
+        "enqueue",
+        "--input",
+        input.to_str().expect("path"),
+    ]));
+    assert_eq!(queued.code, 0, "{queued:?}");
+    let worked = run(&mut with(&[
+        "run",
+        "--until-empty",
+        "--plugins",
+        &plugins_dir,
+        "--retry-delay",
+        "10ms",
+        "--host-rate",
+        "5",
+    ]));
+    assert_eq!(worked.code, 1, "two jobs die: {worked:?}");
+    let stats = run(&mut with(&["stats", "--json"]));
+    let counts: serde_json::Value = serde_json::from_str(&stats.stdout).expect("stats JSON");
+    assert_eq!(
+        (&counts["done"], &counts["dead"], &counts["retried"]),
+        (&16.into(), &2.into(), &10.into()),
+        "{counts}"
+    );
+    // The kv store is in Redis, under the ACL's pattern.
+    let mut conn = redis.conn();
+    let adds: Option<String> = redis::cmd("GET")
+        .arg("jobhost:kv:chaos:adds")
+        .query(&mut conn)
+        .expect("GET the kv counter");
+    assert_eq!(
+        adds.as_deref(),
+        Some("10"),
+        "one add per job, none per failed attempt"
+    );
+    // Politeness went through Redis: 6 requests at 5 per second.
+    let times = server.times_with_prefix("/chaos/p");
+    assert_eq!(times.len(), 6);
+    assert!(
+        times[5] - times[0] >= Duration::from_millis(900),
+        "6 requests in {:?} at --host-rate 5",
+        times[5] - times[0]
+    );
+
+    // Schedules: add, list, trigger, pause, remove.
+    let (_task_dir, task_file) = input_file(&chaos_tasks("round", 3, r#"{"action":"ok"}"#));
+    let added = run(&mut with(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--input",
+        task_file.to_str().expect("path"),
+    ]));
+    assert_eq!(added.code, 0, "{added:?}");
+    let triggered = run(&mut with(&["schedule", "trigger", "nightly"]));
+    assert!(
+        triggered.code == 0 && triggered.stderr.contains("3 tasks enqueued"),
+        "{triggered:?}"
+    );
+    let paused = run(&mut with(&["schedule", "pause", "nightly"]));
+    assert_eq!(paused.code, 0, "{paused:?}");
+    let listed = run(&mut with(&["schedule", "list"]));
+    assert!(
+        listed.code == 0 && listed.stdout.contains("nightly") && listed.stdout.contains("(paused)"),
+        "{listed:?}"
+    );
+
+    // The dashboard reads the same state through TLS.
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut dashboard = with(&["dashboard", "--addr", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("jobhost dashboard");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the dashboard did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http_get(port, "/api/state");
+    let _ = dashboard.kill();
+    let output = dashboard.wait_with_output().expect("dashboard output");
+    let dashboard_log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(status.contains("200"), "{status}: {body}");
+    let state: serde_json::Value = serde_json::from_str(&body).expect("state JSON");
+    assert_eq!(state["counts"]["dead"], 2, "{state}");
+    assert_eq!(state["counts"]["ready"], 3, "the triggered round: {state}");
+    assert_eq!(state["schedules"][0]["name"], "nightly", "{state}");
+    assert!(!body.contains(PASSWORD), "{body}");
+
+    // Dead letters: retry one, purge the rest.
+    let dead = run(&mut with(&["dead", "list"]));
+    let ids: Vec<String> = dead
+        .stdout
+        .lines()
+        .map(|line| {
+            let letter: serde_json::Value = serde_json::from_str(line).expect("letter");
+            letter["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{dead:?}");
+    let retried = run(&mut with(&["dead", "retry", &ids[0]]));
+    assert_eq!(retried.code, 0, "{retried:?}");
+    let purged = run(&mut with(&["dead", "purge"]));
+    assert_eq!(purged.code, 0, "{purged:?}");
+    let removed = run(&mut with(&["schedule", "remove", "nightly"]));
+    assert_eq!(removed.code, 0, "{removed:?}");
+    let stats_after = run(&mut with(&["stats", "--json"]));
+    let after: serde_json::Value = serde_json::from_str(&stats_after.stdout).expect("stats JSON");
+    assert_eq!(
+        (&after["dead"], &after["ready"]),
+        (&0.into(), &4.into()),
+        "one retried beside the round's three: {after}"
+    );
+
+    let dashboard_run = Run {
+        code: 0,
+        stdout: body,
+        stderr: dashboard_log,
+    };
+    assert_hidden(
+        &[
+            &queued,
+            &worked,
+            &stats,
+            &added,
+            &triggered,
+            &paused,
+            &listed,
+            &dashboard_run,
+            &dead,
+            &retried,
+            &purged,
+            &removed,
+            &stats_after,
+        ],
+        &[PASSWORD],
     );
 }
