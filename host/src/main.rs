@@ -129,8 +129,12 @@ fn init_tracing(verbose: u8, quiet: u8, format: LogFormat) {
         _ => "error",
     };
     // Our own lines (and the plugins', target `plugin`) at the chosen level;
-    // the libraries underneath only when something is wrong.
-    let default = format!("warn,jobhost={level},plugin={level}");
+    // the libraries underneath only when something is wrong. lapin's own
+    // lines are off: it logs every connection loss at ERROR level without
+    // context, and every error it reports reaches jobhost, which logs it
+    // with the broker, what it was doing and what happens next
+    // (`JOBHOST_LOG=warn,lapin=debug` shows them).
+    let default = format!("warn,lapin=off,jobhost={level},plugin={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("JOBHOST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let lines = tracing_subscriber::fmt()

@@ -411,6 +411,20 @@ fn rabbitmq_restart_mid_run_loses_nothing() {
         logs.contains("is reachable again"),
         "the hosts logged the outage and the recovery:\n{logs}"
     );
+    // An outage is logged as warnings with context, not as the client
+    // library's errors, and not once per job in flight: one warning of
+    // lost acknowledgements per connection lost, at most.
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "no error lines for an outage: {errors:#?}"
+    );
+    let lost = logs.matches("was lost before its acknowledgement").count();
+    let reconnected = logs.matches("is reachable again").count();
+    assert!(
+        lost <= reconnected,
+        "{lost} lost-acknowledgement warnings for {reconnected} reconnections:\n{logs}"
+    );
     let twice = counts.values().filter(|&&n| n > 1).count();
     eprintln!("rabbitmq restart: {total} jobs, all done, {twice} recorded twice");
 }

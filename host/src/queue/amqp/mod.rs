@@ -137,6 +137,36 @@ pub struct AmqpQueue {
     stopping: AtomicBool,
     /// The run summary's counts.
     tally: Tally,
+    /// Deliveries whose acknowledgement was lost.
+    lost: Arc<LostAcks>,
+}
+
+/// Deliveries whose acknowledgement was lost with their connection. An
+/// outage loses every delivery in flight at once, hundreds at default
+/// settings: the first of each connection is logged as a warning, the
+/// rest at debug level, with the count so far.
+#[derive(Debug, Default)]
+struct LostAcks {
+    /// Lost in this run so far.
+    count: AtomicU64,
+    /// The connection generation last warned of, plus one (0: none yet).
+    warned: AtomicU64,
+}
+
+impl LostAcks {
+    fn note(&self, generation: u64, doing: &str) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let first = self.warned.swap(generation + 1, Ordering::Relaxed) != generation + 1;
+        if first {
+            tracing::warn!(
+                "the delivery was lost before its acknowledgement ({doing}): the connection to RabbitMQ dropped, so the broker delivers the job again; the other deliveries lost with this connection are logged at debug level ({count} lost in this run so far)"
+            );
+        } else {
+            tracing::debug!(
+                "the delivery was lost before its acknowledgement ({doing}); the broker delivers the job again ({count} lost in this run so far)"
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for AmqpQueue {
@@ -189,6 +219,7 @@ impl AmqpQueue {
             over: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             tally: Tally::default(),
+            lost: Arc::default(),
         });
         tokio::spawn(queue.clone().read_loop(consuming, tx));
         Ok(queue)
@@ -411,7 +442,7 @@ impl AmqpQueue {
         // A delivery of a connection since replaced cannot be acknowledged
         // (and an ack sent to a dead connection may never return).
         if self.admin.link().await.generation != generation {
-            warn_lost(doing);
+            self.lost.note(generation, doing);
             return;
         }
         // The ack goes out in the background: lapin answers an ack only
@@ -420,19 +451,14 @@ impl AmqpQueue {
         // window. The job's effects are committed already; an ack that
         // never arrives only makes the broker deliver the job again.
         let acker = acker.clone();
+        let lost = self.lost.clone();
         tokio::spawn(async move {
             let sent = tokio::time::timeout(ACK_WAIT, acker.ack(BasicAckOptions::default())).await;
             if !matches!(sent, Ok(Ok(true))) {
-                warn_lost(doing);
+                lost.note(generation, doing);
             }
         });
     }
-}
-
-fn warn_lost(doing: &str) {
-    tracing::warn!(
-        "the delivery was lost before its acknowledgement ({doing}): the connection to RabbitMQ dropped, so the broker delivers the job again"
-    );
 }
 
 /// A dead letter's message for queue `dead` (its body is the stored
