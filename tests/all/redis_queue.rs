@@ -165,6 +165,13 @@ fn a_redis_restart_mid_run_loses_nothing() {
     for logged in ["is unavailable", "is reachable again"] {
         assert!(logs.contains(logged), "the outage was logged:\n{logs}");
     }
+    // An outage the hosts wait out is warnings, not errors (the schedules'
+    // ticker included).
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "no error lines for an outage: {errors:#?}"
+    );
 }
 
 /// `dead:PLUGIN` counts the plugin a job was routed to, not only the one a

@@ -102,6 +102,10 @@ pub enum ScheduleError {
     /// Redis failed.
     #[error("{0}")]
     Backend(String),
+    /// Redis is unreachable (connection trouble, a failover): an outage a
+    /// host waits out.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Whether `name` may name a schedule (it is part of round ids and keys).

@@ -506,5 +506,10 @@ fn state_of(fields: &HashMap<String, String>) -> State {
 }
 
 fn backend(doing: &str, error: redis::RedisError) -> ScheduleError {
-    ScheduleError::Backend(format!("Redis failed while {doing}: {error}"))
+    let message = format!("Redis failed while {doing}: {error}");
+    if is_outage(&error) {
+        ScheduleError::Unavailable(message)
+    } else {
+        ScheduleError::Backend(message)
+    }
 }

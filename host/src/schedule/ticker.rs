@@ -47,22 +47,18 @@ impl Ticker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_adopt = tokio::time::Instant::now();
         let mut last_trim = tokio::time::Instant::now();
+        let mut down = false;
         loop {
             tick.tick().await;
-            if let Err(error) = self.tick().await {
-                tracing::error!("schedules: {error}");
-            }
+            let ticked = self.tick().await;
+            down = report(ticked, down);
             if last_adopt.elapsed() >= ADOPT_EVERY {
                 last_adopt = tokio::time::Instant::now();
-                if let Err(error) = self.adopt().await {
-                    tracing::error!("schedules: {error}");
-                }
+                down = report(self.adopt().await, down);
             }
             if last_trim.elapsed() >= Duration::from_secs(60) {
                 last_trim = tokio::time::Instant::now();
-                if let Err(error) = self.store.trim(ROUND_WINDOW).await {
-                    tracing::error!("schedules: {error}");
-                }
+                down = report(self.store.trim(ROUND_WINDOW).await, down);
             }
         }
     }
@@ -141,6 +137,34 @@ impl Ticker {
                 set.remove(&id);
             }
         });
+    }
+}
+
+/// Log a step of the ticker's loop; `down` says whether Redis was out at
+/// the last step, and the result whether it is now. An outage is logged
+/// once when it starts and once when it ends (the loop retries at every
+/// tick meanwhile), as the queue's own loops do; any other failure at
+/// every step, as an error.
+fn report(step: Result<(), ScheduleError>, down: bool) -> bool {
+    match step {
+        Ok(()) => {
+            if down {
+                tracing::info!("schedules: Redis is reachable again");
+            }
+            false
+        }
+        Err(error @ ScheduleError::Unavailable(_)) => {
+            if !down {
+                tracing::warn!(
+                    "schedules: {error}; retrying at every tick, no schedule or round is lost"
+                );
+            }
+            true
+        }
+        Err(error) => {
+            tracing::error!("schedules: {error}");
+            down
+        }
     }
 }
 
