@@ -255,6 +255,11 @@ fn hosts_follow_a_sentinel_failover_and_lose_no_job() {
         )),
         "the hosts logged that they followed the failover:\n{logs}"
     );
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "no error lines for a failover: {errors:#?}"
+    );
     let twice = counts.values().filter(|&&n| n > 1).count();
     eprintln!(
         "sentinel failover: {total} jobs, all done; {twice} recorded twice (acknowledged by the \
