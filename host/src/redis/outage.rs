@@ -25,6 +25,14 @@ impl Outage {
     /// A call failed: log it if this starts an outage, then wait (50 ms
     /// doubling to 2 s, each with jitter). `url` is the redacted URL.
     pub async fn failed(&mut self, url: &str, error: &redis::RedisError) {
+        self.down(url, error);
+        tokio::time::sleep(self.delay.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(2));
+    }
+
+    /// A call failed: log it if this starts an outage, without waiting
+    /// (for a loop that keeps its own pace).
+    pub fn down(&mut self, url: &str, error: &dyn std::fmt::Display) {
         if !self.down {
             tracing::warn!(
                 "Redis at {url} is unavailable while {}: {error}; retrying with backoff, no job is lost",
@@ -32,8 +40,6 @@ impl Outage {
             );
             self.down = true;
         }
-        tokio::time::sleep(self.delay.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
-        self.delay = (self.delay * 2).min(Duration::from_secs(2));
     }
 
     /// A call succeeded: log the end of an outage, reset the backoff.

@@ -116,6 +116,11 @@ impl Store {
         }
     }
 
+    /// The queue's connection.
+    pub fn admin(&self) -> &RedisAdmin {
+        &self.admin
+    }
+
     fn keys(&self) -> &QueueKeys {
         self.admin.keys()
     }

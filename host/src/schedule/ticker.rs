@@ -11,6 +11,7 @@ use super::store::{Claimed, Store, PRODUCTION_LEASE};
 use super::{Decision, Schedule, ScheduleError};
 use crate::queue::redis::RedisAdmin;
 use crate::queue::wire::WireTask;
+use crate::redis::Outage;
 use crate::task::{now_millis, Round};
 
 /// How often a host looks at the schedules.
@@ -47,19 +48,30 @@ impl Ticker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_adopt = tokio::time::Instant::now();
         let mut last_trim = tokio::time::Instant::now();
-        let mut down = false;
+        let mut outage = Outage::new("ticking the schedules");
         loop {
             tick.tick().await;
-            let ticked = self.tick().await;
-            down = report(ticked, down);
+            self.report(self.tick().await, &mut outage);
             if last_adopt.elapsed() >= ADOPT_EVERY {
                 last_adopt = tokio::time::Instant::now();
-                down = report(self.adopt().await, down);
+                self.report(self.adopt().await, &mut outage);
             }
             if last_trim.elapsed() >= Duration::from_secs(60) {
                 last_trim = tokio::time::Instant::now();
-                down = report(self.store.trim(ROUND_WINDOW).await, down);
+                self.report(self.store.trim(ROUND_WINDOW).await, &mut outage);
             }
+        }
+    }
+
+    /// Log a step of the loop: an outage once when it starts and once when
+    /// it ends (the loop retries at every tick meanwhile), as the queue's
+    /// own loops do; any other failure at every step, as an error.
+    fn report(&self, step: Result<(), ScheduleError>, outage: &mut Outage) {
+        let url = self.store.admin().redis().url();
+        match step {
+            Ok(()) => outage.ok(url),
+            Err(error @ ScheduleError::Unavailable(_)) => outage.down(url, &error),
+            Err(error) => tracing::error!("schedules: {error}"),
         }
     }
 
@@ -137,34 +149,6 @@ impl Ticker {
                 set.remove(&id);
             }
         });
-    }
-}
-
-/// Log a step of the ticker's loop; `down` says whether Redis was out at
-/// the last step, and the result whether it is now. An outage is logged
-/// once when it starts and once when it ends (the loop retries at every
-/// tick meanwhile), as the queue's own loops do; any other failure at
-/// every step, as an error.
-fn report(step: Result<(), ScheduleError>, down: bool) -> bool {
-    match step {
-        Ok(()) => {
-            if down {
-                tracing::info!("schedules: Redis is reachable again");
-            }
-            false
-        }
-        Err(error @ ScheduleError::Unavailable(_)) => {
-            if !down {
-                tracing::warn!(
-                    "schedules: {error}; retrying at every tick, no schedule or round is lost"
-                );
-            }
-            true
-        }
-        Err(error) => {
-            tracing::error!("schedules: {error}");
-            down
-        }
     }
 }
 
